@@ -1,0 +1,1 @@
+"""Heuristic schedulers and the shared scheduler interface."""

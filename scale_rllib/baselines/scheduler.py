@@ -1,0 +1,84 @@
+"""One scheduler interface for heuristics and trained policies, and one ``run_episode``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from scale_rllib.env.scheduling_env import SchedulingEnv
+from scale_rllib.sim.simulator import Simulator
+
+
+class Scheduler(Protocol):
+    """Picks a server for the simulator's current ready task.
+
+    Attributes:
+        name: Short name used in tables and CSVs (``eft``, ``scale``, …).
+    """
+
+    name: str
+
+    def reset(self, seed: int) -> None:
+        """Called at the start of every episode (re-seed any randomness)."""
+        ...
+
+    def select(self, observation: dict[str, np.ndarray], sim: Simulator) -> int:
+        """Return a server index in [0, N) for ``sim.task``.
+
+        Args:
+            observation: The env's observation of this decision (see :mod:`scale_rllib.env.observation`).
+            sim: The simulator (heuristics read its state; they must not modify it).
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """What one episode measured.
+
+    Attributes:
+        scheduler: Scheduler name.
+        servers: N.
+        load: Offered load ρ.
+        seed: Episode seed.
+        mean_response_time_s: Mean over workflows of completion − arrival (seconds).
+        lower_bound_s: Mean over workflows of the critical path on the fastest servers (seconds).
+        decisions: Number of scheduling decisions.
+        wall_time_s: Wall-clock time of the episode (seconds).
+    """
+
+    scheduler: str
+    servers: int
+    load: float
+    seed: int
+    mean_response_time_s: float
+    lower_bound_s: float
+    decisions: int
+    wall_time_s: float
+
+
+def run_episode(env: SchedulingEnv, scheduler: Scheduler, seed: int, num_servers: int | None = None) -> EpisodeResult:
+    """Run one full episode of ``env`` with ``scheduler``; the same seed gives the same workflows and cluster.
+
+    Args:
+        env: The env (its config fixes workload, load and episode length).
+        scheduler: Who decides.
+        seed: Seeds the env's episode and the scheduler's own randomness.
+        num_servers: Fix N (default: drawn from the env's servers_range).
+
+    Raises:
+        ValueError: the scheduler returned an invalid server.
+    """
+    options = None if num_servers is None else {"num_servers": num_servers}
+    start = time.perf_counter()
+    obs, info = env.reset(seed=seed, options=options)
+    scheduler.reset(seed)
+    terminated = False
+    while not terminated:
+        obs, _, terminated, _, info = env.step(scheduler.select(obs, env.sim))
+    return EpisodeResult(scheduler.name, env.sim.cluster.num_servers, env.config.load, seed,
+                         info["mean_response_time_s"], info["mean_lower_bound_s"], env.sim.decisions,
+                         time.perf_counter() - start)

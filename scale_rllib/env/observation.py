@@ -1,0 +1,121 @@
+"""Observation encoding: simulator state at a decision → padded, N-independent feature arrays.
+
+Every feature is a ratio or a log1p of a ratio, so its scale does not drift with the number of
+servers N or the offered load (DESIGN §4). Times are divided either by the ready task's fastest
+execution time ``e_min`` (how much worse than the best server) or by the episode's time scale
+``τ`` = mean lower bound of its workflows (how long in workflow terms).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from scale_rllib.sim.simulator import Simulator
+from scale_rllib.sim.workflow import NUM_KINDS
+
+#: Per-server features, in column order.
+SERVER_FEATURES = (
+    "log_exec_over_min",  # log(exec_s / e_min) ≥ 0
+    "log1p_wait_over_min",  # log1p((start_s − now) / e_min)
+    "log1p_eft_gap_over_min",  # log1p((EFT_s − min EFT) / e_min)
+    "speed_over_fastest",  # speed[s, kind] / max_s speed[s, kind] ∈ (0, 1]
+    "slots_over_max",  # slots_s / max slots ∈ (0, 1]
+    "busy_slot_fraction",  # busy slots / slots ∈ [0, 1]
+    "is_min_eft",  # 1 for the server(s) of minimal EFT
+    "log1p_wait_over_tau",  # log1p((start_s − now) / τ)
+    "log1p_exec_over_tau",  # log1p(exec_s / τ)
+)
+#: Ready-task features, in order (the first NUM_KINDS are the kind one-hot).
+TASK_FEATURES = tuple(f"kind_{k}" for k in range(NUM_KINDS)) + (
+    "log1p_min_exec_over_tau",
+    "log1p_critical_path_over_tau",  # remaining critical path to the workflow's exit, fastest servers
+    "log1p_age_over_tau",  # now − workflow arrival
+    "log1p_children",
+    "log1p_ready_waiting",
+    "remaining_task_fraction",
+    "workflows_in_system_per_server",
+    "log1p_min_wait_over_min",
+)
+
+
+#: Upper bound of every feature: all are ratios in [0, 1] or logs of ratios (log(1e30) ≈ 69).
+FEATURE_MAX = 1e3
+
+
+def observation_space(max_servers: int) -> spaces.Dict:
+    """The env's Dict observation space.
+
+    Keys: ``servers`` (max_servers, F_s) float32, ``task`` (F_t,) float32, ``action_mask``
+    (max_servers,) float32 in {0, 1} (1 = a real server).
+    """
+    return spaces.Dict({
+        "servers": spaces.Box(0.0, FEATURE_MAX, (max_servers, len(SERVER_FEATURES)), np.float32),
+        "task": spaces.Box(0.0, FEATURE_MAX, (len(TASK_FEATURES),), np.float32),
+        "action_mask": spaces.Box(0.0, 1.0, (max_servers,), np.float32),
+    })
+
+
+def encode(sim: Simulator, max_servers: int, tau_s: float) -> dict[str, np.ndarray]:
+    """Encode the simulator's current decision.
+
+    Args:
+        sim: A simulator with a ready task pending (``sim.task >= 0``).
+        max_servers: Padding size N_max ≥ N.
+        tau_s: The episode's time scale τ (seconds, > 0).
+
+    Returns:
+        A dict matching :func:`observation_space`.
+    """
+    n, now, t = sim.cluster.num_servers, sim.now_s, sim.task
+    exec_s = sim.exec_times_s()
+    start = sim.start_times_s()
+    eft = start + exec_s
+    e_min = max(float(exec_s.min()), 1e-9)
+    wait = start - now
+    slot_free = sim.slot_free_s
+    busy = ((slot_free > now) & np.isfinite(slot_free)).sum(axis=1) / sim.cluster.slots
+    speed = sim.cluster.speed[:, sim.task_kind[t]]
+    servers = np.zeros((max_servers, len(SERVER_FEATURES)), dtype=np.float32)
+    columns = servers[:n].T
+    columns[0] = np.log(np.maximum(exec_s, e_min) / e_min)
+    columns[1] = np.log1p(wait / e_min)
+    gap = eft - eft.min()
+    columns[2] = np.log1p(gap / e_min)
+    columns[3] = speed / speed.max()
+    columns[4] = sim.cluster.slots / sim.cluster.slots.max()
+    columns[5] = busy
+    columns[6] = gap <= 1e-9 * max(abs(float(eft.min())), 1.0)
+    columns[7] = np.log1p(wait / tau_s)
+    columns[8] = np.log1p(exec_s / tau_s)
+    mask = np.zeros(max_servers, dtype=np.float32)
+    mask[:n] = 1.0
+    return {"servers": servers, "task": _task_features(sim, tau_s, e_min, wait), "action_mask": mask}
+
+
+def _task_features(sim: Simulator, tau_s: float, e_min: float, wait: np.ndarray) -> np.ndarray:
+    t = sim.task
+    wf = int(sim.task_workflow[t])
+    task = np.zeros(len(TASK_FEATURES), dtype=np.float32)
+    task[sim.task_kind[t]] = 1.0
+    k = NUM_KINDS
+    task[k] = np.log1p(sim.task_fastest_s[t] / tau_s)
+    task[k + 1] = np.log1p(sim.task_critical_path_s[t] / tau_s)
+    task[k + 2] = np.log1p((sim.now_s - sim.arrival_s[wf]) / tau_s)
+    task[k + 3] = np.log1p(len(sim.children[t]))
+    task[k + 4] = np.log1p(sim.num_ready)
+    task[k + 5] = sim.remaining_tasks[wf] / sim.workflows[wf].num_tasks
+    task[k + 6] = sim.in_system / sim.cluster.num_servers
+    task[k + 7] = np.log1p(float(wait.min()) / e_min)
+    return task
+
+
+def terminal_observation(max_servers: int, num_servers: int) -> dict[str, np.ndarray]:
+    """Zero features with the real servers unmasked (returned once the episode is over)."""
+    mask = np.zeros(max_servers, dtype=np.float32)
+    mask[:num_servers] = 1.0
+    return {
+        "servers": np.zeros((max_servers, len(SERVER_FEATURES)), dtype=np.float32),
+        "task": np.zeros(len(TASK_FEATURES), dtype=np.float32),
+        "action_mask": mask,
+    }

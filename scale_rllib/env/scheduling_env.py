@@ -1,0 +1,112 @@
+"""Gymnasium env: assign each ready task of an online workflow stream to a server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from scale_rllib.config import EnvConfig
+from scale_rllib.env.observation import encode, observation_space, terminal_observation
+from scale_rllib.sim.simulator import Simulator
+from scale_rllib.workloads.scenario import build_episode
+from scale_rllib.workloads.spec import make_workload
+
+
+class SchedulingEnv(gym.Env):
+    """Online workflow scheduling on a heterogeneous cluster of N servers (DESIGN §4).
+
+    ## Description
+    Workflows (DAGs) arrive by a Poisson process at offered load ρ. Whenever a task becomes
+    ready, the agent picks the server that runs it (FIFO queue, non-preemptive). N and the
+    server-type mix are drawn per episode within ``servers_range`` (training) or fixed.
+
+    ## Action space
+    ``Discrete(max_servers)``; only indices < N are valid (``action_mask``). An invalid action
+    raises ``ValueError``: it is never remapped.
+
+    ## Observation space
+    ``Dict`` padded to ``max_servers`` (see :mod:`scale_rllib.env.observation` for every column):
+
+    | key | shape | meaning |
+    |---|---|---|
+    | servers | (max_servers, F_s) | per-server features for this task: exec/wait/EFT ratios, speed, slots, busy slots |
+    | task | (F_t,) | kind one-hot, log work, remaining critical path, age, children, queue state |
+    | action_mask | (max_servers,) | 1 for the N real servers, 0 for padding |
+
+    ## Reward
+    ``−(Σ over workflows in system of the time elapsed since the previous decision) / scale``, so
+    the undiscounted return is exactly −(total response time) / scale (Decima, Mao et al. 2019).
+    ``scale`` = ``reward_scale_s`` or the episode's mean lower bound.
+
+    ## Starting state
+    The first decision: the entry tasks of the first arrival at t = 0 on an idle cluster.
+
+    ## Episode end
+    Terminated when every workflow has completed (the last step's reward includes the tail after
+    the final decision). Never truncated by the env itself.
+
+    ## Arguments
+    ``env_config``: an :class:`EnvConfig` or its dict (RLlib passes a dict).
+    ``info`` after each step has ``num_servers``; at the end also ``mean_response_time_s``,
+    ``mean_lower_bound_s`` and ``response_times_s``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, env_config: EnvConfig | dict[str, Any] | None = None):
+        config = env_config if isinstance(env_config, EnvConfig) else EnvConfig.from_dict(dict(env_config or {}))
+        self.config = config
+        self.workload = make_workload(config.workload, config.max_tasks)
+        self.observation_space = observation_space(config.max_servers)
+        self.action_space = gym.spaces.Discrete(config.max_servers)
+        self.sim: Simulator | None = None
+        self._scale = 1.0
+        self._tau = 1.0
+        self._last_area = 0.0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode. ``options`` may fix ``num_servers`` (within ``max_servers``)."""
+        super().reset(seed=seed)
+        cfg = self.config
+        lo, hi = cfg.servers_range
+        n = int((options or {}).get("num_servers", self.np_random.integers(lo, hi + 1)))
+        if not 1 <= n <= cfg.max_servers:
+            raise ValueError(f"num_servers={n} is outside [1, max_servers={cfg.max_servers}]")
+        workflows = cfg.num_workflows or max(1, round(cfg.workflows_per_server * n))
+        self.sim = build_episode(self.workload, self.np_random, num_servers=n, load=cfg.load,
+                                 num_workflows=workflows, randomize_mix=cfg.randomize_mix, bandwidth=cfg.bandwidth)
+        self._tau = max(float(self.sim.lower_bound_s.mean()), 1e-9)
+        self._scale = cfg.reward_scale_s or self._tau
+        self._last_area = 0.0
+        self.sim.next_decision()
+        return self._observation(), {"num_servers": n}
+
+    def step(self, action):
+        """Assign the ready task to server ``action``; advance to the next decision.
+
+        Raises:
+            ValueError: ``action`` is not a valid server index for this episode.
+            RuntimeError: the episode is over (call reset).
+        """
+        sim = self.sim
+        if sim is None or sim.task < 0:
+            raise RuntimeError("episode is over or not started: call reset()")
+        server = int(action)
+        if server != action or not 0 <= server < sim.cluster.num_servers:
+            raise ValueError(f"invalid action {action!r}: valid servers are 0..{sim.cluster.num_servers - 1}")
+        sim.assign(server)
+        terminated = not sim.next_decision()
+        reward = -(sim.area_s - self._last_area) / self._scale
+        self._last_area = sim.area_s
+        info: dict[str, Any] = {"num_servers": sim.cluster.num_servers}
+        if terminated:
+            rt = sim.response_times_s()
+            info.update(mean_response_time_s=float(rt.mean()), mean_lower_bound_s=float(sim.lower_bound_s.mean()),
+                        response_times_s=rt)
+            return terminal_observation(self.config.max_servers, sim.cluster.num_servers), reward, True, False, info
+        return self._observation(), reward, False, False, info
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        return encode(self.sim, self.config.max_servers, self._tau)

@@ -1,0 +1,1 @@
+"""SRR: the auxiliary loss (pure torch) and the PPO learner that adds it."""

@@ -1,0 +1,122 @@
+"""PPO learner with the SRR auxiliary loss on the attention feature z (DESIGN §6).
+
+``L = L_PPO + λ_dec · L_dec + λ_KL · L_KL``, with λ's from ``config.learner_config_dict`` (keys :data:`LAMBDA_DEC`,
+:data:`LAMBDA_KL`, default 0). λ_dec = λ_KL = 0 is the no-SRR ablation: the SRR terms are then left out of the
+loss graph, but their values and the feature statistics are still logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.core.columns import Columns
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.typing import ModuleID, TensorType
+
+from scale_rllib.learner.srr import SRRStats, srr_losses
+from scale_rllib.metrics import (
+    SRR_DECORRELATION,
+    SRR_KL,
+    SRR_MEAN_ABS_MU,
+    SRR_MEAN_ABS_OFFDIAG,
+    SRR_MEAN_SIGMA,
+)
+from scale_rllib.models.scale_module import SRR_FEATURE
+
+LAMBDA_DEC = "lambda_dec"
+"""``learner_config_dict`` key of λ_dec, the weight of the decorrelation loss."""
+LAMBDA_KL = "lambda_kl"
+"""``learner_config_dict`` key of λ_KL, the weight of the KL-to-N(0, I) loss."""
+
+
+def srr_coefficients(config: PPOConfig) -> tuple[float, float]:
+    """Reads (λ_dec, λ_KL) from ``config.learner_config_dict``.
+
+    Args:
+        config: The (per-module) algorithm config.
+
+    Returns:
+        ``(lambda_dec, lambda_kl)``, 0.0 where absent.
+
+    Raises:
+        ValueError: If a coefficient is negative or not finite.
+    """
+    learner_cfg = config.learner_config_dict or {}
+    lambdas = (float(learner_cfg.get(LAMBDA_DEC, 0.0)), float(learner_cfg.get(LAMBDA_KL, 0.0)))
+    for name, value in zip((LAMBDA_DEC, LAMBDA_KL), lambdas, strict=True):
+        if not value >= 0.0 or value == float("inf"):
+            raise ValueError(f"learner_config_dict[{name!r}] must be finite and >= 0, got {value}.")
+    return lambdas
+
+
+class SRRPPOTorchLearner(PPOTorchLearner):
+    """``PPOTorchLearner`` adding λ_dec · L_dec + λ_KL · L_KL on ``fwd_out[SRR_FEATURE]``, masked by the loss mask.
+
+    Logs, per module and per update (``window=1``): :data:`~scale_rllib.metrics.SRR_DECORRELATION`,
+    :data:`~scale_rllib.metrics.SRR_KL` (unweighted), and the feature statistics
+    :data:`~scale_rllib.metrics.SRR_MEAN_ABS_MU`, :data:`~scale_rllib.metrics.SRR_MEAN_SIGMA`,
+    :data:`~scale_rllib.metrics.SRR_MEAN_ABS_OFFDIAG`.
+    """
+
+    @override(PPOTorchLearner)
+    def compute_loss_for_module(
+        self,
+        *,
+        module_id: ModuleID,
+        config: PPOConfig,
+        batch: dict[str, Any],
+        fwd_out: dict[str, TensorType],
+    ) -> TensorType:
+        """Computes PPO's loss plus the weighted SRR terms.
+
+        Args:
+            module_id: The module whose loss is computed.
+            config: The module's algorithm config.
+            batch: The train batch; ``Columns.LOSS_MASK`` (B,) selects valid rows when present.
+            fwd_out: Output of ``_forward_train``; must hold :data:`SRR_FEATURE` (B, d) when a λ > 0.
+
+        Returns:
+            The scalar total loss.
+
+        Raises:
+            ValueError: If a λ > 0 but the module does not output :data:`SRR_FEATURE`, or a λ is invalid.
+        """
+        total_loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        lambda_dec, lambda_kl = srr_coefficients(config)
+        z = fwd_out.get(SRR_FEATURE)
+        if z is None:
+            if lambda_dec > 0.0 or lambda_kl > 0.0:
+                raise ValueError(f"SRR needs fwd_out[{SRR_FEATURE!r}]; module {module_id!r} does not return it.")
+            return total_loss
+        mask = batch.get(Columns.LOSS_MASK)
+        if lambda_dec > 0.0 or lambda_kl > 0.0:
+            stats = srr_losses(z, mask)
+        else:
+            with torch.no_grad():
+                stats = srr_losses(z.detach(), mask)
+        if lambda_dec > 0.0:
+            total_loss = total_loss + lambda_dec * stats.decorrelation
+        if lambda_kl > 0.0:
+            total_loss = total_loss + lambda_kl * stats.kl
+        self._log_srr(module_id, stats)
+        return total_loss
+
+    def _log_srr(self, module_id: ModuleID, stats: SRRStats) -> None:
+        """Logs the unweighted SRR losses and feature statistics of one update.
+
+        Args:
+            module_id: The module the statistics belong to.
+            stats: Output of :func:`~scale_rllib.learner.srr.srr_losses`.
+        """
+        values = {
+            SRR_DECORRELATION: stats.decorrelation,
+            SRR_KL: stats.kl,
+            SRR_MEAN_ABS_MU: stats.mean_abs_mu,
+            SRR_MEAN_SIGMA: stats.mean_sigma,
+            SRR_MEAN_ABS_OFFDIAG: stats.mean_abs_offdiag,
+        }
+        for name, value in values.items():
+            self.metrics.log_value((module_id, name), value.detach(), window=1)

@@ -1,0 +1,248 @@
+"""Pure-torch building blocks of the SCALE cross-attention pointer policy (DESIGN §5).
+
+Nothing here imports Ray: these layers can be unit-tested, benchmarked and exported on their own.
+
+Named dimensions used in the shapes below:
+    B: batch size.  N: number of (padded) servers.  F_s: features per server.  F_t: features of the ready task.
+    d: embedding width (``embed_dim``).
+
+No parameter shape depends on N, so weights trained with one ``N_max`` apply unchanged to any other ``N_max``.
+Padded servers (``valid`` False) never influence valid outputs: they are masked as attention keys, in pooling and in
+the pointer logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    """Two-layer perceptron ``Linear → ReLU → Linear``.
+
+    Args:
+        in_dim: Input width.
+        hidden_dim: Hidden width.
+        out_dim: Output width.
+
+    Returns:
+        The module, mapping (..., in_dim) to (..., out_dim).
+    """
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+
+def key_padding_mask(valid: torch.Tensor) -> torch.Tensor:
+    """Builds the ``key_padding_mask`` of :class:`torch.nn.MultiheadAttention` (True = ignore this key).
+
+    A row without any valid server would make the attention softmax run over an empty set (NaN). Such rows attend to
+    every position instead: their outputs are finite garbage and are masked everywhere downstream.
+
+    Args:
+        valid: (B, N) bool, True for real, selectable servers.
+
+    Returns:
+        (B, N) bool, True where the key must be ignored.
+    """
+    return ~valid & valid.any(dim=-1, keepdim=True)
+
+
+def masked_mean_max(h: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean- and max-pools server tokens over the valid servers only.
+
+    Args:
+        h: (B, N, d) server tokens.
+        valid: (B, N) bool, True for real servers.
+
+    Returns:
+        ``(mean, max)``, each (B, d). Rows without any valid server pool to zeros.
+    """
+    weight = valid.unsqueeze(-1).to(h.dtype)
+    mean = (h * weight).sum(dim=1) / weight.sum(dim=1).clamp_min(1.0)
+    neg = torch.finfo(h.dtype).min
+    mx = torch.where(valid.unsqueeze(-1), h, torch.full_like(h, neg)).amax(dim=1)
+    mx = torch.where(valid.any(dim=1, keepdim=True), mx, torch.zeros_like(mx))
+    return mean, mx
+
+
+class ServerSelfAttention(nn.Module):
+    """One post-LN Transformer encoder block among servers (Vaswani et al. 2017, "Attention Is All You Need", §3.1).
+
+    ``H ← LN(H + MHA(H, H, H))``, then ``H ← LN(H + FFN(H))``, with padded servers masked as keys. No positional
+    encoding, so the block is permutation-equivariant in N.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int) -> None:
+        """Initialises the block.
+
+        Args:
+            embed_dim: Token width d (divisible by ``num_heads``).
+            num_heads: Number of attention heads.
+        """
+        super().__init__()
+        self.attn = nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)
+        self.norm_attn = nn.LayerNorm(embed_dim)
+        self.ffn = mlp(embed_dim, 2 * embed_dim, embed_dim)
+        self.norm_ffn = nn.LayerNorm(embed_dim)
+
+    def forward(self, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Mixes information among the valid servers.
+
+        Args:
+            h: (B, N, d) server tokens.
+            valid: (B, N) bool, True for real servers.
+
+        Returns:
+            (B, N, d) updated server tokens.
+        """
+        attended, _ = self.attn(h, h, h, key_padding_mask=key_padding_mask(valid), need_weights=False)
+        h = self.norm_attn(h + attended)
+        return self.norm_ffn(h + self.ffn(h))
+
+
+class ServerEncoder(nn.Module):
+    """Per-server MLP, optionally followed by one masked self-attention block (DESIGN §5)."""
+
+    def __init__(self, server_dim: int, embed_dim: int, num_heads: int, self_attention: bool = True) -> None:
+        """Initialises the encoder.
+
+        Args:
+            server_dim: Features per server F_s.
+            embed_dim: Token width d.
+            num_heads: Heads of the self-attention block.
+            self_attention: Whether to add the :class:`ServerSelfAttention` block.
+        """
+        super().__init__()
+        self.mlp = mlp(server_dim, embed_dim, embed_dim)
+        self.self_attention = ServerSelfAttention(embed_dim, num_heads) if self_attention else None
+
+    def forward(self, servers: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Encodes servers into tokens.
+
+        Args:
+            servers: (B, N, F_s) server features.
+            valid: (B, N) bool, True for real servers.
+
+        Returns:
+            (B, N, d) server tokens H.
+        """
+        h = self.mlp(servers)
+        if self.self_attention is not None:
+            h = self.self_attention(h, valid)
+        return h
+
+
+class CrossAttention(nn.Module):
+    """Masked multi-head attention from the task query to the server tokens (Vaswani et al. 2017, §3.2.2).
+
+    ``z = MHA(q, H, H)``: the task "reads" the cluster. z is the attention feature that SRR regularises (DESIGN §6).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int) -> None:
+        """Initialises the attention.
+
+        Args:
+            embed_dim: Token width d (divisible by ``num_heads``).
+            num_heads: Number of attention heads.
+        """
+        super().__init__()
+        self.attn = nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)
+
+    def forward(self, q: torch.Tensor, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Attends from the query to the valid servers.
+
+        Args:
+            q: (B, d) task query.
+            h: (B, N, d) server tokens.
+            valid: (B, N) bool, True for real servers.
+
+        Returns:
+            (B, d) attention feature z.
+        """
+        z, _ = self.attn(q.unsqueeze(1), h, h, key_padding_mask=key_padding_mask(valid), need_weights=False)
+        return z.squeeze(1)
+
+
+class PointerHead(nn.Module):
+    """Additive pointer over servers with tanh clipping and masking.
+
+    ``u_i = vᵀ tanh(W_1 h_i + W_2 [q; z])`` (Bahdanau et al. 2015 additive attention, used as a pointer by Vinyals et
+    al. 2015, "Pointer Networks", eq. 3), then ``logits_i = C · tanh(u_i)`` (Bello et al. 2017; Kool et al. 2019,
+    "Attention, Learn to Solve Routing Problems!", §3.2, C = 10), and ``logits_i = finfo.min`` where server i is
+    invalid (finite, so entropies and KLs of the categorical stay NaN-free, unlike -inf).
+    """
+
+    def __init__(self, embed_dim: int, logit_clip: float | None = 10.0) -> None:
+        """Initialises the head.
+
+        Args:
+            embed_dim: Token width d.
+            logit_clip: Clipping constant C; ``None`` disables clipping.
+
+        Raises:
+            ValueError: If ``logit_clip`` is not positive.
+        """
+        super().__init__()
+        if logit_clip is not None and logit_clip <= 0:
+            raise ValueError(f"logit_clip must be positive or None, got {logit_clip}.")
+        self.logit_clip = logit_clip
+        self.w_server = nn.Linear(embed_dim, embed_dim, bias=False)
+        self.w_context = nn.Linear(2 * embed_dim, embed_dim)
+        self.v = nn.Linear(embed_dim, 1, bias=False)
+
+    def forward(self, h: torch.Tensor, q: torch.Tensor, z: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Scores every server.
+
+        Args:
+            h: (B, N, d) server tokens.
+            q: (B, d) task query.
+            z: (B, d) attention feature.
+            valid: (B, N) bool, True for selectable servers.
+
+        Returns:
+            (B, N) masked logits.
+        """
+        context = self.w_context(torch.cat([q, z], dim=-1)).unsqueeze(1)
+        logits = self.v(torch.tanh(self.w_server(h) + context)).squeeze(-1)
+        if self.logit_clip is not None:
+            logits = self.logit_clip * torch.tanh(logits)
+        return torch.where(valid, logits, torch.full_like(logits, torch.finfo(logits.dtype).min))
+
+
+def value_features(q: torch.Tensor, z: torch.Tensor, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Builds the value-head input ``[q; z; mean(H); max(H)]`` (DESIGN §5), pooled over valid servers.
+
+    Args:
+        q: (B, d) task query.
+        z: (B, d) attention feature.
+        h: (B, N, d) server tokens.
+        valid: (B, N) bool, True for real servers.
+
+    Returns:
+        (B, 4d) value features.
+    """
+    mean, mx = masked_mean_max(h, valid)
+    return torch.cat([q, z, mean, mx], dim=-1)
+
+
+class ValueHead(nn.Module):
+    """MLP critic on the output of :func:`value_features`."""
+
+    def __init__(self, embed_dim: int) -> None:
+        """Initialises the head.
+
+        Args:
+            embed_dim: Token width d; the input width is 4d.
+        """
+        super().__init__()
+        self.mlp = mlp(4 * embed_dim, embed_dim, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Estimates state values.
+
+        Args:
+            features: (B, 4d) value features.
+
+        Returns:
+            (B,) values.
+        """
+        return self.mlp(features).squeeze(-1)

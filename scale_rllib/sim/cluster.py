@@ -1,0 +1,136 @@
+"""Heterogeneous clusters: server types with a speed per task kind and a number of slots."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linprog
+
+from scale_rllib.sim.workflow import NUM_KINDS, TaskKind
+
+
+@dataclass(frozen=True)
+class ServerType:
+    """A kind of server (DESIGN §2).
+
+    Attributes:
+        name: Type name, e.g. ``"gpu"``.
+        speed: Work units per second for each :class:`TaskKind` (length ``NUM_KINDS``).
+            Execution time of task t on this server = work(t) / speed[kind(t)].
+        slots: Tasks that run concurrently (each at full speed); further tasks wait in a FIFO queue.
+    """
+
+    name: str
+    speed: tuple[float, ...]
+    slots: int = 1
+
+    def __post_init__(self) -> None:
+        if len(self.speed) != NUM_KINDS:
+            raise ValueError(f"server type {self.name!r}: speed needs {NUM_KINDS} entries (one per TaskKind)")
+        if any(not np.isfinite(s) or s <= 0 for s in self.speed):
+            raise ValueError(f"server type {self.name!r}: every speed must be a positive finite number")
+        if int(self.slots) != self.slots or self.slots < 1:
+            raise ValueError(f"server type {self.name!r}: slots must be a positive integer, got {self.slots!r}")
+
+    @classmethod
+    def from_kind_speeds(cls, name: str, speeds: Mapping[str, float], slots: int = 1, default: float = 1.0):
+        """Build from ``{"llm": 10.0, "tool": 1.0, ...}``; kinds not named get ``default``.
+
+        Raises:
+            ValueError: an unknown kind name or a non-positive speed.
+        """
+        vec = [default] * NUM_KINDS
+        for kind_name, value in speeds.items():
+            try:
+                vec[TaskKind[kind_name.upper()]] = float(value)
+            except KeyError:
+                known = ", ".join(k.name.lower() for k in TaskKind)
+                raise ValueError(f"server type {name!r}: unknown task kind {kind_name!r} (known: {known})") from None
+        return cls(name, tuple(vec), slots)
+
+
+@dataclass(frozen=True, eq=False)
+class Cluster:
+    """N servers, each of a :class:`ServerType`, in a fixed index order.
+
+    Attributes:
+        server_types: N server types (server i has type ``server_types[i]``).
+        bandwidth: Bytes/s between two servers, or ``None`` for no transfer time (the default).
+    """
+
+    server_types: tuple[ServerType, ...]
+    bandwidth: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.server_types:
+            raise ValueError("a cluster needs at least one server")
+        if self.bandwidth is not None and not self.bandwidth > 0:
+            raise ValueError(f"bandwidth must be positive (bytes/s) or None, got {self.bandwidth!r}")
+        speed = np.array([t.speed for t in self.server_types], dtype=np.float64)
+        object.__setattr__(self, "speed", speed)
+        object.__setattr__(self, "slots", np.array([t.slots for t in self.server_types], dtype=np.int64))
+        object.__setattr__(self, "inv_speed", 1.0 / speed)
+
+    speed: np.ndarray = field(init=False, repr=False)  # (N, K) work units / s
+    slots: np.ndarray = field(init=False, repr=False)  # (N,)
+    inv_speed: np.ndarray = field(init=False, repr=False)  # (N, K) s / work unit
+
+    @property
+    def num_servers(self) -> int:
+        """N."""
+        return len(self.server_types)
+
+    @classmethod
+    def from_counts(cls, counts: Sequence[tuple[ServerType, int]], bandwidth: float | None = None) -> Cluster:
+        """``[(gpu, 4), (cpu, 12)]`` → 16 servers, type-major order."""
+        types = tuple(t for t, n in counts for _ in range(int(n)))
+        return cls(types, bandwidth)
+
+    def service_rate(self, mean_work_by_kind: np.ndarray) -> float:
+        """Largest sustainable arrival rate (workflows/s), ignoring precedence and queueing.
+
+        The linear program: maximise λ over routing fractions x[s, k] ≥ 0 with Σ_s x[s, k] = 1
+        (every kind's work is routed somewhere) and, for each server s,
+        ``Σ_k λ · W_k · x[s, k] / speed[s, k] ≤ slots[s]`` (no slot is busy more than 100 %).
+        The offered load of a rate λ is ``λ / service_rate`` (DESIGN §3); it stays fixed across N
+        when the rate scales with this capacity. Identical servers are pooled, so the LP has one
+        row per server type. Solved with ``scipy.optimize.linprog``.
+
+        Args:
+            mean_work_by_kind: Shape (K,). Mean work per workflow of each kind (work units).
+
+        Returns:
+            Workflows per second.
+
+        Raises:
+            ValueError: no kind has positive work.
+        """
+        work = np.asarray(mean_work_by_kind, dtype=np.float64)
+        kinds = np.flatnonzero(work > 0)
+        if not kinds.size:
+            raise ValueError("mean work per workflow must be positive for at least one task kind")
+        rows, inverse = np.unique(np.column_stack([self.speed, self.slots]), axis=0, return_inverse=True)
+        capacity = np.bincount(inverse.ravel(), weights=self.slots, minlength=len(rows))  # slots per type
+        return _max_rate(rows[:, kinds], capacity, work[kinds])
+
+
+def _max_rate(speed: np.ndarray, capacity: np.ndarray, work: np.ndarray) -> float:
+    """LP of :meth:`Cluster.service_rate` over y[g, k] = λ·x[g, k] for G pooled server groups."""
+    groups, kinds = speed.shape
+    # variables: y (G*K, row-major), then λ; minimise −λ
+    cost = np.zeros(groups * kinds + 1)
+    cost[-1] = -1.0
+    a_ub = np.zeros((groups, groups * kinds + 1))
+    for g in range(groups):
+        a_ub[g, g * kinds:(g + 1) * kinds] = work / speed[g]
+    a_eq = np.zeros((kinds, groups * kinds + 1))
+    for k in range(kinds):
+        a_eq[k, k:groups * kinds:kinds] = 1.0
+        a_eq[k, -1] = -1.0
+    result = linprog(cost, A_ub=a_ub, b_ub=capacity, A_eq=a_eq, b_eq=np.zeros(kinds), bounds=(0, None),
+                     method="highs")
+    if not result.success:
+        raise RuntimeError(f"service-rate LP failed: {result.message}")
+    return float(result.x[-1])

@@ -1,0 +1,224 @@
+"""Discrete-event simulator of workflows arriving online at a heterogeneous cluster (DESIGN §2).
+
+The simulator knows nothing about RL: it exposes one *ready task* at a time and waits for a
+server index (:meth:`Simulator.assign`). Servers are non-preemptive with ``slots`` concurrent
+tasks and a FIFO queue. Because execution times are known at assignment, a task's start and
+finish are fixed when it is assigned (start = max(data ready, earliest free slot)), so each
+server's queue is summarised by the times its slots become free.
+
+Event order: events are popped from a heap of ``(time_s, seq, EventType, payload)``; all events
+at the earliest time are processed before any decision, then ready tasks are served
+earliest-ready first, ties by workflow index then task index.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+from collections.abc import Sequence
+
+import numpy as np
+
+from scale_rllib.sim.cluster import Cluster
+from scale_rllib.sim.workflow import Workflow, critical_path
+
+
+class EventType(enum.IntEnum):
+    """Kinds of events on the heap."""
+
+    ARRIVAL = 0  # payload: workflow index
+    FINISH = 1  # payload: global task index
+
+
+class Simulator:
+    """One episode: a fixed cluster and a fixed stream of workflows.
+
+    Args:
+        cluster: The N servers.
+        workflows: W workflows, in arrival order.
+        arrival_times_s: Shape (W,). Non-decreasing arrival times (seconds).
+
+    Raises:
+        ValueError: lengths differ, or arrival times are negative, non-finite or decreasing.
+
+    Usage::
+
+        sim = Simulator(cluster, workflows, arrivals)
+        while sim.next_decision():
+            sim.assign(int(np.argmin(sim.earliest_finish_times())))
+        sim.response_times_s()
+    """
+
+    def __init__(self, cluster: Cluster, workflows: Sequence[Workflow], arrival_times_s: Sequence[float]):
+        arrivals = np.asarray(arrival_times_s, dtype=np.float64)
+        if len(workflows) != len(arrivals) or not len(workflows):
+            raise ValueError(f"need one arrival time per workflow (≥ 1), got {len(workflows)} and {len(arrivals)}")
+        if not np.all(np.isfinite(arrivals)) or arrivals.min() < 0 or np.any(np.diff(arrivals) < 0):
+            raise ValueError("arrival times must be finite, ≥ 0 and non-decreasing")
+        self.cluster = cluster
+        self.workflows = tuple(workflows)
+        self.arrival_s = arrivals
+        self._build_task_arrays()
+        self.now_s = 0.0
+        n, max_slots = cluster.num_servers, int(cluster.slots.max())
+        slot_free = np.zeros((n, max_slots))
+        slot_free[np.arange(max_slots)[None, :] >= cluster.slots[:, None]] = np.inf
+        self.slot_free_s = slot_free  # (N, S_max); +inf marks a slot the server does not have
+        self.server_free_s = np.zeros(n)  # (N,) earliest time a slot frees: the server's queue summary
+        self.busy_work_s = np.zeros(n)  # (N,) total execution time assigned to each server (seconds)
+        self.completion_s = np.full(len(workflows), np.nan)
+        self.in_system = 0
+        self.area_s = 0.0  # ∫ (workflows in system) dt up to now: Σ response times at the end
+        self._area_time_s = 0.0
+        self._events: list = [(a, i, EventType.ARRIVAL, i) for i, a in enumerate(arrivals)]
+        heapq.heapify(self._events)
+        self._seq = len(workflows)
+        self._ready: list[tuple[float, int, int]] = []  # (ready time, workflow, global task)
+        self.task: int = -1  # global index of the ready task awaiting a decision, -1 if none
+        self.decisions = 0
+
+    def _build_task_arrays(self) -> None:
+        wfs = self.workflows
+        sizes = [w.num_tasks for w in wfs]
+        self.offset = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.task_workflow = np.repeat(np.arange(len(wfs)), sizes)
+        self.task_kind = np.concatenate([w.kinds for w in wfs])
+        self.task_work = np.concatenate([w.work for w in wfs])
+        self.task_output = np.concatenate([w.output_size for w in wfs])
+        self.children = [tuple(int(c) + int(o) for c in w.children[t]) for w, o in zip(wfs, self.offset) for t in
+                         range(w.num_tasks)]
+        self.parents = [tuple(int(p) + int(o) for p in w.parents[t]) for w, o in zip(wfs, self.offset) for t in
+                        range(w.num_tasks)]
+        self._waiting_parents = [len(p) for p in self.parents]
+        self.remaining_tasks = list(sizes)  # per workflow: tasks not yet finished
+        fastest = self.cluster.speed.max(axis=0)  # (K,)
+        self.task_fastest_s = self.task_work / fastest[self.task_kind]  # (T_total,)
+        cps = [critical_path(w, self.task_fastest_s[o:o + w.num_tasks]) for w, o in zip(wfs, self.offset)]
+        self.task_critical_path_s = np.concatenate(cps)  # remaining critical path incl. the task, fastest servers
+        self.lower_bound_s = np.array([cp[list(_entries(w))].max() for w, cp in zip(wfs, cps)])
+        self.task_server = np.full(len(self.task_work), -1, dtype=np.int64)
+        self.task_finish_s = np.full(len(self.task_work), np.nan)
+
+    # ------------------------------------------------------------------ events
+    def _advance_area(self, time_s: float) -> None:
+        self.area_s += self.in_system * (time_s - self._area_time_s)
+        self._area_time_s = time_s
+
+    def _on_arrival(self, wf: int) -> None:
+        self.in_system += 1
+        o = int(self.offset[wf])
+        for t in _entries(self.workflows[wf]):
+            heapq.heappush(self._ready, (self.now_s, wf, o + t))
+
+    def _on_finish(self, task: int) -> None:
+        wf = int(self.task_workflow[task])
+        for c in self.children[task]:
+            self._waiting_parents[c] -= 1
+            if self._waiting_parents[c] == 0:
+                heapq.heappush(self._ready, (self.now_s, wf, c))
+        self.remaining_tasks[wf] -= 1
+        if self.remaining_tasks[wf] == 0:
+            self.completion_s[wf] = self.now_s
+            self.in_system -= 1
+
+    def _pop_events(self) -> None:
+        """Process every event at the earliest pending time."""
+        time_s = self._events[0][0]
+        self.now_s = time_s
+        self._advance_area(time_s)
+        while self._events and self._events[0][0] == time_s:
+            _, _, kind, payload = heapq.heappop(self._events)
+            self._dispatch[kind](self, payload)
+
+    _dispatch = {EventType.ARRIVAL: _on_arrival, EventType.FINISH: _on_finish}
+
+    # --------------------------------------------------------------- decisions
+    def next_decision(self) -> bool:
+        """Advance to the next ready task (``self.task``); False when every workflow has completed."""
+        if self.task >= 0:
+            raise RuntimeError("the current ready task has not been assigned yet")
+        while not self._ready:
+            if not self._events:
+                return False
+            self._pop_events()
+        self.task = heapq.heappop(self._ready)[2]
+        return True
+
+    @property
+    def done(self) -> bool:
+        """True once every workflow has completed."""
+        return not self._events and not self._ready and self.task < 0
+
+    @property
+    def num_ready(self) -> int:
+        """Ready tasks waiting behind the current one."""
+        return len(self._ready)
+
+    def exec_times_s(self) -> np.ndarray:
+        """Shape (N,). Execution time of the current ready task on each server (seconds)."""
+        t = self.task
+        return self.task_work[t] * self.cluster.inv_speed[:, self.task_kind[t]]
+
+    def data_ready_s(self) -> np.ndarray | float:
+        """When the current task's inputs are on each server: shape (N,), or ``now`` without transfers."""
+        if self.cluster.bandwidth is None or not self.parents[self.task]:
+            return self.now_s
+        ready = np.full(self.cluster.num_servers, self.now_s)
+        for p in self.parents[self.task]:
+            arrive = np.full_like(ready, self.task_finish_s[p] + self.task_output[p] / self.cluster.bandwidth)
+            arrive[self.task_server[p]] = self.task_finish_s[p]
+            np.maximum(ready, arrive, out=ready)
+        return ready
+
+    def start_times_s(self) -> np.ndarray:
+        """Shape (N,). When the current task would start on each server (FIFO, earliest slot)."""
+        return np.maximum(self.server_free_s, self.data_ready_s())
+
+    def earliest_finish_times_s(self) -> np.ndarray:
+        """Shape (N,). EFT of the current task on each server (seconds, absolute)."""
+        return self.start_times_s() + self.exec_times_s()
+
+    def assign(self, server: int) -> float:
+        """Give the current ready task to ``server``; returns its finish time (seconds).
+
+        Raises:
+            ValueError: ``server`` is not an index in [0, N).
+            RuntimeError: there is no ready task (call :meth:`next_decision` first).
+        """
+        t = self.task
+        if t < 0:
+            raise RuntimeError("no ready task: call next_decision() first")
+        if not 0 <= server < self.cluster.num_servers:
+            raise ValueError(f"server index {server!r} out of range [0, {self.cluster.num_servers})")
+        ready = self.data_ready_s()
+        ready = ready if isinstance(ready, float) else float(ready[server])
+        row = self.slot_free_s[server]
+        slot = int(row.argmin())
+        exec_s = float(self.task_work[t] * self.cluster.inv_speed[server, self.task_kind[t]])
+        finish = max(ready, float(row[slot])) + exec_s
+        row[slot] = finish
+        self.server_free_s[server] = row.min()
+        self.busy_work_s[server] += exec_s
+        self.task_server[t] = server
+        self.task_finish_s[t] = finish
+        heapq.heappush(self._events, (finish, self._seq, EventType.FINISH, t))
+        self._seq += 1
+        self.task = -1
+        self.decisions += 1
+        return finish
+
+    def run_to_completion(self) -> None:
+        """Process the remaining events once no decision is pending (the episode's tail)."""
+        if self.task >= 0 or self._ready:
+            raise RuntimeError("ready tasks are still waiting for a decision")
+        while self._events:
+            self._pop_events()
+
+    # ----------------------------------------------------------------- results
+    def response_times_s(self) -> np.ndarray:
+        """Shape (W,). Completion − arrival per workflow (seconds); NaN while incomplete."""
+        return self.completion_s - self.arrival_s
+
+
+def _entries(workflow: Workflow) -> tuple[int, ...]:
+    return tuple(i for i, p in enumerate(workflow.parents) if not p)

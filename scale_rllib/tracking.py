@@ -1,0 +1,140 @@
+"""MLflow tracking: one run per training/evaluation job, metrics logged in batches.
+
+A tracker never crashes the job it tracks: if the tracking server is unreachable or rejects a
+call, it warns once and turns itself off (training goes on; nothing already saved is lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EXPERIMENT = "scale_rllib"
+#: MLflow caps a batch at 1000 metrics and 100 params.
+_MAX_METRICS, _MAX_PARAMS = 1000, 100
+
+
+def default_tracking_uri(output_dir: str | Path) -> str:
+    """``sqlite:///<output_dir>/mlflow.db`` (MLflow ≥ 3.13 refuses plain file stores)."""
+    return f"sqlite:///{Path(output_dir).resolve() / 'mlflow.db'}"
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a/b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _probe(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on an unreachable server (MLflow's own client retries for minutes)."""
+    import requests
+
+    requests.get(uri.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
+
+
+class MlflowTracker:
+    """A handle on one MLflow run.
+
+    Args:
+        tracking_uri: e.g. ``sqlite:///runs/mlflow.db`` or ``http://127.0.0.1:5000``.
+        experiment: Experiment name (created if missing).
+        run_name: Name of a new run.
+        run_id: Continue this existing run instead of creating one (resume).
+        tags: Tags of a new run.
+    """
+
+    def __init__(self, tracking_uri: str, experiment: str = DEFAULT_EXPERIMENT, run_name: str | None = None,
+                 run_id: str | None = None, tags: Mapping[str, str] | None = None):
+        self.tracking_uri = tracking_uri
+        self.run_id: str | None = None
+        self._client = None
+        self._guard("start", self._start, experiment, run_name, run_id, tags)
+
+    @property
+    def active(self) -> bool:
+        """False once tracking was turned off by an error."""
+        return self._client is not None and self.run_id is not None
+
+    def _start(self, experiment, run_name, run_id, tags) -> None:
+        from mlflow.tracking import MlflowClient
+
+        if self.tracking_uri.startswith(("http://", "https://")):
+            # MLflow's defaults retry a dead server for minutes per call; fail within seconds instead.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+            _probe(self.tracking_uri)
+
+        client = MlflowClient(self.tracking_uri)
+        if run_id is not None:
+            client.get_run(run_id)  # raises if it does not exist
+            self.run_id = run_id
+        else:
+            exp = client.get_experiment_by_name(experiment)
+            exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+            self.run_id = client.create_run(exp_id, run_name=run_name, tags=dict(tags or {})).info.run_id
+        self._client = client
+
+    def _guard(self, what: str, fn, *args) -> Any:
+        if what != "start" and not self.active:
+            return None
+        try:
+            return fn(*args)
+        except Exception as err:  # noqa: BLE001 - tracking must never kill the job
+            warnings.warn(f"MLflow {what} failed at {self.tracking_uri} ({type(err).__name__}: {err}); "
+                          "continuing without MLflow tracking", RuntimeWarning, stacklevel=3)
+            self._client = None
+            return None
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log flattened params (values stringified, 500 chars max) in batches."""
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:500]) for k, v in flatten(params).items()]
+        for i in range(0, len(items), _MAX_PARAMS):
+            self._guard("log_params", lambda b: self._client.log_batch(self.run_id, params=b), items[i:i + _MAX_PARAMS])
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int) -> int:
+        """Log the finite numeric entries of ``metrics`` (flattened) in one batch call per 1000.
+
+        Returns:
+            How many metrics were sent.
+        """
+        from mlflow.entities import Metric
+
+        now_ms = int(time.time() * 1000)
+        items = [Metric(k, float(v), now_ms, step) for k, v in flatten(metrics).items()
+                 if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+        for i in range(0, len(items), _MAX_METRICS):
+            self._guard("log_metrics", lambda b: self._client.log_batch(self.run_id, metrics=b),
+                        items[i:i + _MAX_METRICS])
+        return len(items) if self.active else 0
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload a file or directory."""
+        if not self.active:
+            return
+        path = Path(path)
+        upload = self._client.log_artifacts if path.is_dir() else self._client.log_artifact
+        self._guard("log_artifact", upload, self.run_id, str(path), artifact_path)
+
+    def set_tag(self, key: str, value: str) -> None:
+        """Set one tag on the run."""
+        self._guard("set_tag", lambda: self._client.set_tag(self.run_id, key, value))
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Mark the run FINISHED (or FAILED / KILLED)."""
+        self._guard("finish", lambda: self._client.set_terminated(self.run_id, status))
