@@ -8,3 +8,47 @@ SRR_KL = "srr/kl"
 SRR_MEAN_ABS_MU = "srr/mean_abs_mu"
 SRR_MEAN_SIGMA = "srr/mean_sigma"
 SRR_MEAN_ABS_OFFDIAG = "srr/mean_abs_offdiag_corr"
+
+# Episode metrics, logged by the env runners' callback at every episode end.
+EPISODE_RESPONSE_TIME = "episode/mean_response_time_s"
+EPISODE_RESPONSE_TIME_RATIO = "episode/response_time_over_lower_bound"
+EPISODE_NUM_SERVERS = "episode/num_servers"
+
+# Training metrics as logged to MLflow (short names of RLlib result keys).
+TRAIN_RETURN = "train/episode_return_mean"
+TRAIN_EPISODE_LEN = "train/episode_len_mean"
+TRAIN_RESPONSE_TIME = "train/mean_response_time_s"
+TRAIN_RESPONSE_TIME_RATIO = "train/response_time_over_lower_bound"
+TRAIN_NUM_SERVERS = "train/num_servers"
+TRAIN_ENV_STEPS = "train/env_steps"
+TRAIN_ITER_TIME = "train/time_this_iter_s"
+
+_RESULT_KEYS = {
+    "env_runners/episode_return_mean": TRAIN_RETURN,
+    "env_runners/episode_len_mean": TRAIN_EPISODE_LEN,
+    f"env_runners/{EPISODE_RESPONSE_TIME}": TRAIN_RESPONSE_TIME,
+    f"env_runners/{EPISODE_RESPONSE_TIME_RATIO}": TRAIN_RESPONSE_TIME_RATIO,
+    f"env_runners/{EPISODE_NUM_SERVERS}": TRAIN_NUM_SERVERS,
+    "num_env_steps_sampled_lifetime": TRAIN_ENV_STEPS,
+    "time_this_iter_s": TRAIN_ITER_TIME,
+}
+_LEARNER_PREFIX = "learners/default_policy/"
+_LEARNER_KEYS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "total_loss", "vf_explained_var")
+
+# Evaluation metrics, one per cluster size N.
+EVAL_RESPONSE_TIME = "eval/mean_response_time_s/N{n}"
+EVAL_RATIO_TO_BOUND = "eval/response_time_over_lower_bound/N{n}"
+EVAL_FEATURE_STAT = "eval/{stat}/N{n}"
+
+
+def short_training_name(result_key: str) -> str | None:
+    """The MLflow name of a flattened ``Algorithm.train()`` result key, or None to drop it."""
+    if result_key in _RESULT_KEYS:
+        return _RESULT_KEYS[result_key]
+    if result_key.startswith(_LEARNER_PREFIX):
+        rest = result_key[len(_LEARNER_PREFIX):]
+        if rest.startswith("srr/"):
+            return rest
+        if rest in _LEARNER_KEYS:
+            return f"train/{rest}"
+    return None

@@ -1,0 +1,92 @@
+"""``scale-rllib train | evaluate``: the command-line entry points.
+
+Every argument is validated (typed configs, paths, checkpoints) before any Ray work starts; a bad
+value exits with status 2 and a message naming the flag or file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scale_rllib.config import ConfigError, EnvConfig, TrainConfig
+from scale_rllib.sim.workflow import WorkflowError
+
+WORKLOAD_HELP = "agentic (default, embedded) | wfinstances:PATH | dax:PATH (a file or a directory of files)"
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train SCALE with PPO (+ SRR) on Ray RLlib")
+    p.add_argument("--workload", default="agentic", help=WORKLOAD_HELP)
+    p.add_argument("--servers", type=int, default=16, help="cluster size N (default 16)")
+    p.add_argument("--servers-range", type=int, nargs=2, metavar=("MIN", "MAX"),
+                   help="draw N uniformly in [MIN, MAX] per episode (randomized cluster size)")
+    p.add_argument("--max-servers", type=int, help="observation padding (default: the largest N trained on)")
+    p.add_argument("--load", type=float, default=0.7, help="offered load rho (default 0.7)")
+    p.add_argument("--workflows-per-server", type=float, default=4.0, help="episode length (default 4 per server)")
+    p.add_argument("--max-tasks", type=int, default=200, help="file workloads: skip larger workflows (default 200)")
+    p.add_argument("--iterations", type=int, default=TrainConfig.iterations, help="PPO iterations")
+    p.add_argument("--lambda-dec", type=float, default=TrainConfig.lambda_dec, help="SRR decorrelation weight")
+    p.add_argument("--lambda-kl", type=float, default=TrainConfig.lambda_kl, help="SRR KL weight")
+    p.add_argument("--num-env-runners", type=int, default=TrainConfig.num_env_runners)
+    p.add_argument("--envs-per-runner", type=int, default=TrainConfig.envs_per_runner)
+    p.add_argument("--train-batch-size", type=int, default=TrainConfig.train_batch_size)
+    p.add_argument("--minibatch-size", type=int, default=TrainConfig.minibatch_size)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
+    p.add_argument("--output", type=Path, required=True, help="run directory (checkpoint, mlflow.db)")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint")
+    p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--mlflow-uri", help="MLflow tracking URI (default: sqlite:///OUTPUT/mlflow.db)")
+
+
+def _evaluate_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="zero-shot evaluation of a checkpoint and the heuristics")
+    p.add_argument("--checkpoint", type=Path, help="a training checkpoint dir (omit: heuristics only)")
+    p.add_argument("--workload", default="agentic", help=WORKLOAD_HELP)
+    p.add_argument("--servers", type=int, nargs="+", default=[16, 32, 48], help="cluster sizes N")
+    p.add_argument("--load", type=float, default=0.7, help="offered load rho")
+    p.add_argument("--episodes", type=int, default=3, help="seeded episodes per N")
+    p.add_argument("--workflows-per-server", type=float, default=4.0)
+    p.add_argument("--max-tasks", type=int, default=200)
+    p.add_argument("--schedulers", nargs="+", help="heuristics to include (default: all)")
+    p.add_argument("--output", type=Path, required=True, help="where results.csv and the plot go")
+    p.add_argument("--mlflow-uri", help="MLflow tracking URI (default: sqlite:///OUTPUT/mlflow.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``scale-rllib`` argument parser."""
+    parser = argparse.ArgumentParser(prog="scale-rllib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _evaluate_parser(sub)
+    return parser
+
+
+def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Flags → validated :class:`TrainConfig` (raises ConfigError naming the field)."""
+    servers_range = tuple(args.servers_range) if args.servers_range else (args.servers, args.servers)
+    env = EnvConfig(workload=args.workload, servers_range=servers_range, max_servers=args.max_servers, load=args.load,
+                    workflows_per_server=args.workflows_per_server, max_tasks=args.max_tasks)
+    return TrainConfig(env=env, iterations=args.iterations, lambda_dec=args.lambda_dec, lambda_kl=args.lambda_kl,
+                       num_env_runners=args.num_env_runners, envs_per_runner=args.envs_per_runner,
+                       train_batch_size=args.train_batch_size, minibatch_size=args.minibatch_size, lr=args.lr,
+                       seed=args.seed, checkpoint_every=args.checkpoint_every)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``scale-rllib`` console script."""
+    args = build_parser().parse_args(argv)
+    from scale_rllib import commands
+
+    try:
+        return commands.COMMANDS[args.command](args)
+    except (ConfigError, FileNotFoundError, WorkflowError) as err:
+        print(f"scale-rllib {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""What each ``scale-rllib`` subcommand does, once its arguments parsed."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from scale_rllib import metrics as M
+from scale_rllib.config import ConfigError, TrainConfig
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``scale-rllib train``: validate, train, print the checkpoint path."""
+    from scale_rllib.cli import train_config_from_args
+    from scale_rllib.training import CHECKPOINT_DIR, read_metadata, train
+
+    if args.resume:
+        ckpt = args.output / CHECKPOINT_DIR
+        if not ckpt.is_dir():
+            raise ConfigError(f"--resume: no checkpoint directory {ckpt}")
+        stored = read_metadata(ckpt)["config"]
+        cfg = dataclasses.replace(TrainConfig.from_dict(stored), iterations=args.iterations)
+    else:
+        cfg = train_config_from_args(args)
+    result = train(cfg, args.output, address=args.address, mlflow_uri=args.mlflow_uri, resume=args.resume)
+    ratio = result.metrics.get(M.TRAIN_RESPONSE_TIME_RATIO, float("nan"))
+    print(f"trained {result.iterations} iterations; last training response time / lower bound = {ratio:.3f}")
+    print(f"mlflow run: {result.mlflow_run_id}")
+    print(f"checkpoint: {result.checkpoint.resolve()}")
+    return 0
+
+
+def _eval_config(args: argparse.Namespace):
+    from scale_rllib.baselines.heuristics import HEURISTICS
+    from scale_rllib.evaluation import EvalConfig
+
+    return EvalConfig(workload=args.workload, servers=tuple(args.servers), load=args.load, episodes=args.episodes,
+                      workflows_per_server=args.workflows_per_server, max_tasks=args.max_tasks,
+                      schedulers=tuple(args.schedulers or HEURISTICS))
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``scale-rllib evaluate``: policy (if a checkpoint is given) and heuristics; table, CSV, plot, MLflow."""
+    from scale_rllib.baselines.policy import PolicyScheduler
+    from scale_rllib.evaluation import summarize, write_results
+    from scale_rllib.training import read_metadata
+
+    cfg = _eval_config(args)
+    policies = []
+    if args.checkpoint is not None:
+        read_metadata(args.checkpoint)  # fails fast, naming the path, if it is not a checkpoint
+        policies.append(lambda env_cfg: PolicyScheduler.from_checkpoint(args.checkpoint, env_cfg.max_servers))
+    output = _run_with_progress(cfg, policies)
+    csv, summary_csv, png = write_results(output.results, args.output)
+    table = summarize(output.results)
+    _print_table(table)
+    features = _write_features(output.features, args.output)
+    _log_evaluation(args, cfg, table, output.features, [csv, summary_csv, png] + ([features] if features else []))
+    print(f"results: {csv.resolve()}\nplot: {png.resolve()}")
+    return 0
+
+
+def _run_with_progress(cfg, policies):
+    from rich.progress import Progress
+
+    from scale_rllib.evaluation import evaluate
+
+    total = len(cfg.servers) * cfg.episodes * (len(cfg.schedulers) + len(policies))
+    with Progress() as bar:
+        task = bar.add_task("evaluate", total=total)
+        return evaluate(cfg, policies, on_result=lambda r: bar.update(
+            task, advance=1, description=f"evaluate {r.scheduler} N={r.servers}"))
+
+
+def _print_table(table) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(title="Mean response time (s) over seeded episodes")
+    for col in ("scheduler", "N", "mean RT (s)", "±95%", "RT/LB", "RT/best heuristic"):
+        out.add_column(col, justify="left" if col == "scheduler" else "right")
+    for row in table.sort_values(["servers", "mean_response_time_s"]).itertuples():
+        out.add_row(row.scheduler, str(row.servers), f"{row.mean_response_time_s:.2f}", f"{row.ci95_s:.2f}",
+                    f"{row.ratio_to_lower_bound:.3f}", f"{row.ratio_to_best_heuristic:.3f}")
+    Console(width=120).print(out)
+
+
+def _write_features(features: list[dict], output: Path) -> Path | None:
+    if not features:
+        return None
+    import pandas as pd
+
+    path = output / "feature_statistics.csv"
+    pd.DataFrame(features).to_csv(path, index=False)
+    return path
+
+
+def _log_evaluation(args, cfg, table, features, artifacts) -> None:
+    from scale_rllib.tracking import MlflowTracker, default_tracking_uri
+
+    tracker = MlflowTracker(args.mlflow_uri or default_tracking_uri(args.output), run_name=f"evaluate-{args.output.name}",
+                            tags={"job": "evaluate"})
+    tracker.log_params({"eval": dataclasses.asdict(cfg), "checkpoint": str(args.checkpoint)})
+    metrics = {}
+    for row in table.itertuples():
+        metrics[f"{row.scheduler}/" + M.EVAL_RESPONSE_TIME.format(n=row.servers)] = row.mean_response_time_s
+        metrics[f"{row.scheduler}/" + M.EVAL_RATIO_TO_BOUND.format(n=row.servers)] = row.ratio_to_lower_bound
+    for row in features:
+        for stat in ("mean_abs_mu", "mean_sigma", "mean_abs_offdiag_corr"):
+            metrics[f"{row['scheduler']}/" + M.EVAL_FEATURE_STAT.format(stat=stat, n=row["servers"])] = row[stat]
+    tracker.log_metrics(metrics, step=0)
+    for path in artifacts:
+        tracker.log_artifact(path, "evaluation")
+    tracker.finish()
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate}

@@ -1,0 +1,70 @@
+"""Invalid configuration is rejected with a clear message before any Ray work starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from scale_rllib.cli import main
+from scale_rllib.config import ConfigError, EnvConfig, TrainConfig
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"lambda_dec": -0.1}, "lambda_dec"),
+        ({"lambda_kl": float("nan")}, "lambda_kl"),
+        ({"minibatch_size": 8000, "train_batch_size": 4000}, "minibatch_size"),
+        ({"embed_dim": 30, "num_heads": 4}, "embed_dim"),
+    ],
+)
+def test_train_config_rejects_bad_values(kwargs, field):
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"servers_range": (24, 8)}, "inverted range"),
+        ({"servers_range": (8, 64), "max_servers": 32}, "exceed max_servers"),
+        ({"load": 0.0}, "load"),
+        ({"workload": "nope"}, "unknown workload"),
+        ({"workload": "dax:/does/not/exist"}, "does not exist"),
+        ({"workload": "wfinstances:"}, "needs a path"),
+    ],
+)
+def test_env_config_rejects_bad_values(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        EnvConfig(**kwargs)
+
+
+def test_env_config_round_trips_and_rejects_unknown_keys():
+    cfg = EnvConfig(servers_range=(8, 24))
+    assert cfg.max_servers == 24
+    assert EnvConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="unknown field"):
+        EnvConfig.from_dict({"servers": 3})
+    train = TrainConfig(env=cfg, lambda_dec=0.5)
+    assert TrainConfig.from_dict(train.to_dict()) == train
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--lambda-dec", "-1"], "lambda_dec"),
+        (["train", "--servers-range", "24", "8"], "inverted range"),
+        (["train", "--servers", "64", "--max-servers", "32"], "exceed max_servers"),
+        (["train", "--workload", "dax:/nowhere"], "does not exist"),
+        (["train", "--resume"], "no checkpoint"),
+        (["evaluate", "--checkpoint", "/no/such/ckpt"], "not a scale_rllib checkpoint"),
+        (["evaluate", "--servers", "0"], "servers"),
+    ],
+)
+def test_cli_rejects_before_ray_starts(argv, message, tmp_path, capsys):
+    import ray
+
+    assert main([*argv, "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "error:" in err
+    assert not ray.is_initialized()
+    assert not (tmp_path / "out" / "mlflow.db").exists()  # nothing was started or written
