@@ -20,8 +20,13 @@ def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train SCALE with PPO (+ SRR) on Ray RLlib")
     p.add_argument("--workload", default="agentic", help=WORKLOAD_HELP)
     p.add_argument("--servers", type=int, default=16, help="cluster size N (default 16)")
-    p.add_argument("--servers-range", type=int, nargs=2, metavar=("MIN", "MAX"),
-                   help="draw N uniformly in [MIN, MAX] per episode (randomized cluster size)")
+    p.add_argument(
+        "--servers-range",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="draw N uniformly in [MIN, MAX] per episode (randomized cluster size)",
+    )
     p.add_argument("--max-servers", type=int, help="observation padding (default: the largest N trained on)")
     p.add_argument("--load", type=float, default=0.7, help="offered load rho (default 0.7)")
     p.add_argument("--workflows-per-server", type=float, default=4.0, help="episode length (default 4 per server)")
@@ -68,12 +73,27 @@ def build_parser() -> argparse.ArgumentParser:
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Flags → validated :class:`TrainConfig` (raises ConfigError naming the field)."""
     servers_range = tuple(args.servers_range) if args.servers_range else (args.servers, args.servers)
-    env = EnvConfig(workload=args.workload, servers_range=servers_range, max_servers=args.max_servers, load=args.load,
-                    workflows_per_server=args.workflows_per_server, max_tasks=args.max_tasks)
-    return TrainConfig(env=env, iterations=args.iterations, lambda_dec=args.lambda_dec, lambda_kl=args.lambda_kl,
-                       num_env_runners=args.num_env_runners, envs_per_runner=args.envs_per_runner,
-                       train_batch_size=args.train_batch_size, minibatch_size=args.minibatch_size, lr=args.lr,
-                       seed=args.seed, checkpoint_every=args.checkpoint_every)
+    env = EnvConfig(
+        workload=args.workload,
+        servers_range=servers_range,
+        max_servers=args.max_servers,
+        load=args.load,
+        workflows_per_server=args.workflows_per_server,
+        max_tasks=args.max_tasks,
+    )
+    return TrainConfig(
+        env=env,
+        iterations=args.iterations,
+        lambda_dec=args.lambda_dec,
+        lambda_kl=args.lambda_kl,
+        num_env_runners=args.num_env_runners,
+        envs_per_runner=args.envs_per_runner,
+        train_batch_size=args.train_batch_size,
+        minibatch_size=args.minibatch_size,
+        lr=args.lr,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

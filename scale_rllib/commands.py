@@ -35,9 +35,15 @@ def _eval_config(args: argparse.Namespace):
     from scale_rllib.baselines.heuristics import HEURISTICS
     from scale_rllib.evaluation import EvalConfig
 
-    return EvalConfig(workload=args.workload, servers=tuple(args.servers), load=args.load, episodes=args.episodes,
-                      workflows_per_server=args.workflows_per_server, max_tasks=args.max_tasks,
-                      schedulers=tuple(args.schedulers or HEURISTICS))
+    return EvalConfig(
+        workload=args.workload,
+        servers=tuple(args.servers),
+        load=args.load,
+        episodes=args.episodes,
+        workflows_per_server=args.workflows_per_server,
+        max_tasks=args.max_tasks,
+        schedulers=tuple(args.schedulers or HEURISTICS),
+    )
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -69,8 +75,11 @@ def _run_with_progress(cfg, policies):
     total = len(cfg.servers) * cfg.episodes * (len(cfg.schedulers) + len(policies))
     with Progress() as bar:
         task = bar.add_task("evaluate", total=total)
-        return evaluate(cfg, policies, on_result=lambda r: bar.update(
-            task, advance=1, description=f"evaluate {r.scheduler} N={r.servers}"))
+        return evaluate(
+            cfg,
+            policies,
+            on_result=lambda r: bar.update(task, advance=1, description=f"evaluate {r.scheduler} N={r.servers}"),
+        )
 
 
 def _print_table(table) -> None:
@@ -81,8 +90,14 @@ def _print_table(table) -> None:
     for col in ("scheduler", "N", "mean RT (s)", "±95%", "RT/LB", "RT/best heuristic"):
         out.add_column(col, justify="left" if col == "scheduler" else "right")
     for row in table.sort_values(["servers", "mean_response_time_s"]).itertuples():
-        out.add_row(row.scheduler, str(row.servers), f"{row.mean_response_time_s:.2f}", f"{row.ci95_s:.2f}",
-                    f"{row.ratio_to_lower_bound:.3f}", f"{row.ratio_to_best_heuristic:.3f}")
+        out.add_row(
+            row.scheduler,
+            str(row.servers),
+            f"{row.mean_response_time_s:.2f}",
+            f"{row.ci95_s:.2f}",
+            f"{row.ratio_to_lower_bound:.3f}",
+            f"{row.ratio_to_best_heuristic:.3f}",
+        )
     Console(width=120).print(out)
 
 
@@ -99,8 +114,11 @@ def _write_features(features: list[dict], output: Path) -> Path | None:
 def _log_evaluation(args, cfg, table, features, artifacts) -> None:
     from scale_rllib.tracking import MlflowTracker, default_tracking_uri
 
-    tracker = MlflowTracker(args.mlflow_uri or default_tracking_uri(args.output), run_name=f"evaluate-{args.output.name}",
-                            tags={"job": "evaluate"})
+    tracker = MlflowTracker(
+        args.mlflow_uri or default_tracking_uri(args.output),
+        run_name=f"evaluate-{args.output.name}",
+        tags={"job": "evaluate"},
+    )
     tracker.log_params({"eval": dataclasses.asdict(cfg), "checkpoint": str(args.checkpoint)})
     metrics = {}
     for row in table.itertuples():

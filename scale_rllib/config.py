@@ -55,15 +55,24 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         lo, hi = self.servers_range
-        _check(isinstance(lo, int) and isinstance(hi, int) and lo >= 1, "servers_range",
-               f"need integers ≥ 1, got {self.servers_range}")
+        _check(
+            isinstance(lo, int) and isinstance(hi, int) and lo >= 1,
+            "servers_range",
+            f"need integers ≥ 1, got {self.servers_range}",
+        )
         _check(lo <= hi, "servers_range", f"inverted range ({lo}, {hi}): min must be ≤ max")
         if self.max_servers is None:
             object.__setattr__(self, "max_servers", hi)
-        _check(self.max_servers >= hi, "max_servers",
-               f"N={hi} servers exceed max_servers={self.max_servers} (the observation padding)")
-        _check(0 < self.load <= 1.5 and math.isfinite(self.load), "load",
-               f"offered load must be in (0, 1.5], got {self.load}")
+        _check(
+            self.max_servers >= hi,
+            "max_servers",
+            f"N={hi} servers exceed max_servers={self.max_servers} (the observation padding)",
+        )
+        _check(
+            0 < self.load <= 1.5 and math.isfinite(self.load),
+            "load",
+            f"offered load must be in (0, 1.5], got {self.load}",
+        )
         _check(self.workflows_per_server > 0, "workflows_per_server", f"must be > 0, got {self.workflows_per_server}")
         _check(self.num_workflows is None or self.num_workflows >= 1, "num_workflows", "must be ≥ 1")
         _check(self.reward_scale_s is None or self.reward_scale_s > 0, "reward_scale_s", "must be > 0 or None")
@@ -130,8 +139,16 @@ class TrainConfig:
         for name in ("lambda_dec", "lambda_kl", "entropy_coeff"):
             value = getattr(self, name)
             _check(math.isfinite(value) and value >= 0, name, f"must be a finite number ≥ 0, got {value}")
-        for name in ("iterations", "envs_per_runner", "train_batch_size", "minibatch_size", "num_epochs",
-                     "embed_dim", "num_heads", "checkpoint_every"):
+        for name in (
+            "iterations",
+            "envs_per_runner",
+            "train_batch_size",
+            "minibatch_size",
+            "num_epochs",
+            "embed_dim",
+            "num_heads",
+            "checkpoint_every",
+        ):
             _check(int(getattr(self, name)) >= 1, name, f"must be ≥ 1, got {getattr(self, name)}")
         _check(self.num_env_runners >= 0, "num_env_runners", "must be ≥ 0")
         _check(self.minibatch_size <= self.train_batch_size, "minibatch_size", "must be ≤ train_batch_size")

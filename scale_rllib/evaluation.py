@@ -54,8 +54,14 @@ class EvalConfig:
 
     def env_config(self, num_servers: int) -> EnvConfig:
         """The fixed-N, fixed-mix env of this evaluation at N = ``num_servers``."""
-        return EnvConfig(workload=self.workload, servers_range=(num_servers, num_servers), load=self.load,
-                         workflows_per_server=self.workflows_per_server, randomize_mix=False, max_tasks=self.max_tasks)
+        return EnvConfig(
+            workload=self.workload,
+            servers_range=(num_servers, num_servers),
+            load=self.load,
+            workflows_per_server=self.workflows_per_server,
+            randomize_mix=False,
+            max_tasks=self.max_tasks,
+        )
 
 
 @dataclass
@@ -71,8 +77,11 @@ class EvalOutput:
     features: list[dict]
 
 
-def evaluate(cfg: EvalConfig, policies: Sequence[Callable[[EnvConfig], object]] = (),
-             on_result: Callable[[EpisodeResult], None] | None = None) -> EvalOutput:
+def evaluate(
+    cfg: EvalConfig,
+    policies: Sequence[Callable[[EnvConfig], object]] = (),
+    on_result: Callable[[EpisodeResult], None] | None = None,
+) -> EvalOutput:
     """Run every heuristic and policy on ``cfg.episodes`` seeded episodes at each N.
 
     Args:
@@ -109,8 +118,16 @@ def summarize(results: Sequence[EpisodeResult]):
     for (name, n), group in frame.groupby(["scheduler", "servers"], sort=False):
         rt = group["mean_response_time_s"].to_numpy()
         half = float(stats.t.ppf(0.975, len(rt) - 1) * stats.sem(rt)) if len(rt) > 1 else float("nan")
-        rows.append({"scheduler": name, "servers": n, "mean_response_time_s": rt.mean(), "ci95_s": half,
-                     "ratio_to_lower_bound": rt.mean() / group["lower_bound_s"].mean(), "episodes": len(rt)})
+        rows.append(
+            {
+                "scheduler": name,
+                "servers": n,
+                "mean_response_time_s": rt.mean(),
+                "ci95_s": half,
+                "ratio_to_lower_bound": rt.mean() / group["lower_bound_s"].mean(),
+                "episodes": len(rt),
+            }
+        )
     table = pd.DataFrame(rows)
     heuristic = table[table["scheduler"].isin(list(HEURISTICS))]
     best = heuristic.groupby("servers")["mean_response_time_s"].min()
@@ -140,8 +157,14 @@ def plot_response_time(table, path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, group in table.groupby("scheduler", sort=False):
-        ax.errorbar(group["servers"], group["mean_response_time_s"], yerr=np.nan_to_num(group["ci95_s"]),
-                    marker="o", capsize=3, label=name)
+        ax.errorbar(
+            group["servers"],
+            group["mean_response_time_s"],
+            yerr=np.nan_to_num(group["ci95_s"]),
+            marker="o",
+            capsize=3,
+            label=name,
+        )
     ax.set_xlabel("servers N")
     ax.set_ylabel("mean response time (s)")
     ax.set_yscale("log")

@@ -46,7 +46,7 @@ def short_training_name(result_key: str) -> str | None:
     if result_key in _RESULT_KEYS:
         return _RESULT_KEYS[result_key]
     if result_key.startswith(_LEARNER_PREFIX):
-        rest = result_key[len(_LEARNER_PREFIX):]
+        rest = result_key[len(_LEARNER_PREFIX) :]
         if rest.startswith("srr/"):
             return rest
         if rest in _LEARNER_KEYS:

@@ -57,8 +57,14 @@ class MlflowTracker:
         tags: Tags of a new run.
     """
 
-    def __init__(self, tracking_uri: str, experiment: str = DEFAULT_EXPERIMENT, run_name: str | None = None,
-                 run_id: str | None = None, tags: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str = DEFAULT_EXPERIMENT,
+        run_name: str | None = None,
+        run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ):
         self.tracking_uri = tracking_uri
         self.run_id: str | None = None
         self._client = None
@@ -94,8 +100,12 @@ class MlflowTracker:
         try:
             return fn(*args)
         except Exception as err:  # noqa: BLE001 - tracking must never kill the job
-            warnings.warn(f"MLflow {what} failed at {self.tracking_uri} ({type(err).__name__}: {err}); "
-                          "continuing without MLflow tracking", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"MLflow {what} failed at {self.tracking_uri} ({type(err).__name__}: {err}); "
+                "continuing without MLflow tracking",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             self._client = None
             return None
 
@@ -105,7 +115,9 @@ class MlflowTracker:
 
         items = [Param(k, str(v)[:500]) for k, v in flatten(params).items()]
         for i in range(0, len(items), _MAX_PARAMS):
-            self._guard("log_params", lambda b: self._client.log_batch(self.run_id, params=b), items[i:i + _MAX_PARAMS])
+            self._guard(
+                "log_params", lambda b: self._client.log_batch(self.run_id, params=b), items[i : i + _MAX_PARAMS]
+            )
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int) -> int:
         """Log the finite numeric entries of ``metrics`` (flattened) in one batch call per 1000.
@@ -116,11 +128,15 @@ class MlflowTracker:
         from mlflow.entities import Metric
 
         now_ms = int(time.time() * 1000)
-        items = [Metric(k, float(v), now_ms, step) for k, v in flatten(metrics).items()
-                 if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+        items = [
+            Metric(k, float(v), now_ms, step)
+            for k, v in flatten(metrics).items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        ]
         for i in range(0, len(items), _MAX_METRICS):
-            self._guard("log_metrics", lambda b: self._client.log_batch(self.run_id, metrics=b),
-                        items[i:i + _MAX_METRICS])
+            self._guard(
+                "log_metrics", lambda b: self._client.log_batch(self.run_id, metrics=b), items[i : i + _MAX_METRICS]
+            )
         return len(items) if self.active else 0
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:

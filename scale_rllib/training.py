@@ -36,14 +36,29 @@ def build_ppo_config(cfg: TrainConfig):
     return (
         PPOConfig()
         .environment(ENV_ID, env_config=cfg.env.to_dict())
-        .env_runners(num_env_runners=cfg.num_env_runners, num_envs_per_env_runner=cfg.envs_per_runner,
-                     rollout_fragment_length="auto", num_cpus_per_env_runner=1)
-        .learners(num_learners=0, learner_class=SRRPPOTorchLearner,
-                  learner_config_dict={LAMBDA_DEC: cfg.lambda_dec, LAMBDA_KL: cfg.lambda_kl})
+        .env_runners(
+            num_env_runners=cfg.num_env_runners,
+            num_envs_per_env_runner=cfg.envs_per_runner,
+            rollout_fragment_length="auto",
+            num_cpus_per_env_runner=1,
+        )
+        .learners(
+            num_learners=0,
+            learner_class=SRRPPOTorchLearner,
+            learner_config_dict={LAMBDA_DEC: cfg.lambda_dec, LAMBDA_KL: cfg.lambda_kl},
+        )
         .rl_module(rl_module_spec=RLModuleSpec(module_class=ScaleRLModule, model_config=model_config))
-        .training(lr=cfg.lr, gamma=cfg.gamma, lambda_=cfg.gae_lambda, train_batch_size_per_learner=cfg.train_batch_size,
-                  minibatch_size=cfg.minibatch_size, num_epochs=cfg.num_epochs, entropy_coeff=cfg.entropy_coeff,
-                  vf_loss_coeff=0.5, vf_clip_param=100.0)
+        .training(
+            lr=cfg.lr,
+            gamma=cfg.gamma,
+            lambda_=cfg.gae_lambda,
+            train_batch_size_per_learner=cfg.train_batch_size,
+            minibatch_size=cfg.minibatch_size,
+            num_epochs=cfg.num_epochs,
+            entropy_coeff=cfg.entropy_coeff,
+            vf_loss_coeff=0.5,
+            vf_clip_param=100.0,
+        )
         .callbacks(EpisodeMetricsCallback)
         .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=100)
         .evaluation(evaluation_num_env_runners=0)
@@ -99,8 +114,15 @@ def _init_ray(address: str | None) -> None:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 
-def train(cfg: TrainConfig, output_dir: str | Path, *, address: str | None = None, mlflow_uri: str | None = None,
-          resume: bool = False, progress: bool = True) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    output_dir: str | Path,
+    *,
+    address: str | None = None,
+    mlflow_uri: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
     """Train with PPO + SRR; checkpoint to ``output_dir/checkpoint`` every ``checkpoint_every`` iterations.
 
     Args:
@@ -123,8 +145,12 @@ def train(cfg: TrainConfig, output_dir: str | Path, *, address: str | None = Non
     meta = read_metadata(ckpt) if resume else {}
     output.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    tracker = MlflowTracker(mlflow_uri or default_tracking_uri(output), run_name=output.name,
-                            run_id=meta.get("mlflow_run_id"), tags={"job": "train"})
+    tracker = MlflowTracker(
+        mlflow_uri or default_tracking_uri(output),
+        run_name=output.name,
+        run_id=meta.get("mlflow_run_id"),
+        tags={"job": "train"},
+    )
     if not resume:
         tracker.log_params({"train": cfg.to_dict()})
     _init_ray(address)
@@ -154,7 +180,13 @@ def run_iterations(algo, cfg: TrainConfig, start: int, tracker: MlflowTracker, s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     last: dict[str, float] = {}
-    columns = (TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+    columns = (
+        TextColumn("train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("train", total=cfg.iterations, completed=start, info="")
         for iteration in range(start + 1, cfg.iterations + 1):

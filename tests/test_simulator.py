@@ -36,8 +36,13 @@ def single(work: float, kind: int = TOOL, name: str = "w") -> Workflow:
 
 def diamond() -> Workflow:
     """a → b, a → c, b → d, c → d.  a: llm 10, b: tool 4, c: llm 30, d: llm 10 (work units)."""
-    return Workflow.from_edges("diamond", ["a", "b", "c", "d"], [LLM, TOOL, LLM, LLM], [10.0, 4.0, 30.0, 10.0],
-                               [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")])
+    return Workflow.from_edges(
+        "diamond",
+        ["a", "b", "c", "d"],
+        [LLM, TOOL, LLM, LLM],
+        [10.0, 4.0, 30.0, 10.0],
+        [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")],
+    )
 
 
 def local(sim: Simulator) -> tuple[int, int]:
@@ -246,8 +251,9 @@ def test_simulator_accepts_equal_arrival_times() -> None:
 
 # ---------------------------------------------------------------------------------------------------- (i) transfer
 def chain_with_output(size_bytes: float) -> Workflow:
-    return Workflow.from_edges("chain", ["a", "b"], [TOOL, TOOL], [1.0, 1.0], [("a", "b")],
-                               output_size=[size_bytes, 0.0])
+    return Workflow.from_edges(
+        "chain", ["a", "b"], [TOOL, TOOL], [1.0, 1.0], [("a", "b")], output_size=[size_bytes, 0.0]
+    )
 
 
 @pytest.mark.parametrize(("child_server", "finish_s"), [(0, 2.0), (1, 5.0)])
@@ -277,8 +283,14 @@ def test_transfer_waits_for_slowest_parent() -> None:
     # p1 (work 1) → s0 [0, 1], output 100 B; p2 (work 2) → s1 [0, 2], output 500 B; bandwidth 100 B/s.
     # Child c on s0: p1 local at 1, p2's data at 2 + 5 = 7 → start 7. On s1: p1's data at 1 + 1 = 2, p2 local
     # at 2 → start 2. On s2: max(1 + 1, 2 + 5) = 7.
-    wf = Workflow.from_edges("join", ["p1", "p2", "c"], [TOOL] * 3, [1.0, 2.0, 1.0], [("p1", "c"), ("p2", "c")],
-                             output_size=[100.0, 500.0, 0.0])
+    wf = Workflow.from_edges(
+        "join",
+        ["p1", "p2", "c"],
+        [TOOL] * 3,
+        [1.0, 2.0, 1.0],
+        [("p1", "c"), ("p2", "c")],
+        output_size=[100.0, 500.0, 0.0],
+    )
     sim = Simulator(Cluster((UNIT, UNIT, UNIT), bandwidth=100.0), [wf], [0.0])
     for server in (0, 1):
         assert sim.next_decision()

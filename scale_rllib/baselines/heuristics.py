@@ -83,8 +83,9 @@ class PEFTScheduler(_Stateless):
         return int(np.argmin(sim.earliest_finish_times_s() + downstream_s * speed.max() / speed))
 
 
-HEURISTICS = {cls.name: cls for cls in (RandomScheduler, RoundRobinScheduler, ESTScheduler, EFTScheduler,
-                                        PEFTScheduler)}
+HEURISTICS = {
+    cls.name: cls for cls in (RandomScheduler, RoundRobinScheduler, ESTScheduler, EFTScheduler, PEFTScheduler)
+}
 
 
 def make_heuristic(name: str):

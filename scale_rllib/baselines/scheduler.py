@@ -79,6 +79,13 @@ def run_episode(env: SchedulingEnv, scheduler: Scheduler, seed: int, num_servers
     terminated = False
     while not terminated:
         obs, _, terminated, _, info = env.step(scheduler.select(obs, env.sim))
-    return EpisodeResult(scheduler.name, env.sim.cluster.num_servers, env.config.load, seed,
-                         info["mean_response_time_s"], info["mean_lower_bound_s"], env.sim.decisions,
-                         time.perf_counter() - start)
+    return EpisodeResult(
+        scheduler.name,
+        env.sim.cluster.num_servers,
+        env.config.load,
+        seed,
+        info["mean_response_time_s"],
+        info["mean_lower_bound_s"],
+        env.sim.decisions,
+        time.perf_counter() - start,
+    )

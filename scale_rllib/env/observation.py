@@ -49,11 +49,13 @@ def observation_space(max_servers: int) -> spaces.Dict:
     Keys: ``servers`` (max_servers, F_s) float32, ``task`` (F_t,) float32, ``action_mask``
     (max_servers,) float32 in {0, 1} (1 = a real server).
     """
-    return spaces.Dict({
-        "servers": spaces.Box(0.0, FEATURE_MAX, (max_servers, len(SERVER_FEATURES)), np.float32),
-        "task": spaces.Box(0.0, FEATURE_MAX, (len(TASK_FEATURES),), np.float32),
-        "action_mask": spaces.Box(0.0, 1.0, (max_servers,), np.float32),
-    })
+    return spaces.Dict(
+        {
+            "servers": spaces.Box(0.0, FEATURE_MAX, (max_servers, len(SERVER_FEATURES)), np.float32),
+            "task": spaces.Box(0.0, FEATURE_MAX, (len(TASK_FEATURES),), np.float32),
+            "action_mask": spaces.Box(0.0, 1.0, (max_servers,), np.float32),
+        }
+    )
 
 
 def encode(sim: Simulator, max_servers: int, tau_s: float) -> dict[str, np.ndarray]:

@@ -75,8 +75,15 @@ class SchedulingEnv(gym.Env):
         if not 1 <= n <= cfg.max_servers:
             raise ValueError(f"num_servers={n} is outside [1, max_servers={cfg.max_servers}]")
         workflows = cfg.num_workflows or max(1, round(cfg.workflows_per_server * n))
-        self.sim = build_episode(self.workload, self.np_random, num_servers=n, load=cfg.load,
-                                 num_workflows=workflows, randomize_mix=cfg.randomize_mix, bandwidth=cfg.bandwidth)
+        self.sim = build_episode(
+            self.workload,
+            self.np_random,
+            num_servers=n,
+            load=cfg.load,
+            num_workflows=workflows,
+            randomize_mix=cfg.randomize_mix,
+            bandwidth=cfg.bandwidth,
+        )
         self._tau = max(float(self.sim.lower_bound_s.mean()), 1e-9)
         self._scale = cfg.reward_scale_s or self._tau
         self._last_area = 0.0
@@ -103,8 +110,11 @@ class SchedulingEnv(gym.Env):
         info: dict[str, Any] = {"num_servers": sim.cluster.num_servers}
         if terminated:
             rt = sim.response_times_s()
-            info.update(mean_response_time_s=float(rt.mean()), mean_lower_bound_s=float(sim.lower_bound_s.mean()),
-                        response_times_s=rt)
+            info.update(
+                mean_response_time_s=float(rt.mean()),
+                mean_lower_bound_s=float(sim.lower_bound_s.mean()),
+                response_times_s=rt,
+            )
             return terminal_observation(self.config.max_servers, sim.cluster.num_servers), reward, True, False, info
         return self._observation(), reward, False, False, info
 

@@ -124,13 +124,12 @@ def _max_rate(speed: np.ndarray, capacity: np.ndarray, work: np.ndarray) -> floa
     cost[-1] = -1.0
     a_ub = np.zeros((groups, groups * kinds + 1))
     for g in range(groups):
-        a_ub[g, g * kinds:(g + 1) * kinds] = work / speed[g]
+        a_ub[g, g * kinds : (g + 1) * kinds] = work / speed[g]
     a_eq = np.zeros((kinds, groups * kinds + 1))
     for k in range(kinds):
-        a_eq[k, k:groups * kinds:kinds] = 1.0
+        a_eq[k, k : groups * kinds : kinds] = 1.0
         a_eq[k, -1] = -1.0
-    result = linprog(cost, A_ub=a_ub, b_ub=capacity, A_eq=a_eq, b_eq=np.zeros(kinds), bounds=(0, None),
-                     method="highs")
+    result = linprog(cost, A_ub=a_ub, b_ub=capacity, A_eq=a_eq, b_eq=np.zeros(kinds), bounds=(0, None), method="highs")
     if not result.success:
         raise RuntimeError(f"service-rate LP failed: {result.message}")
     return float(result.x[-1])

@@ -85,15 +85,17 @@ class Simulator:
         self.task_kind = np.concatenate([w.kinds for w in wfs])
         self.task_work = np.concatenate([w.work for w in wfs])
         self.task_output = np.concatenate([w.output_size for w in wfs])
-        self.children = [tuple(int(c) + int(o) for c in w.children[t]) for w, o in zip(wfs, self.offset) for t in
-                         range(w.num_tasks)]
-        self.parents = [tuple(int(p) + int(o) for p in w.parents[t]) for w, o in zip(wfs, self.offset) for t in
-                        range(w.num_tasks)]
+        self.children = [
+            tuple(int(c) + int(o) for c in w.children[t]) for w, o in zip(wfs, self.offset) for t in range(w.num_tasks)
+        ]
+        self.parents = [
+            tuple(int(p) + int(o) for p in w.parents[t]) for w, o in zip(wfs, self.offset) for t in range(w.num_tasks)
+        ]
         self._waiting_parents = [len(p) for p in self.parents]
         self.remaining_tasks = list(sizes)  # per workflow: tasks not yet finished
         fastest = self.cluster.speed.max(axis=0)  # (K,)
         self.task_fastest_s = self.task_work / fastest[self.task_kind]  # (T_total,)
-        cps = [critical_path(w, self.task_fastest_s[o:o + w.num_tasks]) for w, o in zip(wfs, self.offset)]
+        cps = [critical_path(w, self.task_fastest_s[o : o + w.num_tasks]) for w, o in zip(wfs, self.offset)]
         self.task_critical_path_s = np.concatenate(cps)  # remaining critical path incl. the task, fastest servers
         self.lower_bound_s = np.array([cp[list(_entries(w))].max() for w, cp in zip(wfs, cps)])
         self.task_server = np.full(len(self.task_work), -1, dtype=np.int64)

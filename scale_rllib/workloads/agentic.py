@@ -34,8 +34,9 @@ AGENTIC_PROFILE = ClusterProfile(
     types=(
         ServerType.from_kind_speeds("gpu-large", {"llm": 12.0}, slots=2),
         ServerType.from_kind_speeds("gpu-small", {"llm": 6.0}, slots=1),
-        ServerType.from_kind_speeds("cpu", {"llm": 0.5, "tool": 1.5, "retrieval": 2.0, "code": 2.0,
-                                            "compute": 2.0}, slots=2),
+        ServerType.from_kind_speeds(
+            "cpu", {"llm": 0.5, "tool": 1.5, "retrieval": 2.0, "code": 2.0, "compute": 2.0}, slots=2
+        ),
     ),
     weights=(0.25, 0.25, 0.5),
 )
@@ -75,8 +76,9 @@ class AgenticWorkload:
         sigmas = np.array([WORK_LOGNORMAL[TaskKind(k)][1] for k in kinds])
         work = medians * np.exp(sigmas * rng.standard_normal(len(kinds)))
         ids = [str(i) for i in range(len(kinds))]
-        return Workflow.from_edges(f"{shape}-{index}", ids, kinds, work, [(str(a), str(b)) for a, b in edges],
-                                   source="agentic generator")
+        return Workflow.from_edges(
+            f"{shape}-{index}", ids, kinds, work, [(str(a), str(b)) for a, b in edges], source="agentic generator"
+        )
 
     def _chain(self, rng):
         steps = int(rng.integers(1, self.max_steps + 1))
