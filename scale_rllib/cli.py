@@ -41,6 +41,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
+    p.add_argument("--warm-start", choices=["eft", "peft"], help="behaviour-clone this heuristic before PPO")
+    p.add_argument("--warm-start-episodes", type=int, default=TrainConfig.warm_start_episodes)
     p.add_argument("--output", type=Path, required=True, help="run directory (checkpoint, mlflow.db)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint")
     p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
@@ -93,6 +95,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         lr=args.lr,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
+        warm_start=args.warm_start,
+        warm_start_episodes=args.warm_start_episodes,
     )
 
 

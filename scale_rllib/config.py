@@ -115,6 +115,8 @@ class TrainConfig:
         num_heads: Attention heads.
         seed: Seed for RLlib and the env runners.
         checkpoint_every: Save a checkpoint every this many iterations (and at the end).
+        warm_start: Behaviour-clone this heuristic (``eft`` or ``peft``) before PPO; None = from scratch.
+        warm_start_episodes: Teacher episodes for the warm start.
     """
 
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -134,6 +136,8 @@ class TrainConfig:
     num_heads: int = 4
     seed: int = 0
     checkpoint_every: int = 5
+    warm_start: str | None = None
+    warm_start_episodes: int = 16
 
     def __post_init__(self) -> None:
         for name in ("lambda_dec", "lambda_kl", "entropy_coeff"):
@@ -155,6 +159,12 @@ class TrainConfig:
         _check(0 < self.lr < 1, "lr", f"must be in (0, 1), got {self.lr}")
         _check(0 < self.gamma <= 1 and 0 <= self.gae_lambda <= 1, "gamma", "gamma in (0, 1], gae_lambda in [0, 1]")
         _check(self.embed_dim % self.num_heads == 0, "embed_dim", "must be divisible by num_heads")
+        _check(
+            self.warm_start in (None, "eft", "peft"),
+            "warm_start",
+            f"must be eft, peft or None, got {self.warm_start!r}",
+        )
+        _check(self.warm_start_episodes >= 1, "warm_start_episodes", "must be ≥ 1")
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (for MLflow params and checkpoints)."""

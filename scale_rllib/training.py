@@ -158,6 +158,13 @@ def train(
     start = int(meta.get("iteration", 0))
     if resume:
         algo.restore_from_path(str(ckpt.resolve()))
+    elif cfg.warm_start:
+        from scale_rllib.imitation import warm_start_algorithm
+
+        stats = warm_start_algorithm(algo, cfg.env, cfg.warm_start, cfg.warm_start_episodes, cfg.gamma, cfg.seed)
+        tracker.log_metrics(stats, step=0)
+        if progress:
+            print(f"warm start from {cfg.warm_start}: " + ", ".join(f"{k}={v:.3f}" for k, v in stats.items()))
     last = run_iterations(algo, cfg, start, tracker, lambda it: _save(algo, ckpt, cfg, it, tracker), progress)
     algo.stop()
     tracker.log_artifact(ckpt / METADATA_FILE, "checkpoint")

@@ -220,7 +220,7 @@ def test_agentic_generator_is_deterministic_given_seed() -> None:
         assert x.name == y.name and x.parents == y.parents
         np.testing.assert_array_equal(x.kinds, y.kinds)
         np.testing.assert_array_equal(x.work, y.work)
-    assert [w.name for w in a] != [w.name for w in c] or any(not np.array_equal(x.work, z.work) for x, z in zip(a, c))
+    assert any(not np.array_equal(x.work, z.work) for x, z in zip(a, c))  # another seed, other workflows
 
 
 def test_agentic_mean_work_by_kind_is_positive_where_used() -> None:

@@ -1,0 +1,131 @@
+"""Speed of the hot paths (BENCHMARKS.md §3): simulator decisions/s with EFT, env steps/s, policy latency.
+
+Prints a table and writes ``benchmarks/results/speed.json``. Ratios within one run are what count
+(shared, noisy machines).
+
+    python benchmarks/speed.py [--servers 16 48 128 1024] [--repeats 3] [--no-policy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scale_rllib.baselines.heuristics import EFTScheduler, RandomScheduler
+from scale_rllib.config import EnvConfig
+from scale_rllib.env.scheduling_env import SchedulingEnv
+from scale_rllib.workloads.agentic import AgenticWorkload
+from scale_rllib.workloads.scenario import build_episode
+
+
+def simulator_decisions_per_s(n: int, repeats: int) -> float:
+    """Bare simulator + EFT (argmin of EFT), no env, best of ``repeats``."""
+    workload, best = AgenticWorkload(), 0.0
+    for r in range(repeats):
+        sim = build_episode(
+            workload,
+            np.random.default_rng(r),
+            num_servers=n,
+            load=0.7,
+            num_workflows=max(64, 4 * n),
+            randomize_mix=False,
+        )
+        start = time.perf_counter()
+        while sim.next_decision():
+            sim.assign(int(np.argmin(sim.earliest_finish_times_s())))
+        best = max(best, sim.decisions / (time.perf_counter() - start))
+    return best
+
+
+def env_steps_per_s(n: int, repeats: int, scheduler) -> float:
+    """Gymnasium env steps/s (observation encoding included) with the given scheduler, best of ``repeats``."""
+    env, best = SchedulingEnv(EnvConfig(servers_range=(n, n), randomize_mix=False)), 0.0
+    for r in range(repeats):
+        obs, _ = env.reset(seed=r)
+        scheduler.reset(r)
+        steps, done, start = 0, False, time.perf_counter()
+        while not done:
+            obs, _, done, _, _ = env.step(scheduler.select(obs, env.sim))
+            steps += 1
+        best = max(best, steps / (time.perf_counter() - start))
+    return best
+
+
+def policy_latency_ms(n: int, repeats: int = 200) -> tuple[float, float]:
+    """Median forward latency (ms) of an untrained SCALE module at batch 1 and per decision at batch 1024."""
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from scale_rllib.env.observation import observation_space
+    from scale_rllib.models.scale_module import ScaleRLModule
+
+    torch.set_num_threads(1)
+    space = observation_space(n)
+    module = ScaleRLModule(
+        observation_space=space,
+        action_space=__import__("gymnasium").spaces.Discrete(n),
+        inference_only=True,
+        model_config={},
+    ).eval()
+
+    def batch(b):
+        sample = {k: torch.from_numpy(np.stack([space[k].sample() * 0 + 0.5 for _ in range(b)])) for k in space}
+        return {Columns.OBS: sample}
+
+    timings = []
+    one = batch(1)
+    with torch.no_grad():
+        for _ in range(repeats):
+            start = time.perf_counter()
+            module.forward_inference(one)
+            timings.append(time.perf_counter() - start)
+        big = batch(1024 if n <= 128 else 64)
+        start = time.perf_counter()
+        module.forward_inference(big)
+        per_decision = (time.perf_counter() - start) / len(big[Columns.OBS]["task"])
+    return float(np.median(timings) * 1e3), per_decision * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, nargs="+", default=[16, 48, 128, 1024])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-policy", action="store_true", help="skip the torch policy latency")
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "speed.json")
+    args = parser.parse_args()
+    rows = []
+    for n in args.servers:
+        row = {
+            "servers": n,
+            "sim_eft_decisions_per_s": simulator_decisions_per_s(n, args.repeats),
+            "env_steps_per_s_random": env_steps_per_s(n, args.repeats, RandomScheduler()),
+            "env_steps_per_s_eft": env_steps_per_s(n, args.repeats, EFTScheduler()),
+        }
+        if not args.no_policy:
+            row["policy_ms_batch1"], row["policy_ms_per_decision_batched"] = policy_latency_ms(n)
+        rows.append(row)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="scale_rllib speed (best of repeats; CPU, 1 thread)")
+    for key in rows[0]:
+        table.add_column(key, justify="right")
+    for row in rows:
+        table.add_row(
+            *(
+                f"{v:,.0f}" if isinstance(v, float) and v > 100 else f"{v:.3f}" if isinstance(v, float) else str(v)
+                for v in row.values()
+            )
+        )
+    Console(width=160).print(table)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(rows, indent=2))
+    print(f"written: {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Imitation warm start: behaviour-clone a heuristic (EFT/PEFT) into the SCALE module before PPO.
+
+PPO from scratch spends its first iterations learning what EFT already knows (route each task
+to the server where it finishes first). Cloning the heuristic — cross-entropy on its choices,
+plus a regression of the value head on the heuristic's discounted returns so that the first PPO
+advantages are not noise — starts PPO at the heuristic's level (BENCHMARKS.md §1 suggests it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from scale_rllib.baselines.heuristics import make_heuristic
+from scale_rllib.config import EnvConfig
+from scale_rllib.env.scheduling_env import SchedulingEnv
+
+
+@dataclass
+class Demonstrations:
+    """Teacher decisions.
+
+    Attributes:
+        obs: ``servers`` (S, N_max, F_s), ``task`` (S, F_t), ``action_mask`` (S, N_max), float32.
+        actions: (S,) the teacher's server choices.
+        returns: (S,) discounted return-to-go of the teacher from each decision.
+    """
+
+    obs: dict[str, np.ndarray]
+    actions: np.ndarray
+    returns: np.ndarray
+
+
+def collect_demonstrations(
+    env_config: EnvConfig, teacher: str, episodes: int, gamma: float, seed: int = 0
+) -> Demonstrations:
+    """Run ``teacher`` on ``episodes`` training episodes (randomized N and mix, as in training).
+
+    Raises:
+        ValueError: unknown teacher name.
+    """
+    env, scheduler = SchedulingEnv(env_config), make_heuristic(teacher)
+    obs_lists: dict[str, list] = {"servers": [], "task": [], "action_mask": []}
+    actions, returns = [], []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        scheduler.reset(seed + i)
+        rewards, done = [], False
+        while not done:
+            action = scheduler.select(obs, env.sim)
+            for key in obs_lists:
+                obs_lists[key].append(obs[key])
+            actions.append(action)
+            obs, reward, done, _, _ = env.step(action)
+            rewards.append(reward)
+        returns.extend(_discounted(np.asarray(rewards), gamma))
+    stacked = {k: np.stack(v).astype(np.float32) for k, v in obs_lists.items()}
+    return Demonstrations(stacked, np.asarray(actions, dtype=np.int64), np.asarray(returns, dtype=np.float32))
+
+
+def _discounted(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    out, running = np.empty_like(rewards), 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + gamma * running
+        out[t] = running
+    return out
+
+
+def behaviour_clone(
+    module,
+    demos: Demonstrations,
+    *,
+    epochs: int = 5,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    value_coeff: float = 0.5,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Train ``module`` (a ScaleRLModule with a value head) in place on ``demos``.
+
+    Loss = cross-entropy(pointer logits, teacher action) + value_coeff · MSE(V(s), discounted return).
+
+    Returns:
+        ``accuracy`` (fraction of teacher actions that are the argmax, last epoch) and the last losses.
+    """
+    from ray.rllib.core.columns import Columns
+
+    module.train()
+    optim = torch.optim.Adam(module.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    obs = {k: torch.from_numpy(v) for k, v in demos.obs.items()}
+    actions, returns = torch.from_numpy(demos.actions), torch.from_numpy(demos.returns)
+    stats = {}
+    for _ in range(epochs):
+        correct = 0
+        for idx in torch.randperm(len(actions), generator=gen).split(batch_size):
+            out = module._forward_train({Columns.OBS: {k: v[idx] for k, v in obs.items()}})
+            logits = out[Columns.ACTION_DIST_INPUTS]
+            ce = torch.nn.functional.cross_entropy(logits, actions[idx])
+            vf = torch.nn.functional.mse_loss(module.compute_values({}, out[Columns.EMBEDDINGS]), returns[idx])
+            optim.zero_grad()
+            (ce + value_coeff * vf).backward()
+            optim.step()
+            correct += int((logits.argmax(-1) == actions[idx]).sum())
+        stats = {"accuracy": correct / len(actions), "cross_entropy": float(ce), "value_mse": float(vf)}
+    return stats
+
+
+def warm_start_algorithm(
+    algo, env_config: EnvConfig, teacher: str, episodes: int, gamma: float, seed: int = 0
+) -> dict[str, float]:
+    """Clone ``teacher`` into the learner's module of a built RLlib Algorithm and push it to the env runners."""
+    demos = collect_demonstrations(env_config, teacher, episodes, gamma, seed)
+
+    def clone(learner):
+        from ray.rllib.core import DEFAULT_MODULE_ID
+
+        return behaviour_clone(learner.module[DEFAULT_MODULE_ID], demos, seed=seed)
+
+    stats = algo.learner_group.foreach_learner(clone)
+    stats = stats[0] if isinstance(stats, list) else stats
+    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+    return {f"warm_start/{k}": v for k, v in stats.items()} | {"warm_start/samples": float(len(demos.actions))}
