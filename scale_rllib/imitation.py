@@ -104,7 +104,7 @@ def behaviour_clone(
             (ce + value_coeff * vf).backward()
             optim.step()
             correct += int((logits.argmax(-1) == actions[idx]).sum())
-        stats = {"accuracy": correct / len(actions), "cross_entropy": float(ce), "value_mse": float(vf)}
+        stats = {"accuracy": correct / len(actions), "cross_entropy": ce.item(), "value_mse": vf.item()}
     return stats
 
 
@@ -119,7 +119,6 @@ def warm_start_algorithm(
 
         return behaviour_clone(learner.module[DEFAULT_MODULE_ID], demos, seed=seed)
 
-    stats = algo.learner_group.foreach_learner(clone)
-    stats = stats[0] if isinstance(stats, list) else stats
+    stats = next(iter(algo.learner_group.foreach_learner(clone))).get()  # RemoteCallResults of one learner
     algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
     return {f"warm_start/{k}": v for k, v in stats.items()} | {"warm_start/samples": float(len(demos.actions))}
