@@ -63,12 +63,22 @@ def _evaluate_parser(sub) -> None:
     p.add_argument("--mlflow-uri", help="MLflow tracking URI (default: sqlite:///OUTPUT/mlflow.db)")
 
 
+def _tune_parser(sub) -> None:
+    p = sub.add_parser("tune", help="sweep the SRR weights with Ray Tune (one MLflow run per trial)")
+    p.add_argument("--config", type=Path, required=True, help="sweep definition, e.g. tune_configs/srr_grid.yaml")
+    p.add_argument("--output", type=Path, default=Path("runs/tune"), help="Tune storage (default runs/tune)")
+    p.add_argument("--resume", action="store_true", help="resume the sweep's unfinished and errored trials")
+    p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--mlflow-uri", help="MLflow tracking URI (default: sqlite:///OUTPUT/mlflow.db)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``scale-rllib`` argument parser."""
     parser = argparse.ArgumentParser(prog="scale-rllib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _evaluate_parser(sub)
+    _tune_parser(sub)
     return parser
 
 

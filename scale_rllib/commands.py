@@ -13,12 +13,13 @@ from scale_rllib.config import ConfigError, TrainConfig
 def run_train(args: argparse.Namespace) -> int:
     """``scale-rllib train``: validate, train, print the checkpoint path."""
     from scale_rllib.cli import train_config_from_args
-    from scale_rllib.training import CHECKPOINT_DIR, read_metadata, train
+    from scale_rllib.checkpoints import find_checkpoint, read_metadata
+    from scale_rllib.training import CHECKPOINT_DIR, train
 
     if args.resume:
-        ckpt = args.output / CHECKPOINT_DIR
-        if not ckpt.is_dir():
-            raise ConfigError(f"--resume: no checkpoint directory {ckpt}")
+        ckpt = find_checkpoint(args.output / CHECKPOINT_DIR)
+        if ckpt is None:
+            raise ConfigError(f"--resume: no scale_rllib checkpoint in {args.output / CHECKPOINT_DIR}")
         stored = read_metadata(ckpt)["config"]
         cfg = dataclasses.replace(TrainConfig.from_dict(stored), iterations=args.iterations)
     else:
@@ -50,7 +51,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """``scale-rllib evaluate``: policy (if a checkpoint is given) and heuristics; table, CSV, plot, MLflow."""
     from scale_rllib.baselines.policy import PolicyScheduler
     from scale_rllib.evaluation import summarize, write_results
-    from scale_rllib.training import read_metadata
+    from scale_rllib.checkpoints import read_metadata
 
     cfg = _eval_config(args)
     policies = []
@@ -133,4 +134,36 @@ def _log_evaluation(args, cfg, table, features, artifacts) -> None:
     tracker.finish()
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate}
+def run_tune(args: argparse.Namespace) -> int:
+    """``scale-rllib tune``: validate the sweep, run it with Tune, print every trial and the best one."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from scale_rllib.sweep_config import SweepConfig
+    from scale_rllib.tuning import run_sweep
+
+    sweep = SweepConfig.from_yaml(args.config)
+    result = run_sweep(sweep, args.output, mlflow_uri=args.mlflow_uri, address=args.address, resume=args.resume)
+    table = Table(title=f"sweep {sweep.name}: zero-shot mean response time at N={max(sweep.evaluation.servers)}")
+    for col in ("lambda_dec", "lambda_kl", "seed", "mean RT (s)", "status"):
+        table.add_column(col, justify="right")
+    for row in sorted(result.table, key=lambda r: (r["lambda_dec"], r["lambda_kl"], r["seed"])):
+        status = "ok" if row["error"] is None else "error"
+        table.add_row(
+            str(row["lambda_dec"]), str(row["lambda_kl"]), str(row["seed"]), f"{row[sweep.metric]:.3f}", status
+        )
+    Console(width=120).print(table)
+    if result.best is None:
+        print("no trial finished")
+        return 1
+    b = result.best
+    print(
+        f"best trial: lambda_dec={b['lambda_dec']} lambda_kl={b['lambda_kl']} seed={b['seed']} "
+        f"{sweep.metric}={b[sweep.metric]:.3f}"
+    )
+    print(f"best checkpoint: {result.best_checkpoint}")
+    print(f"mlflow parent run: {result.parent_run_id}")
+    return 0
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "tune": run_tune}

@@ -135,7 +135,7 @@ class TrainConfig:
     embed_dim: int = 64
     num_heads: int = 4
     seed: int = 0
-    checkpoint_every: int = 5
+    checkpoint_every: int = 1
     warm_start: str | None = None
     warm_start_episodes: int = 16
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from scale_rllib import metrics as M
+from scale_rllib.checkpoints import METADATA_FILE, find_checkpoint, read_metadata, save_checkpoint
 from scale_rllib.config import ConfigError, TrainConfig
 from scale_rllib.tracking import MlflowTracker, default_tracking_uri, flatten
 
 CHECKPOINT_DIR = "checkpoint"
-METADATA_FILE = "scale_rllib.json"
+__all__ = ["CHECKPOINT_DIR", "TrainResult", "build_algorithm", "build_ppo_config", "init_ray", "read_metadata", "train"]
 
 
 def build_ppo_config(cfg: TrainConfig):
@@ -95,23 +95,27 @@ class TrainResult:
     mlflow_run_id: str | None
 
 
-def read_metadata(checkpoint: Path) -> dict[str, Any]:
-    """The project's metadata stored beside an Algorithm checkpoint.
-
-    Raises:
-        FileNotFoundError: ``checkpoint`` is not a scale_rllib checkpoint directory.
-    """
-    path = Path(checkpoint) / METADATA_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{checkpoint}: not a scale_rllib checkpoint (missing {METADATA_FILE})")
-    return json.loads(path.read_text())
-
-
-def _init_ray(address: str | None) -> None:
+def init_ray(address: str | None) -> None:
+    """Connect to ``address`` (or start a local Ray) unless already connected."""
     import ray
 
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def build_algorithm(cfg: TrainConfig, tracker: MlflowTracker, restore_from: Path | None = None, verbose: bool = True):
+    """Build the PPO Algorithm; restore it from a checkpoint, or warm-start it if configured."""
+    algo = build_ppo_config(cfg).build_algo()
+    if restore_from is not None:
+        algo.restore_from_path(str(Path(restore_from).resolve()))
+    elif cfg.warm_start:
+        from scale_rllib.imitation import warm_start_algorithm
+
+        stats = warm_start_algorithm(algo, cfg.env, cfg.warm_start, cfg.warm_start_episodes, cfg.gamma, cfg.seed)
+        tracker.log_metrics(stats, step=0)
+        if verbose:
+            print(f"warm start from {cfg.warm_start}: " + ", ".join(f"{k}={v:.3f}" for k, v in stats.items()))
+    return algo
 
 
 def train(
@@ -129,8 +133,8 @@ def train(
         cfg: The run.
         output_dir: Created if missing; holds the checkpoint and (by default) the MLflow sqlite store.
         address: Ray cluster address (None: start a local Ray).
-        mlflow_uri: Tracking URI (default: ``sqlite:///<output_dir>/mlflow.db``).
-        resume: Continue from ``output_dir/checkpoint`` and its MLflow run.
+        mlflow_uri: Tracking URI (default: the resumed run's, else ``sqlite:///<output_dir>/mlflow.db``).
+        resume: Continue from ``output_dir/checkpoint``, in its MLflow run.
         progress: Show a progress bar.
 
     Raises:
@@ -139,47 +143,29 @@ def train(
     import torch
 
     output = Path(output_dir)
-    ckpt = output / CHECKPOINT_DIR
-    if resume and not (ckpt / METADATA_FILE).is_file():
-        raise ConfigError(f"--resume: no scale_rllib checkpoint in {ckpt}")
-    meta = read_metadata(ckpt) if resume else {}
+    found = find_checkpoint(output / CHECKPOINT_DIR) if resume else None
+    if resume and found is None:
+        raise ConfigError(f"--resume: no scale_rllib checkpoint in {output / CHECKPOINT_DIR}")
+    meta = read_metadata(found) if found else {}
     output.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    tracker = MlflowTracker(
-        mlflow_uri or default_tracking_uri(output),
-        run_name=output.name,
-        run_id=meta.get("mlflow_run_id"),
-        tags={"job": "train"},
-    )
+    uri = mlflow_uri or meta.get("mlflow_uri") or default_tracking_uri(output)
+    tracker = MlflowTracker(uri, run_name=output.name, run_id=meta.get("mlflow_run_id"), tags={"job": "train"})
     if not resume:
         tracker.log_params({"train": cfg.to_dict()})
-    _init_ray(address)
-    algo = build_ppo_config(cfg).build_algo()
-    start = int(meta.get("iteration", 0))
-    if resume:
-        algo.restore_from_path(str(ckpt.resolve()))
-    elif cfg.warm_start:
-        from scale_rllib.imitation import warm_start_algorithm
+    init_ray(address)
+    algo = build_algorithm(cfg, tracker, restore_from=found, verbose=progress)
+    ckpt = output / CHECKPOINT_DIR
 
-        stats = warm_start_algorithm(algo, cfg.env, cfg.warm_start, cfg.warm_start_episodes, cfg.gamma, cfg.seed)
-        tracker.log_metrics(stats, step=0)
-        if progress:
-            print(f"warm start from {cfg.warm_start}: " + ", ".join(f"{k}={v:.3f}" for k, v in stats.items()))
-    last = run_iterations(algo, cfg, start, tracker, lambda it: _save(algo, ckpt, cfg, it, tracker), progress)
+    def save(iteration: int) -> None:
+        meta = {"config": cfg.to_dict(), "iteration": iteration, "mlflow_run_id": tracker.run_id, "mlflow_uri": uri}
+        save_checkpoint(algo, ckpt, meta)
+
+    last = run_iterations(algo, cfg, int(meta.get("iteration", 0)), tracker, save, progress)
     algo.stop()
     tracker.log_artifact(ckpt / METADATA_FILE, "checkpoint")
     tracker.finish()
-    return TrainResult(ckpt, cfg.iterations, last, tracker.run_id)
-
-
-def _save(algo, ckpt: Path, cfg: TrainConfig, iteration: int, tracker: MlflowTracker) -> None:
-    """Write the checkpoint, then the metadata (so a crash mid-save leaves the previous metadata)."""
-    ckpt.mkdir(parents=True, exist_ok=True)
-    algo.save_to_path(str(ckpt.resolve()))
-    meta = {"config": cfg.to_dict(), "iteration": iteration, "mlflow_run_id": tracker.run_id}
-    tmp = ckpt / (METADATA_FILE + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(ckpt / METADATA_FILE)
+    return TrainResult(ckpt.resolve(), cfg.iterations, last, tracker.run_id)
 
 
 def run_iterations(algo, cfg: TrainConfig, start: int, tracker: MlflowTracker, save, progress: bool) -> dict:

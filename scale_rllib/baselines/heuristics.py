@@ -89,12 +89,16 @@ HEURISTICS = {
 
 
 def make_heuristic(name: str):
-    """A fresh heuristic scheduler by name (``random``, ``round-robin``, ``est``, ``eft``, ``peft``).
+    """A fresh heuristic scheduler by name (``random``, ``round-robin``, ``est``, ``eft``, ``peft``, or one of the
+    DWS peer's stale-clock heuristics ``dws-est``, ``dws-heft``, ``dws-peft`` from :mod:`scale_rllib.baselines.dws`).
 
     Raises:
         ValueError: unknown name (the message lists the known ones).
     """
+    from scale_rllib.baselines.dws import COMPAT_HEURISTICS
+
+    known = {**HEURISTICS, **COMPAT_HEURISTICS}
     try:
-        return HEURISTICS[name]()
+        return known[name]()
     except KeyError:
-        raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(HEURISTICS)}") from None
+        raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(known)}") from None

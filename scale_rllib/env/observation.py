@@ -19,7 +19,7 @@ SERVER_FEATURES = (
     "log_exec_over_min",  # log(exec_s / e_min) ≥ 0
     "log1p_wait_over_min",  # log1p((start_s − now) / e_min)
     "log1p_eft_gap_over_min",  # log1p((EFT_s − min EFT) / e_min)
-    "speed_over_fastest",  # speed[s, kind] / max_s speed[s, kind] ∈ (0, 1]
+    "speed_over_fastest",  # speed[s, kind] / max_s speed[s, kind] ∈ (0, 1]; min exec / exec_s with decode work
     "slots_over_max",  # slots_s / max slots ∈ (0, 1]
     "busy_slot_fraction",  # busy slots / slots ∈ [0, 1]
     "is_min_eft",  # 1 for the server(s) of minimal EFT
@@ -77,7 +77,7 @@ def encode(sim: Simulator, max_servers: int, tau_s: float) -> dict[str, np.ndarr
     wait = start - now
     slot_free = sim.slot_free_s
     busy = ((slot_free > now) & np.isfinite(slot_free)).sum(axis=1) / sim.cluster.slots
-    speed = sim.cluster.speed[:, sim.task_kind[t]]
+    speed = sim.cluster.speed[:, sim.task_kind[t]] if not sim.task_decode[t] else 1.0 / np.maximum(exec_s, 1e-12)
     servers = np.zeros((max_servers, len(SERVER_FEATURES)), dtype=np.float32)
     columns = servers[:n].T
     columns[0] = np.log(np.maximum(exec_s, e_min) / e_min)

@@ -67,22 +67,35 @@ class SchedulingEnv(gym.Env):
         self._last_area = 0.0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start an episode. ``options`` may fix ``num_servers`` (within ``max_servers``)."""
+        """Start an episode. ``options`` may fix ``num_servers`` (within ``max_servers``), or give ``simulator``: a
+        fresh, unstarted :class:`Simulator` (e.g. a replayed DWS stream) to run instead of drawing an episode.
+
+        Raises:
+            ValueError: N outside [1, max_servers], or a ``simulator`` that is not a fresh Simulator.
+        """
         super().reset(seed=seed)
         cfg = self.config
         lo, hi = cfg.servers_range
-        n = int((options or {}).get("num_servers", self.np_random.integers(lo, hi + 1)))
+        prebuilt = _fresh_simulator((options or {}).get("simulator"))
+        default_n = prebuilt.cluster.num_servers if prebuilt is not None else self.np_random.integers(lo, hi + 1)
+        n = int((options or {}).get("num_servers", default_n))
         if not 1 <= n <= cfg.max_servers:
             raise ValueError(f"num_servers={n} is outside [1, max_servers={cfg.max_servers}]")
+        if prebuilt is not None and n != prebuilt.cluster.num_servers:
+            raise ValueError(f"num_servers={n} differs from the given simulator's {prebuilt.cluster.num_servers}")
         workflows = cfg.num_workflows or max(1, round(cfg.workflows_per_server * n))
-        self.sim = build_episode(
-            self.workload,
-            self.np_random,
-            num_servers=n,
-            load=cfg.load,
-            num_workflows=workflows,
-            randomize_mix=cfg.randomize_mix,
-            bandwidth=cfg.bandwidth,
+        self.sim = (
+            prebuilt
+            if prebuilt is not None
+            else build_episode(
+                self.workload,
+                self.np_random,
+                num_servers=n,
+                load=cfg.load,
+                num_workflows=workflows,
+                randomize_mix=cfg.randomize_mix,
+                bandwidth=cfg.bandwidth,
+            )
         )
         self._tau = max(float(self.sim.lower_bound_s.mean()), 1e-9)
         self._scale = cfg.reward_scale_s or self._tau
@@ -120,3 +133,16 @@ class SchedulingEnv(gym.Env):
 
     def _observation(self) -> dict[str, np.ndarray]:
         return encode(self.sim, self.config.max_servers, self._tau)
+
+
+def _fresh_simulator(sim: Any) -> Simulator | None:
+    """``options["simulator"]`` checked: None, or a Simulator on which nothing has happened yet.
+
+    Raises:
+        ValueError: not a Simulator, or one that has already advanced or decided.
+    """
+    if sim is None:
+        return None
+    if not isinstance(sim, Simulator) or sim.decisions or sim.task >= 0 or sim.now_s or sim.done:
+        raise ValueError("options['simulator'] must be a fresh, unstarted Simulator (build a new one per episode)")
+    return sim

@@ -20,35 +20,58 @@ class ServerType:
         speed: Work units per second for each :class:`TaskKind` (length ``NUM_KINDS``).
             Execution time of task t on this server = work(t) / speed[kind(t)].
         slots: Tasks that run concurrently (each at full speed); further tasks wait in a FIFO queue.
+        decode_speed: Optional second rate per :class:`TaskKind` (length ``NUM_KINDS``) for a task's
+            ``decode_work`` (e.g. generated tokens/s of an LLM call, while ``speed`` is its prefill tokens/s);
+            None = ``speed``. Execution time = work / speed[kind] + decode_work / decode_speed[kind].
     """
 
     name: str
     speed: tuple[float, ...]
     slots: int = 1
+    decode_speed: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        if len(self.speed) != NUM_KINDS:
-            raise ValueError(f"server type {self.name!r}: speed needs {NUM_KINDS} entries (one per TaskKind)")
-        if any(not np.isfinite(s) or s <= 0 for s in self.speed):
-            raise ValueError(f"server type {self.name!r}: every speed must be a positive finite number")
+        if self.decode_speed is None:
+            object.__setattr__(self, "decode_speed", tuple(self.speed))
+        for what, vec in (("speed", self.speed), ("decode_speed", self.decode_speed)):
+            if len(vec) != NUM_KINDS:
+                raise ValueError(f"server type {self.name!r}: {what} needs {NUM_KINDS} entries (one per TaskKind)")
+            if any(not np.isfinite(s) or s <= 0 for s in vec):
+                raise ValueError(f"server type {self.name!r}: every {what} must be a positive finite number")
         if int(self.slots) != self.slots or self.slots < 1:
             raise ValueError(f"server type {self.name!r}: slots must be a positive integer, got {self.slots!r}")
 
     @classmethod
-    def from_kind_speeds(cls, name: str, speeds: Mapping[str, float], slots: int = 1, default: float = 1.0):
+    def from_kind_speeds(
+        cls,
+        name: str,
+        speeds: Mapping[str, float],
+        slots: int = 1,
+        default: float = 1.0,
+        decode: Mapping[str, float] | None = None,
+    ):
         """Build from ``{"llm": 10.0, "tool": 1.0, ...}``; kinds not named get ``default``.
+
+        ``decode`` names decode speeds the same way (e.g. ``{"llm": 25.0}`` generated tokens/s); kinds it does not
+        name decode at their ``speeds`` value.
 
         Raises:
             ValueError: an unknown kind name or a non-positive speed.
         """
-        vec = [default] * NUM_KINDS
-        for kind_name, value in speeds.items():
-            try:
-                vec[TaskKind[kind_name.upper()]] = float(value)
-            except KeyError:
-                known = ", ".join(k.name.lower() for k in TaskKind)
-                raise ValueError(f"server type {name!r}: unknown task kind {kind_name!r} (known: {known})") from None
-        return cls(name, tuple(vec), slots)
+        vec = _kind_vector(name, speeds, [default] * NUM_KINDS)
+        dec = None if decode is None else _kind_vector(name, decode, list(vec))
+        return cls(name, tuple(vec), slots, dec)
+
+
+def _kind_vector(name: str, values: Mapping[str, float], vec: list[float]) -> tuple[float, ...]:
+    """Overwrite ``vec`` at the kinds ``values`` names (``{"llm": 10.0}``)."""
+    for kind_name, value in values.items():
+        try:
+            vec[TaskKind[kind_name.upper()]] = float(value)
+        except KeyError:
+            known = ", ".join(k.name.lower() for k in TaskKind)
+            raise ValueError(f"server type {name!r}: unknown task kind {kind_name!r} (known: {known})") from None
+    return tuple(vec)
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,13 +92,18 @@ class Cluster:
         if self.bandwidth is not None and not self.bandwidth > 0:
             raise ValueError(f"bandwidth must be positive (bytes/s) or None, got {self.bandwidth!r}")
         speed = np.array([t.speed for t in self.server_types], dtype=np.float64)
+        decode = np.array([t.decode_speed for t in self.server_types], dtype=np.float64)
         object.__setattr__(self, "speed", speed)
         object.__setattr__(self, "slots", np.array([t.slots for t in self.server_types], dtype=np.int64))
         object.__setattr__(self, "inv_speed", 1.0 / speed)
+        object.__setattr__(self, "decode_speed", decode)
+        object.__setattr__(self, "inv_decode_speed", 1.0 / decode)
 
     speed: np.ndarray = field(init=False, repr=False)  # (N, K) work units / s
     slots: np.ndarray = field(init=False, repr=False)  # (N,)
     inv_speed: np.ndarray = field(init=False, repr=False)  # (N, K) s / work unit
+    decode_speed: np.ndarray = field(init=False, repr=False)  # (N, K) decode work units / s
+    inv_decode_speed: np.ndarray = field(init=False, repr=False)  # (N, K) s / decode work unit
 
     @property
     def num_servers(self) -> int:
@@ -88,18 +116,21 @@ class Cluster:
         types = tuple(t for t, n in counts for _ in range(int(n)))
         return cls(types, bandwidth)
 
-    def service_rate(self, mean_work_by_kind: np.ndarray) -> float:
+    def service_rate(self, mean_work_by_kind: np.ndarray, mean_decode_work_by_kind: np.ndarray | None = None) -> float:
         """Largest sustainable arrival rate (workflows/s), ignoring precedence and queueing.
 
         The linear program: maximise λ over routing fractions x[s, k] ≥ 0 with Σ_s x[s, k] = 1
         (every kind's work is routed somewhere) and, for each server s,
-        ``Σ_k λ · W_k · x[s, k] / speed[s, k] ≤ slots[s]`` (no slot is busy more than 100 %).
+        ``Σ_k λ · x[s, k] · (W_k / speed[s, k] + D_k / decode_speed[s, k]) ≤ slots[s]`` (no slot is busy
+        more than 100 %), the time per workflow following the simulator's execution-time formula.
         The offered load of a rate λ is ``λ / service_rate`` (DESIGN §3); it stays fixed across N
         when the rate scales with this capacity. Identical servers are pooled, so the LP has one
         row per server type. Solved with ``scipy.optimize.linprog``.
 
         Args:
-            mean_work_by_kind: Shape (K,). Mean work per workflow of each kind (work units).
+            mean_work_by_kind: Shape (K,). Mean work W_k per workflow of each kind (work units).
+            mean_decode_work_by_kind: Shape (K,). Mean decode work D_k per workflow of each kind (decode work
+                units, e.g. generated tokens); None = zeros.
 
         Returns:
             Workflows per second.
@@ -108,23 +139,32 @@ class Cluster:
             ValueError: no kind has positive work.
         """
         work = np.asarray(mean_work_by_kind, dtype=np.float64)
-        kinds = np.flatnonzero(work > 0)
+        decode = np.zeros_like(work)
+        if mean_decode_work_by_kind is not None:
+            decode = np.asarray(mean_decode_work_by_kind, dtype=np.float64)
+        kinds = np.flatnonzero((work > 0) | (decode > 0))
         if not kinds.size:
             raise ValueError("mean work per workflow must be positive for at least one task kind")
-        rows, inverse = np.unique(np.column_stack([self.speed, self.slots]), axis=0, return_inverse=True)
+        table = np.column_stack([self.speed, self.decode_speed, self.slots])
+        rows, inverse = np.unique(table, axis=0, return_inverse=True)
         capacity = np.bincount(inverse.ravel(), weights=self.slots, minlength=len(rows))  # slots per type
-        return _max_rate(rows[:, kinds], capacity, work[kinds])
+        k = self.speed.shape[1]
+        time = work[kinds] / rows[:, kinds] + decode[kinds] / rows[:, k + kinds]  # (G, K') s per workflow
+        return _max_rate(time, capacity)
 
 
-def _max_rate(speed: np.ndarray, capacity: np.ndarray, work: np.ndarray) -> float:
-    """LP of :meth:`Cluster.service_rate` over y[g, k] = λ·x[g, k] for G pooled server groups."""
-    groups, kinds = speed.shape
+def _max_rate(time: np.ndarray, capacity: np.ndarray) -> float:
+    """LP of :meth:`Cluster.service_rate` over y[g, k] = λ·x[g, k] for G pooled server groups.
+
+    ``time[g, k]``: slot-seconds one workflow's kind-k work takes on group g; ``capacity[g]``: its slots.
+    """
+    groups, kinds = time.shape
     # variables: y (G*K, row-major), then λ; minimise −λ
     cost = np.zeros(groups * kinds + 1)
     cost[-1] = -1.0
     a_ub = np.zeros((groups, groups * kinds + 1))
     for g in range(groups):
-        a_ub[g, g * kinds : (g + 1) * kinds] = work / speed[g]
+        a_ub[g, g * kinds : (g + 1) * kinds] = time[g]
     a_eq = np.zeros((kinds, groups * kinds + 1))
     for k in range(kinds):
         a_eq[k, k : groups * kinds : kinds] = 1.0

@@ -8,7 +8,9 @@ server's queue is summarised by the times its slots become free.
 
 Event order: events are popped from a heap of ``(time_s, seq, EventType, payload)``; all events
 at the earliest time are processed before any decision, then ready tasks are served
-earliest-ready first, ties by workflow index then task index.
+earliest-ready first, ties by workflow index then task index. With ``ready_order="event"`` (the DWS-Testbed's
+order, BENCHMARKS.md §1), ties are instead broken by the event that made the task ready: an arrival (by workflow
+index) before a completion, completions by server index, then task index within one event.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ class Simulator:
         cluster: The N servers.
         workflows: W workflows, in arrival order.
         arrival_times_s: Shape (W,). Non-decreasing arrival times (seconds).
+        ready_order: How ready tasks of equal ready time are ordered: ``"ready-time"`` (default: by workflow,
+            then task index) or ``"event"`` (by the event that readied them: arrivals first, then completions
+            in server-index order, then task index — the DWS-Testbed's dispatch order).
 
     Raises:
-        ValueError: lengths differ, or arrival times are negative, non-finite or decreasing.
+        ValueError: lengths differ, arrival times are negative, non-finite or decreasing, or ``ready_order`` is
+            unknown.
 
     Usage::
 
@@ -49,7 +55,17 @@ class Simulator:
         sim.response_times_s()
     """
 
-    def __init__(self, cluster: Cluster, workflows: Sequence[Workflow], arrival_times_s: Sequence[float]):
+    def __init__(
+        self,
+        cluster: Cluster,
+        workflows: Sequence[Workflow],
+        arrival_times_s: Sequence[float],
+        *,
+        ready_order: str = "ready-time",
+    ):
+        if ready_order not in ("ready-time", "event"):
+            raise ValueError(f"ready_order must be 'ready-time' or 'event', got {ready_order!r}")
+        self._order_by_event = ready_order == "event"
         arrivals = np.asarray(arrival_times_s, dtype=np.float64)
         if len(workflows) != len(arrivals) or not len(workflows):
             raise ValueError(f"need one arrival time per workflow (≥ 1), got {len(workflows)} and {len(arrivals)}")
@@ -93,8 +109,8 @@ class Simulator:
         ]
         self._waiting_parents = [len(p) for p in self.parents]
         self.remaining_tasks = list(sizes)  # per workflow: tasks not yet finished
-        fastest = self.cluster.speed.max(axis=0)  # (K,)
-        self.task_fastest_s = self.task_work / fastest[self.task_kind]  # (T_total,)
+        self.task_decode = np.concatenate([w.decode_work for w in wfs])  # (T_total,) decode work (0: none)
+        self.task_fastest_s = _fastest_exec_s(self.cluster, self.task_kind, self.task_work, self.task_decode)
         cps = [critical_path(w, self.task_fastest_s[o : o + w.num_tasks]) for w, o in zip(wfs, self.offset)]
         self.task_critical_path_s = np.concatenate(cps)  # remaining critical path incl. the task, fastest servers
         self.lower_bound_s = np.array([cp[list(_entries(w))].max() for w, cp in zip(wfs, cps)])
@@ -114,10 +130,12 @@ class Simulator:
 
     def _on_finish(self, task: int) -> None:
         wf = int(self.task_workflow[task])
+        # tie key among tasks ready at the same time: the workflow, or (event order) after every arrival, by server
+        key = len(self.workflows) + int(self.task_server[task]) if self._order_by_event else wf
         for c in self.children[task]:
             self._waiting_parents[c] -= 1
             if self._waiting_parents[c] == 0:
-                heapq.heappush(self._ready, (self.now_s, wf, c))
+                heapq.heappush(self._ready, (self.now_s, key, c))
         self.remaining_tasks[wf] -= 1
         if self.remaining_tasks[wf] == 0:
             self.completion_s[wf] = self.now_s
@@ -157,9 +175,17 @@ class Simulator:
         return len(self._ready)
 
     def exec_times_s(self) -> np.ndarray:
-        """Shape (N,). Execution time of the current ready task on each server (seconds)."""
+        """Shape (N,). Execution time of the current ready task on each server (seconds).
+
+        work / speed[s, kind] + decode_work / decode_speed[s, kind] (the second term only for tasks with decode work).
+        """
         t = self.task
-        return self.task_work[t] * self.cluster.inv_speed[:, self.task_kind[t]]
+        kind = self.task_kind[t]
+        exec_s = self.task_work[t] * self.cluster.inv_speed[:, kind]
+        decode = self.task_decode[t]
+        if decode:
+            exec_s += decode * self.cluster.inv_decode_speed[:, kind]
+        return exec_s
 
     def data_ready_s(self) -> np.ndarray | float:
         """When the current task's inputs are on each server: shape (N,), or ``now`` without transfers."""
@@ -196,7 +222,10 @@ class Simulator:
         ready = ready if isinstance(ready, float) else float(ready[server])
         row = self.slot_free_s[server]
         slot = int(row.argmin())
-        exec_s = float(self.task_work[t] * self.cluster.inv_speed[server, self.task_kind[t]])
+        kind = self.task_kind[t]
+        exec_s = float(self.task_work[t] * self.cluster.inv_speed[server, kind])
+        if self.task_decode[t]:
+            exec_s += float(self.task_decode[t] * self.cluster.inv_decode_speed[server, kind])
         finish = max(ready, float(row[slot])) + exec_s
         row[slot] = finish
         self.server_free_s[server] = row.min()
@@ -224,3 +253,17 @@ class Simulator:
 
 def _entries(workflow: Workflow) -> tuple[int, ...]:
     return tuple(i for i, p in enumerate(workflow.parents) if not p)
+
+
+def _fastest_exec_s(cluster: Cluster, kind: np.ndarray, work: np.ndarray, decode: np.ndarray) -> np.ndarray:
+    """Shape (T,). Each task's execution time on its fastest server (seconds).
+
+    min over servers of work / speed[s, kind] + decode / decode_speed[s, kind]; with no decode work this is
+    ``work / max_s speed[s, kind]``.
+    """
+    if not decode.any():
+        return work / cluster.speed.max(axis=0)[kind]
+    inv = np.unique(np.column_stack([cluster.inv_speed, cluster.inv_decode_speed]), axis=0)  # (G, 2K) server types
+    k = cluster.speed.shape[1]
+    times = work * inv[:, kind] + decode * inv[:, k + kind]  # (G, T)
+    return times.min(axis=0)

@@ -49,6 +49,9 @@ class Workflow:
         children: T tuples of child indices.
         topo_order: Shape (T,), int. A topological order (parents before children).
         output_size: Shape (T,), float. Output data size of each task (bytes; 0 if unknown).
+        decode_work: Shape (T,), float. Optional second work component, run at the server's decode speed
+            (e.g. an LLM call's generated tokens, while ``work`` holds its context tokens); zeros by default.
+            Execution time on server s = work / speed[s, kind] + decode_work / decode_speed[s, kind].
     """
 
     name: str
@@ -60,6 +63,11 @@ class Workflow:
     children: tuple[tuple[int, ...], ...]
     topo_order: np.ndarray
     output_size: np.ndarray = field(repr=False)
+    decode_work: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.decode_work is None:
+            object.__setattr__(self, "decode_work", np.zeros(len(self.task_ids)))
 
     @property
     def num_tasks(self) -> int:
@@ -77,6 +85,7 @@ class Workflow:
         *,
         source: str = "<memory>",
         output_size: Sequence[float] | None = None,
+        decode_work: Sequence[float] | None = None,
     ) -> Workflow:
         """Build and validate a workflow from task lists and (parent_id, child_id) edges.
 
@@ -88,6 +97,7 @@ class Workflow:
             edges: (parent_id, child_id) pairs; duplicates are merged.
             source: File path or generator name, quoted in errors.
             output_size: T output sizes in bytes (default zeros).
+            decode_work: T non-negative finite decode work amounts (e.g. generated tokens; default zeros).
 
         Raises:
             WorkflowError: empty workflow, duplicate task id, unknown task in an edge,
@@ -116,7 +126,21 @@ class Workflow:
         parents, children = _adjacency(ids, index, edges, where)
         topo = _topological_order(ids, parents, children, where)
         sizes = np.zeros(len(ids)) if output_size is None else np.asarray(output_size, dtype=np.float64)
-        return cls(name, source, ids, kinds_arr, work_arr, parents, children, topo, sizes)
+        decode = _decode_work(decode_work, ids, where)
+        return cls(name, source, ids, kinds_arr, work_arr, parents, children, topo, sizes, decode)
+
+
+def _decode_work(decode_work, ids, where) -> np.ndarray | None:
+    """Validate the optional decode work (length T, finite, ≥ 0); None stays None (zeros)."""
+    if decode_work is None:
+        return None
+    arr = np.asarray(decode_work, dtype=np.float64)
+    if arr.shape != (len(ids),):
+        raise WorkflowError(f"{where}: decode_work needs one entry per task ({len(ids)}), got shape {arr.shape}")
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+    if bad.size:
+        raise WorkflowError(f"{where}: task {ids[bad[0]]!r} has invalid decode work {arr[bad[0]]!r} (must be ≥ 0)")
+    return arr
 
 
 def _adjacency(ids, index, edges, where):

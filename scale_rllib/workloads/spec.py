@@ -1,4 +1,4 @@
-"""Workload spec strings: ``agentic`` | ``wfinstances:PATH`` | ``dax:PATH``."""
+"""Workload spec strings: ``agentic`` | ``wfinstances:PATH`` | ``dax:PATH`` | ``dws:DIR``."""
 
 from __future__ import annotations
 
@@ -21,12 +21,14 @@ def validate_spec(spec: str) -> None:
     kind, _, path = spec.partition(":")
     if kind == "agentic" and not path:
         return
-    if kind not in FILE_FORMATS:
-        raise ValueError(f"unknown workload {spec!r}: use 'agentic', 'wfinstances:PATH' or 'dax:PATH'")
+    if kind not in (*FILE_FORMATS, "dws"):
+        raise ValueError(f"unknown workload {spec!r}: use 'agentic', 'wfinstances:PATH', 'dax:PATH' or 'dws:DIR'")
     if not path:
         raise ValueError(f"workload {spec!r} needs a path after '{kind}:'")
     if not Path(path).exists():
         raise FileNotFoundError(f"workload {spec!r}: path {path!r} does not exist")
+    if kind == "dws" and not Path(path).is_dir():
+        raise ValueError(f"workload {spec!r}: 'dws:' needs a directory of DAX files, {path!r} is not one")
 
 
 @functools.lru_cache(maxsize=8)
@@ -35,7 +37,8 @@ def make_workload(spec: str, max_tasks: int | None = None) -> Workload:
 
     Args:
         spec: ``agentic`` (the embedded generator), ``wfinstances:PATH`` (WfFormat 1.5 JSON /
-            .json.gz file or directory) or ``dax:PATH`` (Pegasus DAX 2.x XML file or directory).
+            .json.gz file or directory), ``dax:PATH`` (Pegasus DAX 2.x XML file or directory) or ``dws:DIR``
+            (the DWS peer's DAX set "S" on random k×n VM pools, :mod:`scale_rllib.workloads.dws_workload`).
         max_tasks: File workloads only: drop workflows with more tasks than this.
 
     Raises:
@@ -45,6 +48,10 @@ def make_workload(spec: str, max_tasks: int | None = None) -> Workload:
     kind, _, path = spec.partition(":")
     if kind == "agentic":
         return AgenticWorkload()
+    if kind == "dws":  # DAX set "S" on random k×n VM pools (scale_rllib.workloads.dws_workload)
+        from scale_rllib.workloads.dws_workload import DwsWorkload
+
+        return DwsWorkload.from_dir(path, spec)
     from scale_rllib.workloads.files import load_workflows
     from scale_rllib.workloads.pool import PoolWorkload
 

@@ -1,0 +1,203 @@
+"""Ray Tune sweeps of the SRR weights, one MLflow child run per trial under a parent run per sweep.
+
+Each trial is a Tune function trainable that trains PPO + SRR, reports every iteration with a
+checkpoint, and ends with a zero-shot evaluation; its MLflow run id lives in its checkpoints, so
+a resumed trial continues its own run.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scale_rllib.sweep_config import SweepConfig
+
+SWEEP_STATE = "scale_rllib_sweep.json"
+
+
+def _trial(config: dict[str, Any]) -> None:
+    """The Tune function trainable: one (λ_dec, λ_KL, seed) point of the sweep."""
+    import torch
+    from ray import tune
+
+    from scale_rllib.checkpoints import read_metadata, save_checkpoint
+    from scale_rllib.tracking import MlflowTracker
+    from scale_rllib.training import build_algorithm, select_metrics
+
+    torch.set_num_threads(1)
+    sweep = SweepConfig.from_dict(config["sweep"])
+    cfg = sweep.trial_train_config(config["point"])
+    restored = tune.get_checkpoint()
+    meta, restore_dir = {}, None
+    if restored is not None:
+        restore_dir = Path(restored.to_directory())
+        meta = read_metadata(restore_dir)
+    trial_name = tune.get_context().get_trial_name()
+    tracker = MlflowTracker(
+        config["mlflow_uri"],
+        experiment=sweep.name,
+        run_name=trial_name,
+        run_id=meta.get("mlflow_run_id"),
+        tags={"job": "tune-trial", "mlflow.parentRunId": config["parent_run_id"] or ""},
+    )
+    if restored is None:
+        tracker.log_params({"train": cfg.to_dict(), **config["point"]})
+    algo = build_algorithm(cfg, tracker, restore_from=restore_dir, verbose=False)
+    for iteration in range(int(meta.get("iteration", 0)) + 1, cfg.iterations + 1):
+        metrics = select_metrics(algo.train())
+        tracker.log_metrics(metrics, step=iteration)
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = save_checkpoint(
+                algo,
+                Path(tmp) / "checkpoint",
+                {
+                    "config": cfg.to_dict(),
+                    "iteration": iteration,
+                    "mlflow_run_id": tracker.run_id,
+                    "mlflow_uri": config["mlflow_uri"],
+                },
+            )
+            if iteration == cfg.iterations:
+                # Tune stops the trial at this report (training_iteration reached): finish everything before it.
+                metrics |= _zero_shot(sweep, ckpt, tracker, iteration)
+                tracker.finish()
+                algo.stop()
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(ckpt)))
+
+
+def _zero_shot(sweep: SweepConfig, checkpoint: Path, tracker, iteration: int) -> dict[str, float]:
+    """Evaluate the checkpoint's policy at every N of ``sweep.evaluation``; log metrics and artifacts."""
+    from scale_rllib import metrics as M
+    from scale_rllib.baselines.policy import PolicyScheduler
+    from scale_rllib.evaluation import evaluate, summarize, write_results
+
+    out = evaluate(sweep.evaluation, [lambda env_cfg: PolicyScheduler.from_checkpoint(checkpoint, env_cfg.max_servers)])
+    table = summarize(out.results)
+    metrics = {}
+    for row in table.itertuples():
+        metrics[f"{row.scheduler}/" + M.EVAL_RESPONSE_TIME.format(n=row.servers)] = float(row.mean_response_time_s)
+        metrics[f"{row.scheduler}/" + M.EVAL_RATIO_TO_BOUND.format(n=row.servers)] = float(row.ratio_to_lower_bound)
+    for row in out.features:
+        for stat in ("mean_abs_mu", "mean_sigma", "mean_abs_offdiag_corr"):
+            metrics[f"{row['scheduler']}/" + M.EVAL_FEATURE_STAT.format(stat=stat, n=row["servers"])] = row[stat]
+    tracker.log_metrics(metrics, step=iteration)
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in write_results(out.results, Path(tmp)):
+            tracker.log_artifact(path, "evaluation")
+    return metrics
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """The outcome of :func:`run_sweep`.
+
+    Attributes:
+        table: One row per trial: λ_dec, λ_KL, seed, the ranking metric, status.
+        best: The best trial's row (lowest metric), or None if no trial finished.
+        best_checkpoint: The best trial's last checkpoint.
+        parent_run_id: The sweep's MLflow parent run.
+    """
+
+    table: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    best_checkpoint: Path | None
+    parent_run_id: str | None
+
+
+def run_sweep(
+    sweep: SweepConfig,
+    output_dir: str | Path,
+    *,
+    mlflow_uri: str | None = None,
+    address: str | None = None,
+    resume: bool = False,
+) -> SweepResult:
+    """Run (or resume) the sweep with Ray Tune; experiment state under ``output_dir/<sweep.name>``.
+
+    Raises:
+        ConfigError: ``resume`` with no sweep to resume in ``output_dir``.
+    """
+    from scale_rllib.config import ConfigError
+    from scale_rllib.tracking import MlflowTracker, default_tracking_uri
+    from scale_rllib.training import init_ray
+
+    output = Path(output_dir).resolve()
+    state_file = output / sweep.name / SWEEP_STATE
+    if resume and not state_file.is_file():
+        raise ConfigError(f"--resume: no sweep {sweep.name!r} in {output}")
+    state = json.loads(state_file.read_text()) if resume else {}
+    uri = mlflow_uri or state.get("mlflow_uri") or default_tracking_uri(output)
+    parent = MlflowTracker(
+        uri, experiment=sweep.name, run_name=sweep.name, run_id=state.get("parent_run_id"), tags={"job": "tune"}
+    )
+    if not resume:
+        parent.log_params({"sweep": sweep.to_dict()})
+    init_ray(address)
+    tuner = _tuner(sweep, output, uri, parent.run_id, resume)
+    if not resume:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps({"parent_run_id": parent.run_id, "mlflow_uri": uri}))
+    grid = tuner.fit()
+    return _summarize(sweep, grid, parent)
+
+
+def _tuner(sweep: SweepConfig, output: Path, uri: str, parent_run_id: str | None, resume: bool):
+    from ray import tune
+
+    resources = tune.PlacementGroupFactory([{"CPU": 1}] + [{"CPU": 1}] * sweep.train.num_env_runners)
+    trainable = tune.with_resources(_trial, resources)
+    if resume:
+        return tune.Tuner.restore(str(output / sweep.name), trainable, resume_unfinished=True, resume_errored=True)
+    space = {
+        "sweep": sweep.to_dict(),
+        "mlflow_uri": uri,
+        "parent_run_id": parent_run_id,
+        "point": tune.grid_search(sweep.trials()),
+    }
+    return tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(max_concurrent_trials=sweep.max_concurrent_trials),
+        run_config=tune.RunConfig(
+            name=sweep.name,
+            storage_path=str(output),
+            stop={"training_iteration": sweep.train.iterations},
+            failure_config=tune.FailureConfig(max_failures=2),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            verbose=1,
+        ),
+    )
+
+
+def _summarize(sweep: SweepConfig, grid, parent) -> SweepResult:
+    rows = []
+    for result in grid:
+        point = result.config["point"]
+        value = (result.metrics or {}).get(sweep.metric, float("nan"))
+        rows.append(
+            {
+                **point,
+                sweep.metric: value,
+                "error": None if result.error is None else str(result.error)[:200],
+                "checkpoint": result.checkpoint.path if result.checkpoint else None,
+            }
+        )
+    done = [r for r in rows if r["error"] is None and r[sweep.metric] == r[sweep.metric]]
+    best = min(done, key=lambda r: r[sweep.metric]) if done else None
+    best_ckpt = Path(best["checkpoint"]) if best and best["checkpoint"] else None
+    if best is not None:
+        parent.log_metrics(
+            {
+                "best/" + sweep.metric: best[sweep.metric],
+                "best/lambda_dec": best["lambda_dec"],
+                "best/lambda_kl": best["lambda_kl"],
+            },
+            step=0,
+        )
+        if best_ckpt is not None:
+            parent.log_artifact(best_ckpt, "best_checkpoint")
+    parent.finish()
+    return SweepResult(rows, best, best_ckpt, parent.run_id)

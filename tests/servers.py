@@ -1,0 +1,113 @@
+"""Real servers for the platform tests, on 127.0.0.1, stopped by whoever started them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server process exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError:
+            return  # the server answered (e.g. 401 from a token-authenticated dashboard)
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+@contextlib.contextmanager
+def mlflow_server(root: Path):
+    """A real `mlflow server` (sqlite backend, served artifacts) on 127.0.0.1; yields its URI."""
+    port = free_port()
+    log = open(root / "mlflow-server.log", "w")  # noqa: SIM115 - closed below
+    cmd = [
+        str(BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'server.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(uri + "/health", 120, proc)
+        yield uri
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+
+
+def ray_env() -> dict[str, str]:
+    """Environment for `ray` CLI calls and clients of a token-authenticated cluster (Ray 2.60's default)."""
+    return {**os.environ, "RAY_AUTH_MODE": "token"}
+
+
+@contextlib.contextmanager
+def ray_cluster(tmp: Path):
+    """Two Ray nodes on this machine: a head (1 CPU, dashboard for job submission) and a worker with a custom
+    resource ``node2`` (1 CPU). Yields ``{"address", "dashboard"}``; stops both at the end.
+    """
+    port, dash = free_port(), free_port()
+    env = ray_env()
+    ray = str(BIN / "ray")
+    head = [
+        ray,
+        "start",
+        "--head",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--num-cpus=1",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dash}",
+        "--disable-usage-stats",
+        f"--temp-dir={tmp / 'ray'}",
+    ]
+    worker = [
+        ray,
+        "start",
+        f"--address=127.0.0.1:{port}",
+        "--num-cpus=1",
+        "--resources=" + json.dumps({"node2": 1}),
+        "--disable-usage-stats",
+    ]
+    try:
+        subprocess.run(head, env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run(worker, env=env, check=True, capture_output=True, timeout=120)
+        _wait_http(f"http://127.0.0.1:{dash}/api/version", 120)
+        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}"}
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)

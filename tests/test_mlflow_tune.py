@@ -1,0 +1,97 @@
+"""Tune sweeps log to a real MLflow server (started here on 127.0.0.1), one child run per trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scale_rllib import metrics as M
+from scale_rllib.sweep_config import SweepConfig
+from tests.servers import free_port, mlflow_server
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def sweep_result(server, tmp_path_factory):
+    import ray
+
+    from scale_rllib.tuning import run_sweep
+
+    sweep = SweepConfig.from_yaml(REPO / "tune_configs" / "smoke.yaml")
+    try:
+        result = run_sweep(sweep, tmp_path_factory.mktemp("tune"), mlflow_uri=server)
+    finally:
+        ray.shutdown()
+    return sweep, result
+
+
+def test_two_trial_sweep_logs_params_metrics_artifacts(server, sweep_result):
+    from mlflow.tracking import MlflowClient
+
+    sweep, result = sweep_result
+    assert len(result.table) == 2 and all(row["error"] is None for row in result.table)
+    client = MlflowClient(server)
+    exp = client.get_experiment_by_name(sweep.name)
+    runs = client.search_runs([exp.experiment_id])
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
+    assert sorted(r.data.params["lambda_dec"] for r in children) == ["0.0", "0.1"]
+    metric = sweep.metric
+    for run in children:
+        assert run.data.params["lambda_kl"] == "0.01"
+        assert run.data.params["train/env/servers_range"] == "(6, 10)"
+        for key in (M.SRR_DECORRELATION, M.SRR_KL, M.SRR_MEAN_SIGMA, M.TRAIN_ENV_STEPS, metric):
+            assert key in run.data.metrics, key
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, M.TRAIN_ENV_STEPS)]
+        assert sorted(steps) == [1, 2]  # one value per iteration, no duplicate run on the way
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
+        assert {"evaluation/results.csv", "evaluation/response_time_vs_servers.png"} <= artifacts
+        assert run.info.status == "FINISHED"
+    parent = client.get_run(result.parent_run_id)
+    assert parent.data.metrics["best/" + metric] == pytest.approx(result.best[metric])
+    assert [a.path for a in client.list_artifacts(result.parent_run_id)] == ["best_checkpoint"]
+    assert result.best_checkpoint is not None and (result.best_checkpoint / "scale_rllib.json").is_file()
+
+
+def test_sweep_config_errors_name_file_and_field(tmp_path):
+    from scale_rllib.config import ConfigError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nlambda_dec: [-1]\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: lambda_dec"):
+        SweepConfig.from_yaml(bad)
+    bad.write_text("name: x\ntrain: {iterations: 0}\n")
+    with pytest.raises(ConfigError, match="iterations"):
+        SweepConfig.from_yaml(bad)
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="malformed YAML"):
+        SweepConfig.from_yaml(bad)
+    bad.write_text("nam: x\n")
+    with pytest.raises(ConfigError, match="unknown field"):
+        SweepConfig.from_yaml(bad)
+    for shipped in (REPO / "tune_configs").glob("*.yaml"):
+        sweep = SweepConfig.from_yaml(shipped)
+        assert any(t["lambda_dec"] == 0 and t["lambda_kl"] == 0 for t in sweep.trials()) or sweep.name == "smoke"
+
+
+def test_unreachable_mlflow_server_warns_and_training_continues(tmp_path):
+    import ray
+
+    from scale_rllib.training import train
+    from tests.test_training_e2e import TINY
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    try:
+        with pytest.warns(RuntimeWarning, match="continuing without MLflow"):
+            result = train(TINY, tmp_path, mlflow_uri=dead, progress=False)
+    finally:
+        ray.shutdown()
+    assert result.mlflow_run_id is None
+    assert result.iterations == TINY.iterations and (result.checkpoint / "scale_rllib.json").is_file()
