@@ -13,12 +13,17 @@ from pathlib import Path
 from scale_rllib.config import ConfigError, EnvConfig, TrainConfig
 from scale_rllib.sim.workflow import WorkflowError
 
-WORKLOAD_HELP = "agentic (default, embedded) | wfinstances:PATH | dax:PATH (a file or a directory of files)"
+WORKLOAD_HELP = (
+    "agentic (default, embedded) | wfinstances:PATH | dax:PATH (a file or a directory of files) | "
+    "agentic-real:WORFBENCH_PATH,azure=AZURE_PATH[,wfinstances=PATH][,replay=scaled|raw]"
+)
+ARRIVALS_HELP = "azure:PATH: replay the Azure LLM trace's request times (CSV or folder), scaled to --load"
 
 
 def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train SCALE with PPO (+ SRR) on Ray RLlib")
     p.add_argument("--workload", default="agentic", help=WORKLOAD_HELP)
+    p.add_argument("--arrivals", help=ARRIVALS_HELP)
     p.add_argument("--servers", type=int, default=16, help="cluster size N (default 16)")
     p.add_argument(
         "--servers-range",
@@ -53,6 +58,7 @@ def _evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="zero-shot evaluation of a checkpoint and the heuristics")
     p.add_argument("--checkpoint", type=Path, help="a training checkpoint dir (omit: heuristics only)")
     p.add_argument("--workload", default="agentic", help=WORKLOAD_HELP)
+    p.add_argument("--arrivals", help=ARRIVALS_HELP)
     p.add_argument("--servers", type=int, nargs="+", default=[16, 32, 48], help="cluster sizes N")
     p.add_argument("--load", type=float, default=0.7, help="offered load rho")
     p.add_argument("--episodes", type=int, default=3, help="seeded episodes per N")
@@ -61,6 +67,9 @@ def _evaluate_parser(sub) -> None:
     p.add_argument("--schedulers", nargs="+", help="heuristics to include (default: all)")
     p.add_argument("--output", type=Path, required=True, help="where results.csv and the plot go")
     p.add_argument("--mlflow-uri", help="MLflow tracking URI (default: sqlite:///OUTPUT/mlflow.db)")
+    from scale_rllib.dws_cli import add_dws_arguments
+
+    add_dws_arguments(p)  # --scenario dws --dax-dir --pool (--stream | --rate-per-hour …)
 
 
 def _tune_parser(sub) -> None:
@@ -113,6 +122,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``scale-rllib`` console script."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "arrivals", None):  # --arrivals azure:PATH → the workload spec WORKLOAD@azure:PATH
+        args.workload = f"{args.workload}@{args.arrivals}"
     from scale_rllib import commands
 
     try:

@@ -12,8 +12,8 @@ from scale_rllib.config import ConfigError, TrainConfig
 
 def run_train(args: argparse.Namespace) -> int:
     """``scale-rllib train``: validate, train, print the checkpoint path."""
-    from scale_rllib.cli import train_config_from_args
     from scale_rllib.checkpoints import find_checkpoint, read_metadata
+    from scale_rllib.cli import train_config_from_args
     from scale_rllib.training import CHECKPOINT_DIR, train
 
     if args.resume:
@@ -49,9 +49,13 @@ def _eval_config(args: argparse.Namespace):
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """``scale-rllib evaluate``: policy (if a checkpoint is given) and heuristics; table, CSV, plot, MLflow."""
+    from scale_rllib.dws_cli import run_dws_evaluate, uses_dws
+
+    if uses_dws(args):  # --scenario dws: the DWS peer benchmark (scale_rllib.dws_cli)
+        return run_dws_evaluate(args)
     from scale_rllib.baselines.policy import PolicyScheduler
-    from scale_rllib.evaluation import summarize, write_results
     from scale_rllib.checkpoints import read_metadata
+    from scale_rllib.evaluation import summarize, write_results
 
     cfg = _eval_config(args)
     policies = []

@@ -1,8 +1,8 @@
 """``scale-rllib evaluate --scenario dws …``: the flags, their validation and the command (BENCHMARKS.md §1).
 
     scale-rllib evaluate --scenario dws --dax-dir DIR --pool KxN \\
-        (--stream FILE | --rate-per-hour R [--pattern constant|change5|change10] --workflows W --seed S [--episodes E]) \\
-        [--checkpoint CKPT] [--schedulers …] --output DIR
+        (--stream FILE | --rate-per-hour R [--pattern constant|change5|change10] --workflows W --seed S \\
+        [--episodes E]) [--checkpoint CKPT] [--schedulers …] --output DIR
 """
 
 from __future__ import annotations
@@ -82,14 +82,14 @@ def dws_config_from_args(args: argparse.Namespace):
 
 def run_dws_evaluate(args: argparse.Namespace) -> int:
     """``scale-rllib evaluate --scenario dws``: heuristics (+ policy) on the streams; table, CSVs, MLflow run."""
-    from scale_rllib.dws_evaluation import evaluate_dws, summarize_dws, write_dws_results
+    from scale_rllib.dws_evaluation import summarize_dws, write_dws_results
 
     cfg = dws_config_from_args(args)
     streams = cfg.streams()  # validates the stream file and its DAX names before any run
     policies = []
     if args.checkpoint is not None:
         from scale_rllib.baselines.policy import PolicyScheduler
-        from scale_rllib.training import read_metadata
+        from scale_rllib.checkpoints import read_metadata
 
         read_metadata(args.checkpoint)  # fails fast, naming the path, if it is not a checkpoint
         policies.append(lambda env_cfg: PolicyScheduler.from_checkpoint(args.checkpoint, env_cfg.max_servers))

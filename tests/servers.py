@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -94,7 +96,7 @@ def ray_cluster(tmp: Path):
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dash}",
         "--disable-usage-stats",
-        f"--temp-dir={tmp / 'ray'}",
+        f"--temp-dir={tempfile.mkdtemp(prefix='ray', dir='/tmp')}",  # short: Ray's socket paths must fit 107 chars
     ]
     worker = [
         ray,
@@ -105,9 +107,35 @@ def ray_cluster(tmp: Path):
         "--disable-usage-stats",
     ]
     try:
-        subprocess.run(head, env=env, check=True, capture_output=True, timeout=120)
-        subprocess.run(worker, env=env, check=True, capture_output=True, timeout=120)
+        for cmd in (head, worker):
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
         _wait_http(f"http://127.0.0.1:{dash}/api/version", 120)
         yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}"}
     finally:
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _kill_cluster(port)
+
+
+def _kill_cluster(gcs_port: int, timeout_s: float = 30) -> None:
+    """Stop only this cluster's processes (every Ray process names its GCS address, ``--gcs-address=IP:PORT`` or
+    ``--gcs_address``, in its command line); ``ray stop`` would stop every Ray on the machine.
+    """
+    pattern = re.compile(rb"gcs[-_]address=[^\x00 ]*:%d(?![0-9])" % gcs_port)
+    def matching() -> list[int]:
+        pids = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and pattern.search((proc / "cmdline").read_bytes()):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+        return [pid for pid in pids if pid != os.getpid()]
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in matching():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout_s
+        while matching() and time.monotonic() < deadline:
+            time.sleep(0.5)

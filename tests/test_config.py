@@ -55,7 +55,7 @@ def test_env_config_round_trips_and_rejects_unknown_keys():
         (["train", "--servers-range", "24", "8"], "inverted range"),
         (["train", "--servers", "64", "--max-servers", "32"], "exceed max_servers"),
         (["train", "--workload", "dax:/nowhere"], "does not exist"),
-        (["train", "--resume"], "no checkpoint"),
+        (["train", "--resume"], "no scale_rllib checkpoint"),
         (["evaluate", "--checkpoint", "/no/such/ckpt"], "not a scale_rllib checkpoint"),
         (["evaluate", "--servers", "0"], "servers"),
     ],

@@ -65,6 +65,7 @@ class Simulator:
     ):
         if ready_order not in ("ready-time", "event"):
             raise ValueError(f"ready_order must be 'ready-time' or 'event', got {ready_order!r}")
+        self.ready_order = ready_order
         self._order_by_event = ready_order == "event"
         arrivals = np.asarray(arrival_times_s, dtype=np.float64)
         if len(workflows) != len(arrivals) or not len(workflows):

@@ -104,7 +104,8 @@ class DwsStream:
     """A fixed stream of workflows: what one DWS episode replays.
 
     Attributes:
-        name: Label (the stream file's folder name, or ``r{rate}_{pattern}_{W}_s{seed}``).
+        name: Label (the stream file's folder name, or ``r{rate}_{pattern}_{W}`` for generated streams: streams
+            of one rate, pattern and length share it and are told apart by their seed).
         dax_files: W DAX file names, in arrival order.
         arrival_times_s: Shape (W,). Non-decreasing arrival times (seconds).
     """
@@ -228,4 +229,4 @@ def poisson_stream(
     rng = np.random.default_rng(seed)
     picks = rng.integers(len(names), size=count)
     arrivals = dws_arrivals(rng, count, rate_per_hour, pattern)
-    return DwsStream(f"r{rate_per_hour:g}_{pattern}_{count}_s{seed}", tuple(names[i] for i in picks), arrivals)
+    return DwsStream(f"r{rate_per_hour:g}_{pattern}_{count}", tuple(names[i] for i in picks), arrivals)

@@ -9,8 +9,9 @@ words, not which resource it needs. This module maps a node to a :class:`TaskKin
      database tables to query with SQL (``intercodesql``).
    - ``llm``: nothing executable: no list, an empty one, plain-text steps without call syntax (``wikihow``), or only
      model APIs (``VQA(...)``, ``QA(...)``: lumos visual QA), so each step is the model's own work.
-   - ``tools`` otherwise: callable actions: quoted ``'name(args)'`` APIs (lumos), ``'name':`` API specs (toolalpaca), web
-     actions ``search[...]`` / ``click[...]`` (webshop), templated actions ``go to {recep}`` (alfworld).
+   - ``tools`` otherwise: callable actions: quoted ``'name(args)'`` APIs (lumos), ``'name':`` API specs
+     (toolalpaca), web actions ``search[...]`` / ``click[...]`` (webshop), templated actions ``go to {recep}``
+     (alfworld).
 
 2. **Kind of each node**, from its lower-cased text and its *lead* (first word) (:func:`node_kind`):
 

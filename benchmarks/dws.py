@@ -1,0 +1,124 @@
+"""DWS peer benchmark (BENCHMARKS.md §1): every heuristic, the peer's reference numbers and SCALE on the reference
+streams, each with its ratio to the lower bound.
+
+For each scenario folder under ``--data`` (one with ``stream.csv`` and ``summary.json``), it replays the stream on
+the scenario's k×n pool with every heuristic measured here (and the policy of ``--checkpoint``), reads the peer's
+mean flowtimes (EST, PEFT, HEFT, GPHH, GOODRL) from ``summary.json``, and prints mean flowtime, lower bound (mean
+critical path on the fastest VM) and flowtime / lower bound. ``dws-est`` / ``dws-heft`` / ``dws-peft`` are the peer's
+stale-clock EST / HEFT / PEFT; their relative difference to the peer's number is shown. Writes
+``OUTPUT/dws.csv`` and ``OUTPUT/dws.json``.
+
+    python benchmarks/dws.py [--data ../shared/data/dws] [--checkpoint runs/dws/checkpoint] [--output DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from scale_rllib.baselines.dws import COMPAT_HEURISTICS
+from scale_rllib.baselines.heuristics import HEURISTICS
+from scale_rllib.dws_evaluation import DwsEvalConfig, evaluate_dws
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dws"
+#: Our compatibility scheduler → the peer's method of the same rule.
+PEER_OF = {"dws-est": "EST", "dws-heft": "HEFT", "dws-peft": "PEFT"}
+
+
+def scenario_dirs(data: Path) -> list[Path]:
+    """Folders under ``data`` holding a ``stream.csv`` and a ``summary.json``, sorted by name."""
+    return sorted(p for p in data.iterdir() if (p / "stream.csv").is_file() and (p / "summary.json").is_file())
+
+
+def pool_of(summary: dict, folder: Path) -> str:
+    """``"KxN"`` from the summary's testbed flags (``--vm_types K --each_vm_type_num N``), else the folder name."""
+    flags = summary.get("flags", "")
+    k, n = re.search(r"--vm_types (\d+)", flags), re.search(r"--each_vm_type_num (\d+)", flags)
+    if k and n:
+        return f"{k.group(1)}x{n.group(1)}"
+    return folder.name.split("_", 1)[0]
+
+
+def peer_means(summary: dict) -> dict[str, float]:
+    """The peer's mean flowtime (s) per method, from ``summary.json`` ``methods.*.mean_flowtime``."""
+    return {name: float(m["mean_flowtime"]) for name, m in summary.get("methods", {}).items()}
+
+
+def run_scenario(folder: Path, dax_dir: Path, checkpoint: Path | None) -> list[dict]:
+    """Rows (scenario, method, source, mean flowtime, lower bound, ratio, difference to the peer) of one scenario."""
+    summary = json.loads((folder / "summary.json").read_text())
+    pool = pool_of(summary, folder)
+    names = tuple(HEURISTICS) + tuple(COMPAT_HEURISTICS)
+    cfg = DwsEvalConfig(
+        dax_dir, pool, stream=folder / "stream.csv", seed=int(summary.get("env_seed", 0)), schedulers=names
+    )
+    policies = []
+    if checkpoint is not None:
+        from scale_rllib.baselines.policy import PolicyScheduler
+
+        policies.append(lambda env_cfg: PolicyScheduler.from_checkpoint(checkpoint, env_cfg.max_servers))
+    measured, _ = evaluate_dws(cfg, policies)
+    bound = measured[0]["lower_bound_s"]
+    peer = peer_means(summary)
+    rows = []
+    for r in measured:
+        ref = peer.get(PEER_OF.get(r["scheduler"], ""))
+        diff = (r["mean_response_time_s"] - ref) / ref if ref else None
+        rows.append(_row(folder.name, pool, r["scheduler"], "ours", r["mean_response_time_s"], bound, diff))
+    rows += [_row(folder.name, pool, name, "peer", value, bound, None) for name, value in peer.items()]
+    return rows
+
+
+def _row(scenario, pool, method, source, flowtime, bound, diff) -> dict:
+    return {
+        "scenario": scenario,
+        "pool": pool,
+        "method": method,
+        "source": source,
+        "mean_flowtime_s": flowtime,
+        "lower_bound_s": bound,
+        "ratio_to_lower_bound": flowtime / bound,
+        "relative_difference_to_peer": diff,
+    }
+
+
+def print_table(rows: list[dict]) -> None:
+    """One block per scenario, sorted by mean flowtime."""
+    header = (
+        f"{'scenario':20s} {'pool':4s} {'method':12s} {'source':6s} {'flowtime s':>11s} {'bound s':>9s} {'FT/LB':>6s}"
+    )
+    print(header + "  vs peer")
+    for row in sorted(rows, key=lambda r: (r["scenario"], r["mean_flowtime_s"])):
+        diff = row["relative_difference_to_peer"]
+        print(
+            f"{row['scenario']:20s} {row['pool']:4s} {row['method']:12s} {row['source']:6s} "
+            f"{row['mean_flowtime_s']:11.2f} {row['lower_bound_s']:9.2f} {row['ratio_to_lower_bound']:6.3f}"
+            + (f"  {diff:+.3%}" if diff is not None else "")
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every reference scenario; print the table; write ``dws.csv`` and ``dws.json``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of dax/ and the scenario folders")
+    parser.add_argument("--checkpoint", type=Path, help="a SCALE training checkpoint to evaluate too")
+    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = parser.parse_args(argv)
+    folders = scenario_dirs(args.data)
+    if not folders:
+        parser.error(f"--data: no scenario folder (stream.csv + summary.json) under {args.data}")
+    rows = [row for folder in folders for row in run_scenario(folder, args.data / "dax", args.checkpoint)]
+    print_table(rows)
+    import pandas as pd
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(args.output / "dws.csv", index=False)
+    (args.output / "dws.json").write_text(json.dumps(rows, indent=2))
+    print(f"wrote {args.output / 'dws.csv'} and {args.output / 'dws.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
