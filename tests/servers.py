@@ -122,6 +122,7 @@ def _kill_cluster(gcs_port: int, timeout_s: float = 30) -> None:
     ``--gcs_address``, in its command line); ``ray stop`` would stop every Ray on the machine.
     """
     pattern = re.compile(rb"gcs[-_]address=[^\x00 ]*:%d(?![0-9])" % gcs_port)
+
     def matching() -> list[int]:
         pids = []
         for proc in Path("/proc").iterdir():
