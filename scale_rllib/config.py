@@ -111,6 +111,7 @@ class TrainConfig:
         gamma: Discount factor.
         gae_lambda: GAE λ.
         entropy_coeff: Entropy bonus.
+        vf_loss_coeff: Weight of the value loss (the critic shares the encoders with the policy).
         embed_dim: Model width d.
         num_heads: Attention heads.
         seed: Seed for RLlib and the env runners.
@@ -132,6 +133,7 @@ class TrainConfig:
     gamma: float = 0.99
     gae_lambda: float = 0.95
     entropy_coeff: float = 0.01
+    vf_loss_coeff: float = 0.5
     embed_dim: int = 64
     num_heads: int = 4
     seed: int = 0
@@ -140,7 +142,7 @@ class TrainConfig:
     warm_start_episodes: int = 16
 
     def __post_init__(self) -> None:
-        for name in ("lambda_dec", "lambda_kl", "entropy_coeff"):
+        for name in ("lambda_dec", "lambda_kl", "entropy_coeff", "vf_loss_coeff"):
             value = getattr(self, name)
             _check(math.isfinite(value) and value >= 0, name, f"must be a finite number ≥ 0, got {value}")
         for name in (

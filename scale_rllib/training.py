@@ -56,7 +56,7 @@ def build_ppo_config(cfg: TrainConfig):
             minibatch_size=cfg.minibatch_size,
             num_epochs=cfg.num_epochs,
             entropy_coeff=cfg.entropy_coeff,
-            vf_loss_coeff=0.5,
+            vf_loss_coeff=cfg.vf_loss_coeff,
             vf_clip_param=100.0,
         )
         .callbacks(EpisodeMetricsCallback)
