@@ -55,8 +55,9 @@ def env_steps_per_s(n: int, repeats: int, scheduler) -> float:
     return best
 
 
-def policy_latency_ms(n: int, repeats: int = 200) -> tuple[float, float]:
-    """Median forward latency (ms) of an untrained SCALE module at batch 1 and per decision at batch 1024."""
+def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = None) -> tuple[float, float]:
+    """Median forward latency (ms) of an untrained SCALE module at batch 1, and per decision at batch 1024 (64 above
+    N=128), best of 3 after a warm-up."""
     import torch
     from ray.rllib.core.columns import Columns
 
@@ -69,7 +70,7 @@ def policy_latency_ms(n: int, repeats: int = 200) -> tuple[float, float]:
         observation_space=space,
         action_space=__import__("gymnasium").spaces.Discrete(n),
         inference_only=True,
-        model_config={},
+        model_config=model_config or {},
     ).eval()
 
     def batch(b):
@@ -84,9 +85,13 @@ def policy_latency_ms(n: int, repeats: int = 200) -> tuple[float, float]:
             module.forward_inference(one)
             timings.append(time.perf_counter() - start)
         big = batch(1024 if n <= 128 else 64)
-        start = time.perf_counter()
-        module.forward_inference(big)
-        per_decision = (time.perf_counter() - start) / len(big[Columns.OBS]["task"])
+        module.forward_inference(big)  # warm-up: first-touch allocations
+        batched = []
+        for _ in range(3):
+            start = time.perf_counter()
+            module.forward_inference(big)
+            batched.append(time.perf_counter() - start)
+        per_decision = min(batched) / len(big[Columns.OBS]["task"])
     return float(np.median(timings) * 1e3), per_decision * 1e3
 
 
@@ -107,6 +112,8 @@ def main() -> None:
         }
         if not args.no_policy:
             row["policy_ms_batch1"], row["policy_ms_per_decision_batched"] = policy_latency_ms(n)
+            no_sa = policy_latency_ms(n, model_config={"server_self_attention": False})
+            row["policy_ms_batch1_no_self_attn"], row["policy_ms_per_decision_batched_no_self_attn"] = no_sa
         rows.append(row)
     from rich.console import Console
     from rich.table import Table

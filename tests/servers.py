@@ -83,6 +83,7 @@ def ray_cluster(tmp: Path):
     resource ``node2`` (1 CPU). Yields ``{"address", "dashboard"}``; stops both at the end.
     """
     port, dash = free_port(), free_port()
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 characters
     env = ray_env()
     ray = str(BIN / "ray")
     head = [
@@ -96,7 +97,7 @@ def ray_cluster(tmp: Path):
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dash}",
         "--disable-usage-stats",
-        f"--temp-dir={tempfile.mkdtemp(prefix='ray', dir='/tmp')}",  # short: Ray's socket paths must fit 107 chars
+        f"--temp-dir={temp_dir}",
     ]
     worker = [
         ray,
@@ -114,29 +115,38 @@ def ray_cluster(tmp: Path):
         _wait_http(f"http://127.0.0.1:{dash}/api/version", 120)
         yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}"}
     finally:
-        _kill_cluster(port)
+        _kill_cluster(port, temp_dir)
 
 
-def _kill_cluster(gcs_port: int, timeout_s: float = 30) -> None:
-    """Stop only this cluster's processes (every Ray process names its GCS address, ``--gcs-address=IP:PORT`` or
-    ``--gcs_address``, in its command line); ``ray stop`` would stop every Ray on the machine.
+def _kill_cluster(gcs_port: int, temp_dir: str, timeout_s: float = 30) -> None:
+    """Stop only this cluster's processes; ``ray stop`` would stop every Ray on the machine.
+
+    They are the processes naming its GCS address (``--gcs-address=IP:PORT``, ``--address=IP:PORT``) or its temp dir
+    (the GCS server's log dir) in their command line, plus the agents that retitle themselves (``ray::DashboardAgent``)
+    but carry ``RAY_RAYLET_PID`` of one of its raylets in their environment.
     """
-    pattern = re.compile(rb"gcs[-_]address=[^\x00 ]*:%d(?![0-9])" % gcs_port)
-
-    def matching() -> list[int]:
-        pids = []
-        for proc in Path("/proc").iterdir():
-            try:
-                if proc.name.isdigit() and pattern.search((proc / "cmdline").read_bytes()):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-        return [pid for pid in pids if pid != os.getpid()]
-
+    pattern = re.compile(
+        rb"(gcs[-_]address|--address)=[^\x00 ]*:%d(?![0-9])|%s/" % (gcs_port, re.escape(temp_dir.encode()))
+    )
+    targets = set(_pids_where(lambda proc: pattern.search((proc / "cmdline").read_bytes())))
+    raylets = {f"RAY_RAYLET_PID={pid}".encode() for pid in targets}
+    targets |= set(_pids_where(lambda proc: set((proc / "environ").read_bytes().split(b"\x00")) & raylets))
+    targets.discard(os.getpid())
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in matching():
+        for pid in targets:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + timeout_s
-        while matching() and time.monotonic() < deadline:
+        while any(Path(f"/proc/{pid}").exists() for pid in targets) and time.monotonic() < deadline:
             time.sleep(0.5)
+
+
+def _pids_where(predicate) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and predicate(proc):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids

@@ -17,6 +17,8 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 
 from scale_rllib.learner.srr_learner import SRRPPOTorchLearner
 from scale_rllib.metrics import SRR_DECORRELATION, SRR_KL, SRR_MEAN_ABS_MU, SRR_MEAN_ABS_OFFDIAG, SRR_MEAN_SIGMA
+from scale_rllib.models import scale_module
+from scale_rllib.models.layers import key_padding_mask
 from scale_rllib.models.scale_module import POLICY_SUBDIR, SRR_FEATURE, ScaleRLModule, load_policy
 
 torch.set_num_threads(1)
@@ -119,6 +121,72 @@ def test_all_masked_row_and_no_self_attention_are_finite() -> None:
     out = module.forward_train({Columns.OBS: obs})
     assert all(torch.isfinite(out[k]).all() for k in (SRR_FEATURE, Columns.EMBEDDINGS))
     assert torch.isfinite(module.compute_values({Columns.OBS: obs})).all()
+
+
+def reference_forward(module: ScaleRLModule, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's formula as first written: nn.MultiheadAttention with a key_padding_mask, torch.where masking."""
+    servers, task, valid = obs["servers"], obs["task"], obs["action_mask"] > 0.5
+    kpm = key_padding_mask(valid)
+    h = module.server_encoder.mlp(servers)
+    block = module.server_encoder.self_attention
+    if block is not None:
+        attended, _ = block.attn(h, h, h, key_padding_mask=kpm, need_weights=False)
+        h = block.norm_attn(h + attended)
+        h = block.norm_ffn(h + block.ffn(h))
+    q = module.task_encoder(task)
+    z = module.cross_attention.attn(q.unsqueeze(1), h, h, key_padding_mask=kpm, need_weights=False)[0].squeeze(1)
+    pointer = module.pointer
+    context = pointer.w_context(torch.cat([q, z], dim=-1)).unsqueeze(1)
+    logits = pointer.v(torch.tanh(pointer.w_server(h) + context)).squeeze(-1)
+    if pointer.logit_clip is not None:
+        logits = pointer.logit_clip * torch.tanh(logits)
+    logits = torch.where(valid, logits, torch.full_like(logits, torch.finfo(logits.dtype).min))
+    weight = valid.unsqueeze(-1).to(h.dtype)
+    mean = (h * weight).sum(dim=1) / weight.sum(dim=1).clamp_min(1.0)
+    mx = torch.where(valid.unsqueeze(-1), h, torch.full_like(h, torch.finfo(h.dtype).min)).amax(dim=1)
+    mx = torch.where(valid.any(dim=1, keepdim=True), mx, torch.zeros_like(mx))
+    return {
+        Columns.ACTION_DIST_INPUTS: logits,
+        Columns.EMBEDDINGS: torch.cat([q, z, mean, mx], dim=-1),
+        SRR_FEATURE: z,
+    }
+
+
+@pytest.mark.parametrize("self_attention", [True, False])
+def test_fused_attention_matches_multihead_attention_reference(self_attention: bool, monkeypatch) -> None:
+    torch.manual_seed(0)
+    module = make_module(12, server_self_attention=self_attention)
+    full = random_obs(3, 12, 12, seed=1)  # every server valid: the unmasked kernel
+    holes = random_obs(5, 12, 9, seed=2)
+    holes["action_mask"][1, 3] = 0.0  # an interior hole
+    holes["action_mask"][2] = 0.0  # a row without any valid server
+    tol = {"atol": 1e-5, "rtol": 1e-5}
+    for obs in (full, holes):
+        valid = obs["action_mask"] > 0.5
+        # Training mode, with autograd: outputs and gradients equal the reference.
+        module.train()
+        out, ref = module.forward_train({Columns.OBS: obs}), reference_forward(module, obs)
+        for key in (Columns.ACTION_DIST_INPUTS, SRR_FEATURE):
+            torch.testing.assert_close(out[key], ref[key], **tol)
+        rows = valid.any(dim=1)  # the embeddings of an all-masked row are garbage by design (finite, masked later)
+        torch.testing.assert_close(out[Columns.EMBEDDINGS][rows], ref[Columns.EMBEDDINGS][rows], **tol)
+        losses = [
+            o[Columns.ACTION_DIST_INPUTS].where(valid, 0.0).sum() + o[SRR_FEATURE].pow(2).sum() for o in (out, ref)
+        ]
+        grads, ref_grads = (torch.autograd.grad(x, list(module.parameters()), allow_unused=True) for x in losses)
+        for grad, ref_grad in zip(grads, ref_grads, strict=True):
+            if ref_grad is not None:
+                torch.testing.assert_close(grad, ref_grad, **tol)
+        # Inference, without autograd (nn.MultiheadAttention's fast path in the reference), in one pass and chunked.
+        module.eval()
+        with torch.no_grad():
+            ref = reference_forward(module, obs)[Columns.ACTION_DIST_INPUTS]
+            logits = module.forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
+            torch.testing.assert_close(logits, ref, **tol)
+            monkeypatch.setattr(scale_module, "INFERENCE_CHUNK_TOKENS", 25)  # chunks of 2 samples
+            chunked = module.forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
+            monkeypatch.undo()
+            torch.testing.assert_close(chunked, ref, **tol)
 
 
 def test_bad_spaces_and_config_raise() -> None:

@@ -14,6 +14,7 @@ the pointer logits.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -46,6 +47,54 @@ def key_padding_mask(valid: torch.Tensor) -> torch.Tensor:
     return ~valid & valid.any(dim=-1, keepdim=True)
 
 
+def attention_mask(valid: torch.Tensor) -> torch.Tensor | None:
+    """Builds the boolean ``attn_mask`` of ``scaled_dot_product_attention`` (True = attend), the negation of
+    :func:`key_padding_mask`, shaped (B, 1, 1, N) to broadcast over heads and queries.
+
+    Args:
+        valid: (B, N) bool, True for real, selectable servers.
+
+    Returns:
+        (B, 1, 1, N) bool, or ``None`` when every key is valid (no mask needed: the fastest kernel, same result).
+    """
+    if bool(valid.all()):
+        return None
+    return (valid | ~valid.any(dim=-1, keepdim=True))[:, None, None, :]
+
+
+def multihead_attention(
+    attn: nn.MultiheadAttention, query: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Computes ``attn(query, kv, kv, key_padding_mask=…, need_weights=False)[0]`` with the parameters of ``attn``
+    but through one fused ``scaled_dot_product_attention`` call.
+
+    ``nn.MultiheadAttention`` turns a key padding mask into a (B·heads, L, N) float mask (training) or runs an unfused
+    masked softmax (inference fast path); both are O(N²) in memory traffic and dominate the latency at large N. Same
+    parameters (state_dict keys unchanged), same formula: ``softmax(QKᵀ/√d_h) V`` per head, then the output
+    projection.
+
+    Args:
+        attn: A batch-first ``nn.MultiheadAttention`` with packed in-projection and biases (the default one).
+        query: (B, L, d) queries.
+        kv: (B, N, d) keys and values (the same tensor).
+        mask: From :func:`attention_mask`: (B, 1, 1, N) bool (True = attend) or ``None`` (attend to all).
+
+    Returns:
+        (B, L, d) attended values.
+    """
+    batch, length, d = query.shape
+    heads = attn.num_heads
+    weight, bias = attn.in_proj_weight, attn.in_proj_bias
+    if query is kv:
+        q, k, v = F.linear(kv, weight, bias).view(batch, -1, 3, heads, d // heads).permute(2, 0, 3, 1, 4).unbind(0)
+    else:
+        q = F.linear(query, weight[:d], bias[:d]).view(batch, length, heads, d // heads).transpose(1, 2)
+        k, v = F.linear(kv, weight[d:], bias[d:]).view(batch, -1, 2, heads, d // heads).permute(2, 0, 3, 1, 4).unbind(0)
+    dropout = attn.dropout if attn.training else 0.0
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+    return attn.out_proj(out.transpose(1, 2).reshape(batch, length, d))
+
+
 def masked_mean_max(h: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean- and max-pools server tokens over the valid servers only.
 
@@ -56,11 +105,10 @@ def masked_mean_max(h: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor,
     Returns:
         ``(mean, max)``, each (B, d). Rows without any valid server pool to zeros.
     """
-    weight = valid.unsqueeze(-1).to(h.dtype)
-    mean = (h * weight).sum(dim=1) / weight.sum(dim=1).clamp_min(1.0)
-    neg = torch.finfo(h.dtype).min
-    mx = torch.where(valid.unsqueeze(-1), h, torch.full_like(h, neg)).amax(dim=1)
-    mx = torch.where(valid.any(dim=1, keepdim=True), mx, torch.zeros_like(mx))
+    weight = valid.to(h.dtype)
+    mean = torch.bmm(weight.unsqueeze(1), h).squeeze(1) / weight.sum(dim=1, keepdim=True).clamp_min(1.0)
+    mx = h.masked_fill(~valid.unsqueeze(-1), torch.finfo(h.dtype).min).amax(dim=1)
+    mx = mx.masked_fill(~valid.any(dim=1, keepdim=True), 0.0)
     return mean, mx
 
 
@@ -94,8 +142,7 @@ class ServerSelfAttention(nn.Module):
         Returns:
             (B, N, d) updated server tokens.
         """
-        attended, _ = self.attn(h, h, h, key_padding_mask=key_padding_mask(valid), need_weights=False)
-        h = self.norm_attn(h + attended)
+        h = self.norm_attn(h + multihead_attention(self.attn, h, h, attention_mask(valid)))
         return self.norm_ffn(h + self.ffn(h))
 
 
@@ -158,8 +205,7 @@ class CrossAttention(nn.Module):
         Returns:
             (B, d) attention feature z.
         """
-        z, _ = self.attn(q.unsqueeze(1), h, h, key_padding_mask=key_padding_mask(valid), need_weights=False)
-        return z.squeeze(1)
+        return multihead_attention(self.attn, q.unsqueeze(1), h, attention_mask(valid)).squeeze(1)
 
 
 class PointerHead(nn.Module):
@@ -205,7 +251,7 @@ class PointerHead(nn.Module):
         logits = self.v(torch.tanh(self.w_server(h) + context)).squeeze(-1)
         if self.logit_clip is not None:
             logits = self.logit_clip * torch.tanh(logits)
-        return torch.where(valid, logits, torch.full_like(logits, torch.finfo(logits.dtype).min))
+        return logits.masked_fill(~valid, torch.finfo(logits.dtype).min)
 
 
 def value_features(q: torch.Tensor, z: torch.Tensor, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
