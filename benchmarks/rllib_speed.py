@@ -258,13 +258,10 @@ def sampling_row(args, runners: int, envs: int) -> dict:
 # -------------------------------------------------------------------------------------------------------------- learner
 def _real_batch(args, module, size: int):
     """``size`` real observations (EFT-driven episodes at N), actions/log-probs from ``module``, random targets."""
-    import torch
-    from ray.rllib.core.columns import Columns
-    from ray.rllib.policy.sample_batch import SampleBatch
-
     from scale_rllib.baselines.heuristics import EFTScheduler
     from scale_rllib.config import EnvConfig
     from scale_rllib.env.scheduling_env import SchedulingEnv
+    from scale_rllib.learner.batches import ppo_batch
 
     env, sched = SchedulingEnv(EnvConfig(servers_range=(args.servers, args.servers))), EFTScheduler()
     rows: list[dict] = []
@@ -278,24 +275,7 @@ def _real_batch(args, module, size: int):
             obs, _, done, _, _ = env.step(sched.select(obs, env.sim))
         seed += 1
     obs = {k: np.stack([r[k] for r in rows]).astype(np.float32) for k in rows[0]}
-    rng = np.random.default_rng(0)
-    with torch.no_grad():
-        logits = module.forward_exploration({Columns.OBS: {k: torch.from_numpy(v) for k, v in obs.items()}})[
-            Columns.ACTION_DIST_INPUTS
-        ]
-        dist = module.get_exploration_action_dist_cls().from_logits(logits)
-        actions = dist.sample()
-    return SampleBatch(
-        {
-            Columns.OBS: obs,
-            Columns.ACTIONS: actions.numpy(),
-            Columns.ACTION_LOGP: dist.logp(actions).numpy(),
-            Columns.ACTION_DIST_INPUTS: logits.numpy(),
-            Columns.ADVANTAGES: rng.normal(size=size).astype(np.float32),
-            Columns.VALUE_TARGETS: rng.normal(size=size).astype(np.float32),
-            Columns.LOSS_MASK: np.ones(size, dtype=bool),
-        }
-    )
+    return ppo_batch(module, obs, np.random.default_rng(0))
 
 
 def learner_rows(args) -> list[dict]:

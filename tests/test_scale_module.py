@@ -15,6 +15,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 
+from scale_rllib.learner.batches import ppo_batch
 from scale_rllib.learner.srr_learner import SRRPPOTorchLearner
 from scale_rllib.metrics import SRR_DECORRELATION, SRR_KL, SRR_MEAN_ABS_MU, SRR_MEAN_ABS_OFFDIAG, SRR_MEAN_SIGMA
 from scale_rllib.models import scale_module
@@ -227,23 +228,7 @@ def _hand_built_batch(module: ScaleRLModule, n_max: int, batch: int = 12) -> Sam
         "task": rng.normal(size=(batch, F_T)).astype(np.float32),
         "action_mask": mask,
     }
-    with torch.no_grad():
-        logits = module.forward_exploration({Columns.OBS: {k: torch.from_numpy(v) for k, v in obs.items()}})[
-            Columns.ACTION_DIST_INPUTS
-        ]
-        dist = module.get_exploration_action_dist_cls().from_logits(logits)
-        actions = dist.sample()
-    return SampleBatch(
-        {
-            Columns.OBS: obs,
-            Columns.ACTIONS: actions.numpy(),
-            Columns.ACTION_LOGP: dist.logp(actions).numpy(),
-            Columns.ACTION_DIST_INPUTS: logits.numpy(),
-            Columns.ADVANTAGES: rng.normal(size=batch).astype(np.float32),
-            Columns.VALUE_TARGETS: rng.normal(size=batch).astype(np.float32),
-            Columns.LOSS_MASK: np.arange(batch) < batch - 2,  # the last 2 rows are padding
-        }
-    )
+    return ppo_batch(module, obs, rng, loss_mask=np.arange(batch) < batch - 2)  # the last 2 rows are padding
 
 
 def _ppo_config(lambda_dec: float, lambda_kl: float) -> PPOConfig:
