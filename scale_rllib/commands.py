@@ -117,6 +117,7 @@ def _write_features(features: list[dict], output: Path) -> Path | None:
 
 
 def _log_evaluation(args, cfg, table, features, artifacts) -> None:
+    from scale_rllib.evaluation import evaluation_metrics
     from scale_rllib.tracking import MlflowTracker, default_tracking_uri
 
     tracker = MlflowTracker(
@@ -125,14 +126,7 @@ def _log_evaluation(args, cfg, table, features, artifacts) -> None:
         tags={"job": "evaluate"},
     )
     tracker.log_params({"eval": dataclasses.asdict(cfg), "checkpoint": str(args.checkpoint)})
-    metrics = {}
-    for row in table.itertuples():
-        metrics[f"{row.scheduler}/" + M.EVAL_RESPONSE_TIME.format(n=row.servers)] = row.mean_response_time_s
-        metrics[f"{row.scheduler}/" + M.EVAL_RATIO_TO_BOUND.format(n=row.servers)] = row.ratio_to_lower_bound
-    for row in features:
-        for stat in ("mean_abs_mu", "mean_sigma", "mean_abs_offdiag_corr"):
-            metrics[f"{row['scheduler']}/" + M.EVAL_FEATURE_STAT.format(stat=stat, n=row["servers"])] = row[stat]
-    tracker.log_metrics(metrics, step=0)
+    tracker.log_metrics(evaluation_metrics(table, features), step=0)
     for path in artifacts:
         tracker.log_artifact(path, "evaluation")
     tracker.finish()

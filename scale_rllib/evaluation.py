@@ -135,6 +135,22 @@ def summarize(results: Sequence[EpisodeResult]):
     return table
 
 
+def evaluation_metrics(table, features: Sequence[dict]) -> dict[str, float]:
+    """MLflow metrics of an evaluation: ``<scheduler>/eval/…/N<n>`` response time and ratio to the lower bound
+    per row of :func:`summarize`'s table, and the attention-feature statistics per (policy, N).
+    """
+    from scale_rllib import metrics as M
+
+    metrics: dict[str, float] = {}
+    for row in table.itertuples():
+        metrics[f"{row.scheduler}/" + M.EVAL_RESPONSE_TIME.format(n=row.servers)] = float(row.mean_response_time_s)
+        metrics[f"{row.scheduler}/" + M.EVAL_RATIO_TO_BOUND.format(n=row.servers)] = float(row.ratio_to_lower_bound)
+    for row in features:
+        for stat in ("mean_abs_mu", "mean_sigma", "mean_abs_offdiag_corr"):
+            metrics[f"{row['scheduler']}/" + M.EVAL_FEATURE_STAT.format(stat=stat, n=row["servers"])] = row[stat]
+    return metrics
+
+
 def write_results(results: Sequence[EpisodeResult], output_dir: Path) -> tuple[Path, Path, Path]:
     """Write ``results.csv`` (one row per episode), ``summary.csv`` and ``response_time_vs_servers.png``."""
     import pandas as pd

@@ -70,19 +70,11 @@ def _trial(config: dict[str, Any]) -> None:
 
 def _zero_shot(sweep: SweepConfig, checkpoint: Path, tracker, iteration: int) -> dict[str, float]:
     """Evaluate the checkpoint's policy at every N of ``sweep.evaluation``; log metrics and artifacts."""
-    from scale_rllib import metrics as M
     from scale_rllib.baselines.policy import PolicyScheduler
-    from scale_rllib.evaluation import evaluate, summarize, write_results
+    from scale_rllib.evaluation import evaluate, evaluation_metrics, summarize, write_results
 
     out = evaluate(sweep.evaluation, [lambda env_cfg: PolicyScheduler.from_checkpoint(checkpoint, env_cfg.max_servers)])
-    table = summarize(out.results)
-    metrics = {}
-    for row in table.itertuples():
-        metrics[f"{row.scheduler}/" + M.EVAL_RESPONSE_TIME.format(n=row.servers)] = float(row.mean_response_time_s)
-        metrics[f"{row.scheduler}/" + M.EVAL_RATIO_TO_BOUND.format(n=row.servers)] = float(row.ratio_to_lower_bound)
-    for row in out.features:
-        for stat in ("mean_abs_mu", "mean_sigma", "mean_abs_offdiag_corr"):
-            metrics[f"{row['scheduler']}/" + M.EVAL_FEATURE_STAT.format(stat=stat, n=row["servers"])] = row[stat]
+    metrics = evaluation_metrics(summarize(out.results), out.features)
     tracker.log_metrics(metrics, step=iteration)
     with tempfile.TemporaryDirectory() as tmp:
         for path in write_results(out.results, Path(tmp)):

@@ -114,7 +114,7 @@ class Simulator:
         self.task_fastest_s = _fastest_exec_s(self.cluster, self.task_kind, self.task_work, self.task_decode)
         cps = [critical_path(w, self.task_fastest_s[o : o + w.num_tasks]) for w, o in zip(wfs, self.offset)]
         self.task_critical_path_s = np.concatenate(cps)  # remaining critical path incl. the task, fastest servers
-        self.lower_bound_s = np.array([cp[list(_entries(w))].max() for w, cp in zip(wfs, cps)])
+        self.lower_bound_s = np.array([cp[list(w.entries)].max() for w, cp in zip(wfs, cps)])
         self.task_server = np.full(len(self.task_work), -1, dtype=np.int64)
         self.task_finish_s = np.full(len(self.task_work), np.nan)
 
@@ -126,7 +126,7 @@ class Simulator:
     def _on_arrival(self, wf: int) -> None:
         self.in_system += 1
         o = int(self.offset[wf])
-        for t in _entries(self.workflows[wf]):
+        for t in self.workflows[wf].entries:
             heapq.heappush(self._ready, (self.now_s, wf, o + t))
 
     def _on_finish(self, task: int) -> None:
@@ -250,10 +250,6 @@ class Simulator:
     def response_times_s(self) -> np.ndarray:
         """Shape (W,). Completion − arrival per workflow (seconds); NaN while incomplete."""
         return self.completion_s - self.arrival_s
-
-
-def _entries(workflow: Workflow) -> tuple[int, ...]:
-    return tuple(i for i, p in enumerate(workflow.parents) if not p)
 
 
 def _fastest_exec_s(cluster: Cluster, kind: np.ndarray, work: np.ndarray, decode: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ loader and generator in :mod:`scale_rllib.workloads` builds workflows through
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -68,6 +69,11 @@ class Workflow:
     def __post_init__(self) -> None:
         if self.decode_work is None:
             object.__setattr__(self, "decode_work", np.zeros(len(self.task_ids)))
+
+    @functools.cached_property
+    def entries(self) -> tuple[int, ...]:
+        """Indices of the entry tasks (no parents), computed once."""
+        return tuple(i for i, p in enumerate(self.parents) if not p)
 
     @property
     def num_tasks(self) -> int:
