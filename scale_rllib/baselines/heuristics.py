@@ -90,14 +90,16 @@ HEURISTICS = {
 
 def make_heuristic(name: str):
     """A fresh heuristic scheduler by name (``random``, ``round-robin``, ``est``, ``eft``, ``peft``, or one of the
-    DWS peer's stale-clock heuristics ``dws-est``, ``dws-heft``, ``dws-peft`` from :mod:`scale_rllib.baselines.dws`).
+    DWS peer's stale-clock heuristics ``dws-est``, ``dws-heft``, ``dws-peft`` from :mod:`scale_rllib.baselines.dws`,
+    or ``eft-rollout`` from :mod:`scale_rllib.baselines.rollout`).
 
     Raises:
         ValueError: unknown name (the message lists the known ones).
     """
     from scale_rllib.baselines.dws import COMPAT_HEURISTICS
+    from scale_rllib.baselines.rollout import EFTRolloutScheduler
 
-    known = {**HEURISTICS, **COMPAT_HEURISTICS}
+    known = {**HEURISTICS, **COMPAT_HEURISTICS, EFTRolloutScheduler.name: EFTRolloutScheduler}
     try:
         return known[name]()
     except KeyError:

@@ -15,6 +15,7 @@ index) before a completion, completions by server index, then task index within 
 
 from __future__ import annotations
 
+import copy
 import enum
 import heapq
 from collections.abc import Sequence
@@ -245,6 +246,28 @@ class Simulator:
             raise RuntimeError("ready tasks are still waiting for a decision")
         while self._events:
             self._pop_events()
+
+    def fork(self, *, future_arrivals: bool = True) -> Simulator:
+        """An independent copy of the episode's current state, for lookahead (rollouts).
+
+        Immutable per-episode data (workflows, task arrays, children/parents) is shared; every piece of mutable
+        state is copied, so deciding in the fork never changes ``self``.
+
+        Args:
+            future_arrivals: False drops the workflows that have not arrived yet: the fork then ends when the
+                workflows in the system complete.
+        """
+        fork = copy.copy(self)
+        for name in ("slot_free_s", "server_free_s", "busy_work_s", "completion_s", "task_server", "task_finish_s"):
+            setattr(fork, name, getattr(self, name).copy())
+        events = self._events if future_arrivals else [e for e in self._events if e[2] != EventType.ARRIVAL]
+        fork._events = list(events)  # a filtered heap stays a heap only if re-heapified
+        if not future_arrivals:
+            heapq.heapify(fork._events)
+        fork._ready = list(self._ready)
+        fork._waiting_parents = list(self._waiting_parents)
+        fork.remaining_tasks = list(self.remaining_tasks)
+        return fork
 
     # ----------------------------------------------------------------- results
     def response_times_s(self) -> np.ndarray:
