@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scale_rllib.config import ConfigError, EnvConfig, TrainConfig
+from scale_rllib.config import WARM_START_TEACHERS, ConfigError, EnvConfig, TrainConfig
 from scale_rllib.sim.workflow import WorkflowError
 
 WORKLOAD_HELP = (
@@ -46,8 +46,15 @@ def _train_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
-    p.add_argument("--warm-start", choices=["eft", "peft"], help="behaviour-clone this heuristic before PPO")
+    p.add_argument("--warm-start", choices=WARM_START_TEACHERS, help="behaviour-clone this heuristic before PPO")
     p.add_argument("--warm-start-episodes", type=int, default=TrainConfig.warm_start_episodes)
+    p.add_argument("--warm-start-epochs", type=int, default=TrainConfig.warm_start_epochs)
+    p.add_argument(
+        "--warm-start-dagger-rounds",
+        type=int,
+        default=TrainConfig.warm_start_dagger_rounds,
+        help="DAgger rounds after the clone (the teacher labels the student's own states)",
+    )
     p.add_argument("--output", type=Path, required=True, help="run directory (checkpoint, mlflow.db)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint")
     p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
@@ -116,6 +123,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         checkpoint_every=args.checkpoint_every,
         warm_start=args.warm_start,
         warm_start_episodes=args.warm_start_episodes,
+        warm_start_epochs=args.warm_start_epochs,
+        warm_start_dagger_rounds=args.warm_start_dagger_rounds,
     )
 
 

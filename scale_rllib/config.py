@@ -93,6 +93,10 @@ class EnvConfig:
         return _from_dict(cls, values)
 
 
+#: Heuristics a warm start can clone (``eft-rollout``: EFT improved by simulated lookahead, slower to collect).
+WARM_START_TEACHERS = ("eft", "peft", "eft-rollout")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One PPO training run.
@@ -116,8 +120,12 @@ class TrainConfig:
         num_heads: Attention heads.
         seed: Seed for RLlib and the env runners.
         checkpoint_every: Save a checkpoint every this many iterations (and at the end).
-        warm_start: Behaviour-clone this heuristic (``eft`` or ``peft``) before PPO; None = from scratch.
+        warm_start: Behaviour-clone this heuristic (one of :data:`WARM_START_TEACHERS`) before PPO; None = from
+            scratch.
         warm_start_episodes: Teacher episodes for the warm start.
+        warm_start_epochs: Passes over the teacher's decisions.
+        warm_start_dagger_rounds: DAgger rounds after the first clone: the student runs, the teacher labels the
+            states it reaches (each round adds ``warm_start_episodes`` episodes).
     """
 
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -140,6 +148,8 @@ class TrainConfig:
     checkpoint_every: int = 1
     warm_start: str | None = None
     warm_start_episodes: int = 16
+    warm_start_epochs: int = 5
+    warm_start_dagger_rounds: int = 0
 
     def __post_init__(self) -> None:
         for name in ("lambda_dec", "lambda_kl", "entropy_coeff", "vf_loss_coeff"):
@@ -162,11 +172,13 @@ class TrainConfig:
         _check(0 < self.gamma <= 1 and 0 <= self.gae_lambda <= 1, "gamma", "gamma in (0, 1], gae_lambda in [0, 1]")
         _check(self.embed_dim % self.num_heads == 0, "embed_dim", "must be divisible by num_heads")
         _check(
-            self.warm_start in (None, "eft", "peft"),
+            self.warm_start is None or self.warm_start in WARM_START_TEACHERS,
             "warm_start",
-            f"must be eft, peft or None, got {self.warm_start!r}",
+            f"must be one of {', '.join(WARM_START_TEACHERS)} or None, got {self.warm_start!r}",
         )
         _check(self.warm_start_episodes >= 1, "warm_start_episodes", "must be ≥ 1")
+        _check(self.warm_start_epochs >= 1, "warm_start_epochs", "must be ≥ 1")
+        _check(self.warm_start_dagger_rounds >= 0, "warm_start_dagger_rounds", "must be ≥ 0")
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (for MLflow params and checkpoints)."""

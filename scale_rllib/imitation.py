@@ -32,11 +32,24 @@ class Demonstrations:
     actions: np.ndarray
     returns: np.ndarray
 
+    def __add__(self, other: Demonstrations) -> Demonstrations:
+        """Both sets of decisions (DAgger aggregates its rounds)."""
+        obs = {k: np.concatenate([v, other.obs[k]]) for k, v in self.obs.items()}
+        return Demonstrations(
+            obs, np.concatenate([self.actions, other.actions]), np.concatenate([self.returns, other.returns])
+        )
+
 
 def collect_demonstrations(
-    env_config: EnvConfig, teacher: str, episodes: int, gamma: float, seed: int = 0
+    env_config: EnvConfig, teacher: str, episodes: int, gamma: float, seed: int = 0, actor=None
 ) -> Demonstrations:
-    """Run ``teacher`` on ``episodes`` training episodes (randomized N and mix, as in training).
+    """Label every decision of ``episodes`` training episodes (randomized N and mix, as in training) with
+    ``teacher``'s choice.
+
+    Args:
+        actor: A :class:`~scale_rllib.baselines.scheduler.Scheduler` whose choices are executed (DAgger: the
+            student's current policy, so that the teacher labels the states the student reaches — Ross, Gordon &
+            Bagnell 2011); None = the teacher's own. ``returns`` are the executed policy's.
 
     Raises:
         ValueError: unknown teacher name.
@@ -47,13 +60,16 @@ def collect_demonstrations(
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
         scheduler.reset(seed + i)
+        if actor is not None:
+            actor.reset(seed + i)
         rewards, done = [], False
         while not done:
             action = scheduler.select(obs, env.sim)
             for key in obs_lists:
                 obs_lists[key].append(obs[key])
             actions.append(action)
-            obs, reward, done, _, _ = env.step(action)
+            executed = action if actor is None else actor.select(obs, env.sim)
+            obs, reward, done, _, _ = env.step(executed)
             rewards.append(reward)
         returns.extend(_discounted(np.asarray(rewards), gamma))
     stacked = {k: np.stack(v).astype(np.float32) for k, v in obs_lists.items()}
@@ -109,16 +125,47 @@ def behaviour_clone(
 
 
 def warm_start_algorithm(
-    algo, env_config: EnvConfig, teacher: str, episodes: int, gamma: float, seed: int = 0
+    algo,
+    env_config: EnvConfig,
+    teacher: str,
+    episodes: int,
+    gamma: float,
+    seed: int = 0,
+    epochs: int = 5,
+    dagger_rounds: int = 0,
 ) -> dict[str, float]:
-    """Clone ``teacher`` into the learner's module of a built RLlib Algorithm and push it to the env runners."""
-    demos = collect_demonstrations(env_config, teacher, episodes, gamma, seed)
+    """Clone ``teacher`` into the learner's module of a built RLlib Algorithm and push it to the env runners.
+
+    After the first clone, each of ``dagger_rounds`` rounds runs the student greedily on ``episodes`` new episodes,
+    has the teacher label the states it reached, and re-trains on every label so far (DAgger).
+    """
 
     def clone(learner):
         from ray.rllib.core import DEFAULT_MODULE_ID
 
-        return behaviour_clone(learner.module[DEFAULT_MODULE_ID], demos, seed=seed)
+        return dagger(
+            learner.module[DEFAULT_MODULE_ID], env_config, teacher, episodes, gamma, seed, epochs, dagger_rounds
+        )
 
     stats = next(iter(algo.learner_group.foreach_learner(clone))).get()  # RemoteCallResults of one learner
     algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
-    return {f"warm_start/{k}": v for k, v in stats.items()} | {"warm_start/samples": float(len(demos.actions))}
+    return {f"warm_start/{k}": v for k, v in stats.items()}
+
+
+def dagger(
+    module, env_config: EnvConfig, teacher: str, episodes: int, gamma: float, seed: int, epochs: int, rounds: int
+) -> dict[str, float]:
+    """Behaviour cloning, then ``rounds`` DAgger rounds (Ross, Gordon & Bagnell 2011) on ``module`` in place.
+
+    Returns:
+        :func:`behaviour_clone`'s statistics of the last round, and ``samples`` (labelled decisions in all).
+    """
+    from scale_rllib.baselines.policy import PolicyScheduler
+
+    demos = collect_demonstrations(env_config, teacher, episodes, gamma, seed)
+    stats = behaviour_clone(module, demos, epochs=epochs, seed=seed)
+    for r in range(1, rounds + 1):
+        student = PolicyScheduler(module, "student")
+        demos = demos + collect_demonstrations(env_config, teacher, episodes, gamma, seed + r * episodes, student)
+        stats = behaviour_clone(module, demos, epochs=epochs, seed=seed + r)
+    return stats | {"samples": float(len(demos.actions))}

@@ -13,6 +13,8 @@ from scale_rllib.config import ConfigError, TrainConfig
 from scale_rllib.tracking import MlflowTracker, default_tracking_uri, flatten
 
 CHECKPOINT_DIR = "checkpoint"
+#: Where a warm-started run keeps the clone before PPO (iteration 0).
+WARM_START_DIR = "warm_start_checkpoint"
 __all__ = ["CHECKPOINT_DIR", "TrainResult", "build_algorithm", "build_ppo_config", "init_ray", "read_metadata", "train"]
 
 
@@ -111,7 +113,16 @@ def build_algorithm(cfg: TrainConfig, tracker: MlflowTracker, restore_from: Path
     elif cfg.warm_start:
         from scale_rllib.imitation import warm_start_algorithm
 
-        stats = warm_start_algorithm(algo, cfg.env, cfg.warm_start, cfg.warm_start_episodes, cfg.gamma, cfg.seed)
+        stats = warm_start_algorithm(
+            algo,
+            cfg.env,
+            cfg.warm_start,
+            cfg.warm_start_episodes,
+            cfg.gamma,
+            cfg.seed,
+            epochs=cfg.warm_start_epochs,
+            dagger_rounds=cfg.warm_start_dagger_rounds,
+        )
         tracker.log_metrics(stats, step=0)
         if verbose:
             print(f"warm start from {cfg.warm_start}: " + ", ".join(f"{k}={v:.3f}" for k, v in stats.items()))
@@ -127,7 +138,8 @@ def train(
     resume: bool = False,
     progress: bool = True,
 ) -> TrainResult:
-    """Train with PPO + SRR; checkpoint to ``output_dir/checkpoint`` every ``checkpoint_every`` iterations.
+    """Train with PPO + SRR; checkpoint to ``output_dir/checkpoint`` every ``checkpoint_every`` iterations (and,
+    with a warm start, the clone before PPO to ``output_dir/warm_start_checkpoint``).
 
     Args:
         cfg: The run.
@@ -157,9 +169,12 @@ def train(
     algo = build_algorithm(cfg, tracker, restore_from=found, verbose=progress)
     ckpt = output / CHECKPOINT_DIR
 
-    def save(iteration: int) -> None:
+    def save(iteration: int, directory: Path = ckpt) -> None:
         meta = {"config": cfg.to_dict(), "iteration": iteration, "mlflow_run_id": tracker.run_id, "mlflow_uri": uri}
-        save_checkpoint(algo, ckpt, meta)
+        save_checkpoint(algo, directory, meta)
+
+    if cfg.warm_start and not resume:
+        save(0, output / WARM_START_DIR)  # the clone before PPO, to evaluate on its own
 
     last = run_iterations(algo, cfg, int(meta.get("iteration", 0)), tracker, save, progress)
     algo.stop()

@@ -50,3 +50,43 @@ def test_behaviour_cloning_learns_eft():
     # is_min_eft is an input feature, so EFT is learnable almost exactly; chance level is ~1/5
     assert stats["accuracy"] > 0.9
     assert np.isfinite(stats["value_mse"])
+
+
+def test_dagger_labels_the_students_states_with_the_teacher():
+    from scale_rllib.baselines.heuristics import RandomScheduler
+
+    teacher_run = collect_demonstrations(ENV, "eft", episodes=2, gamma=1.0, seed=3)
+    student_run = collect_demonstrations(ENV, "eft", episodes=2, gamma=1.0, seed=3, actor=RandomScheduler())
+    rows = np.arange(len(student_run.actions))
+    # labels are still the teacher's (min-EFT) choices, but on the random student's states, whose return is worse
+    assert np.all(student_run.obs["servers"][rows, student_run.actions, 6] == 1.0)
+    assert student_run.returns[0] < teacher_run.returns[0]
+    both = teacher_run + student_run
+    assert len(both.actions) == len(teacher_run.actions) + len(student_run.actions)
+    assert both.obs["servers"].shape[0] == len(both.actions)
+
+
+def test_dagger_rounds_add_labelled_episodes_and_clone_the_teacher():
+    from scale_rllib.imitation import dagger
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    module = ScaleRLModule(
+        observation_space=observation_space(6),
+        action_space=gym.spaces.Discrete(6),
+        model_config={"embed_dim": 32, "num_heads": 2},
+    )
+    one_round = len(collect_demonstrations(ENV, "eft", episodes=3, gamma=0.99, seed=1).actions)
+    stats = dagger(module, ENV, "eft", episodes=3, gamma=0.99, seed=1, epochs=10, rounds=1)
+    assert stats["samples"] > one_round  # the second round's episodes were added
+    assert stats["accuracy"] > 0.85
+
+
+def test_warm_start_teachers_are_validated():
+    from scale_rllib.config import ConfigError, TrainConfig
+
+    assert TrainConfig(warm_start="eft-rollout").warm_start == "eft-rollout"
+    with pytest.raises(ConfigError, match="warm_start"):
+        TrainConfig(warm_start="random")
+    with pytest.raises(ConfigError, match="warm_start_dagger_rounds"):
+        TrainConfig(warm_start="eft", warm_start_dagger_rounds=-1)
