@@ -71,7 +71,7 @@ def test_same_seed_same_actions_identical_and_other_seed_differs() -> None:
         for key in x:
             np.testing.assert_array_equal(x[key], y[key])
     assert rew_a == rew_b
-    np.testing.assert_array_equal(info_a["response_times_s"], info_b["response_times_s"])
+    assert info_a["total_response_time_s"] == info_b["total_response_time_s"]
     assert info_a["mean_response_time_s"] == info_b["mean_response_time_s"]
     assert info_a["mean_lower_bound_s"] == info_b["mean_lower_bound_s"]
     _, rew_c, info_c, _ = run(env, seed=12)
@@ -84,8 +84,9 @@ def test_return_equals_minus_total_response_time_over_scale(reward_scale_s: floa
     env = SchedulingEnv(dict(SMALL, reward_scale_s=reward_scale_s))
     for seed in (0, 1):
         _, rewards, info, _ = run(env, seed=seed, action_seed=seed)
-        rt = info["response_times_s"]
+        rt = env.sim.response_times_s()
         assert np.all(np.isfinite(rt)) and len(rt) == SMALL["num_workflows"]
+        assert info["total_response_time_s"] == pytest.approx(rt.sum())
         assert info["mean_response_time_s"] == pytest.approx(rt.mean())
         scale = reward_scale_s if reward_scale_s is not None else info["mean_lower_bound_s"]
         assert scale == pytest.approx(env.sim.lower_bound_s.mean() if reward_scale_s is None else 7.5)
@@ -115,7 +116,7 @@ def test_step_after_termination_and_before_reset_raises() -> None:
     with pytest.raises(RuntimeError, match="reset"):
         env.step(0)
     *_, info, _ = run(env, seed=3)
-    assert "response_times_s" in info
+    assert "total_response_time_s" in info
     with pytest.raises(RuntimeError, match="reset"):
         env.step(0)
     env.reset(seed=3)  # usable again
@@ -190,7 +191,7 @@ def test_file_workload(shared_data) -> None:
     assert all(w.num_tasks <= 100 for w in sim.workflows)
     assert len(rewards) == sim.decisions == sum(w.num_tasks for w in sim.workflows)
     assert all(env.observation_space.contains(o) for o in observations)
-    rt = info["response_times_s"]
+    rt = sim.response_times_s()
     assert np.all(rt >= sim.lower_bound_s - 1e-6)
     assert sum(rewards) == pytest.approx(-rt.sum() / info["mean_lower_bound_s"], rel=1e-9)
 
@@ -233,3 +234,23 @@ def test_agentic_mean_work_by_kind_is_positive_where_used() -> None:
 def test_env_config_rejects_too_small_padding() -> None:
     with pytest.raises(ValueError, match="max_servers"):
         EnvConfig(servers_range=(4, 20), max_servers=16)
+
+
+def test_vector_env_survives_episodes_of_different_lengths_ending_together() -> None:
+    """Regression: a per-workflow array in the final info crashed gymnasium's vector env (shapes (60,) vs (48,))
+    when two sub-envs with different workflow counts ended in the same step — it killed a training's env runner."""
+    import gymnasium as gym
+
+    configs = [dict(SMALL, num_workflows=3), dict(SMALL, num_workflows=5)]
+    vec = gym.vector.SyncVectorEnv([lambda c=c: SchedulingEnv(c) for c in configs])
+    vec.reset(seed=0)
+    ended_together = False
+    for _ in range(10_000):
+        _, _, terminated, _, info = vec.step(np.zeros(2, dtype=np.int64))
+        ended_together |= bool(terminated.all())
+        for key in ("mean_response_time_s", "total_response_time_s"):
+            if key in info:
+                assert info[key].shape == (2,)
+        if ended_together:
+            break
+    assert ended_together

@@ -50,7 +50,9 @@ class SchedulingEnv(gym.Env):
     ## Arguments
     ``env_config``: an :class:`EnvConfig` or its dict (RLlib passes a dict).
     ``info`` after each step has ``num_servers``; at the end also ``mean_response_time_s``,
-    ``mean_lower_bound_s`` and ``response_times_s``.
+    ``mean_lower_bound_s`` and ``total_response_time_s`` — scalars only: gymnasium's vector env stacks each info
+    key across its envs, so a per-workflow array would break when two episodes with different workflow counts end
+    in the same step (per-workflow values: ``env.sim.response_times_s()``).
     """
 
     metadata = {"render_modes": []}
@@ -126,7 +128,7 @@ class SchedulingEnv(gym.Env):
             info.update(
                 mean_response_time_s=float(rt.mean()),
                 mean_lower_bound_s=float(sim.lower_bound_s.mean()),
-                response_times_s=rt,
+                total_response_time_s=float(rt.sum()),
             )
             return terminal_observation(self.config.max_servers, sim.cluster.num_servers), reward, True, False, info
         return self._observation(), reward, False, False, info
