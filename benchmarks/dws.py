@@ -8,7 +8,13 @@ critical path on the fastest VM) and flowtime / lower bound. ``dws-est`` / ``dws
 stale-clock EST / HEFT / PEFT; their relative difference to the peer's number is shown. Writes
 ``OUTPUT/dws.csv`` and ``OUTPUT/dws.json``.
 
+Then, generalization (BENCHMARKS.md §1 item 2): seeded Poisson streams on pools no reference scenario uses
+(``--pools``, default 4×10, 5×7, 6×8, at ``--rate-per-hour``) and the peer's changing-rate patterns (``--patterns``
+change5 / change10) on the reference pools at their base rates; mean over ``--episodes`` streams with a 95 % t
+interval, and the ratio of means to the lower bound. Written to ``OUTPUT/dws_generalization.csv``.
+
     python benchmarks/dws.py [--data ../shared/data/dws] [--checkpoint runs/dws/checkpoint] [--output DIR]
+        [--pools 4x10 5x7 6x8] [--rate-per-hour 9] [--patterns change5 change10] [--episodes 3]
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ def run_scenario(folder: Path, dax_dir: Path, checkpoint: Path | None) -> list[d
     """Rows (scenario, method, source, mean flowtime, lower bound, ratio, difference to the peer) of one scenario."""
     summary = json.loads((folder / "summary.json").read_text())
     pool = pool_of(summary, folder)
-    names = tuple(HEURISTICS) + tuple(COMPAT_HEURISTICS)
+    names = tuple(HEURISTICS) + tuple(COMPAT_HEURISTICS) + ("eft-rollout",)
     cfg = DwsEvalConfig(
         dax_dir, pool, stream=folder / "stream.csv", seed=int(summary.get("env_seed", 0)), schedulers=names
     )
@@ -99,12 +105,67 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
+#: Base rate (/h) of each reference pool (the stream folders' names): the changing patterns start from it.
+REFERENCE_RATES = {"6x4": 5.4, "5x5": 9.0}
+#: Schedulers of the generalization streams (the peer's stale-clock ones are kept: GOODRL imitated dws-heft).
+GENERALIZATION_SCHEDULERS = ("eft", "peft", "eft-rollout", "dws-heft", "dws-peft")
+
+
+def run_generalization(args) -> list[dict]:
+    """Mean flowtime per (stream set, pool, scheduler) on Poisson streams of unseen pools and on changing rates."""
+    from scale_rllib.dws_evaluation import summarize_dws
+
+    sets = [(pool, args.rate_per_hour, "constant") for pool in args.pools]
+    sets += [(pool, rate, pattern) for pattern in args.patterns for pool, rate in REFERENCE_RATES.items()]
+    rows = []
+    for pool, rate, pattern in sets:
+        cfg = DwsEvalConfig(
+            args.data / "dax",
+            pool,
+            rate_per_hour=rate,
+            workflows=args.workflows,
+            episodes=args.episodes,
+            pattern=pattern,
+            seed=args.seed,
+            schedulers=GENERALIZATION_SCHEDULERS,
+        )
+        measured, _ = evaluate_dws(cfg, _policies(args.checkpoint))
+        rows += summarize_dws(measured).to_dict("records")
+    return rows
+
+
+def _policies(checkpoint: Path | None) -> list:
+    if checkpoint is None:
+        return []
+    from scale_rllib.baselines.policy import PolicyScheduler
+
+    return [lambda env_cfg: PolicyScheduler.from_checkpoint(checkpoint, env_cfg.max_servers)]
+
+
+def print_generalization(rows: list[dict]) -> None:
+    """One line per (stream set, pool, scheduler), best first within a block."""
+    print(
+        f"\n{'streams':22s} {'pool':5s} {'method':12s} {'flowtime s':>11s} {'± 95 %':>7s} {'bound s':>9s} {'FT/LB':>6s}"
+    )
+    for r in sorted(rows, key=lambda r: (r["scenario"], r["pool"], r["mean_response_time_s"])):
+        print(
+            f"{r['scenario']:22s} {r['pool']:5s} {r['scheduler']:12s} {r['mean_response_time_s']:11.2f} "
+            f"{r['ci95_s']:7.2f} {r['lower_bound_s']:9.2f} {r['ratio_to_lower_bound']:6.3f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every reference scenario; print the table; write ``dws.csv`` and ``dws.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of dax/ and the scenario folders")
     parser.add_argument("--checkpoint", type=Path, help="a SCALE training checkpoint to evaluate too")
     parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--pools", nargs="*", default=["4x10", "5x7", "6x8"], help="unseen pools (none: skip)")
+    parser.add_argument("--rate-per-hour", type=float, default=9.0, help="Poisson rate of the unseen pools' streams")
+    parser.add_argument("--patterns", nargs="*", default=["change5", "change10"], help="changing-rate patterns")
+    parser.add_argument("--episodes", type=int, default=3, help="streams per generalization set")
+    parser.add_argument("--workflows", type=int, default=100, help="workflows per generated stream")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the first generated stream")
     args = parser.parse_args(argv)
     folders = scenario_dirs(args.data)
     if not folders:
@@ -117,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     pd.DataFrame(rows).to_csv(args.output / "dws.csv", index=False)
     (args.output / "dws.json").write_text(json.dumps(rows, indent=2))
     print(f"wrote {args.output / 'dws.csv'} and {args.output / 'dws.json'}")
+    if args.pools or args.patterns:
+        general = run_generalization(args)
+        print_generalization(general)
+        pd.DataFrame(general).to_csv(args.output / "dws_generalization.csv", index=False)
+        print(f"wrote {args.output / 'dws_generalization.csv'}")
     return 0
 
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scale_rllib.baselines.dws import DwsHeftScheduler, DwsPeftScheduler, min_work_to_exit
@@ -272,12 +273,14 @@ def test_cli_evaluate_dws_replay_and_errors(shared_data: Path, tmp_path: Path, c
         "est",
         "eft",
         "peft",
+        "eft-rollout",
         "dws-heft",
         "dws-peft",
     ]
     assert {(r["servers"], r["pool"], r["scenario"]) for r in rows} == {("25", "5x5", "5x5_r9_const_100")}
-    heft = next(float(r["mean_response_time_s"]) for r in rows if r["scheduler"] == "dws-heft")
-    assert heft == pytest.approx(481.53987, rel=1e-6)
+    flowtime = {r["scheduler"]: float(r["mean_response_time_s"]) for r in rows}
+    assert flowtime["dws-heft"] == pytest.approx(481.53987, rel=1e-6)
+    assert flowtime["eft-rollout"] < flowtime["eft"] < flowtime["dws-heft"]
     assert "dws-peft" in capsys.readouterr().out
     errors = {
         "--pool": [*base, "--pool", "7x4", *replay_args],
@@ -296,7 +299,17 @@ def test_benchmark_script(shared_data: Path, tmp_path: Path, capsys) -> None:
     )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--data", str(shared_data / "dws"), "--output", str(tmp_path)]) == 0
+    argv = ["--data", str(shared_data / "dws"), "--output", str(tmp_path), "--pools", "4x10", "--patterns", "change5"]
+    assert bench.main([*argv, "--episodes", "2", "--workflows", "12"]) == 0
+    general = pd.read_csv(tmp_path / "dws_generalization.csv")
+    # 4x10 at 9/h, and change5 on both reference pools: every scheduler, 2 streams each, a finite ratio ≥ 1
+    assert set(zip(general["scenario"], general["pool"])) == {
+        ("r9_constant_12", "4x10"),
+        ("r5.4_change5_12", "6x4"),
+        ("r9_change5_12", "5x5"),
+    }
+    assert set(general["scheduler"]) == set(bench.GENERALIZATION_SCHEDULERS)
+    assert (general["episodes"] == 2).all() and (general["ratio_to_lower_bound"] >= 1.0).all()
     rows = json.loads((tmp_path / "dws.json").read_text())
     compat = [r for r in rows if r["relative_difference_to_peer"] is not None]
     assert {r["method"] for r in compat} == {"dws-est", "dws-heft", "dws-peft"}
