@@ -44,6 +44,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--train-batch-size", type=int, default=TrainConfig.train_batch_size)
     p.add_argument("--minibatch-size", type=int, default=TrainConfig.minibatch_size)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--entropy-coeff", type=float, default=TrainConfig.entropy_coeff, help="PPO entropy bonus")
+    p.add_argument("--vf-loss-coeff", type=float, default=TrainConfig.vf_loss_coeff, help="value loss weight")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
     p.add_argument("--warm-start", choices=WARM_START_TEACHERS, help="behaviour-clone this heuristic before PPO")
@@ -119,6 +121,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         train_batch_size=args.train_batch_size,
         minibatch_size=args.minibatch_size,
         lr=args.lr,
+        entropy_coeff=args.entropy_coeff,
+        vf_loss_coeff=args.vf_loss_coeff,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         warm_start=args.warm_start,

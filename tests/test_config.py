@@ -68,3 +68,13 @@ def test_cli_rejects_before_ray_starts(argv, message, tmp_path, capsys):
     assert message in err and "error:" in err
     assert not ray.is_initialized()
     assert not (tmp_path / "out" / "mlflow.db").exists()  # nothing was started or written
+
+
+def test_train_flags_reach_the_train_config():
+    from scale_rllib.cli import build_parser, train_config_from_args
+
+    argv = ["train", "--output", "x", "--entropy-coeff", "0", "--vf-loss-coeff", "0.2", "--warm-start", "eft-rollout"]
+    argv += ["--warm-start-episodes", "3", "--warm-start-epochs", "7", "--warm-start-dagger-rounds", "2"]
+    cfg = train_config_from_args(build_parser().parse_args(argv))
+    assert (cfg.entropy_coeff, cfg.vf_loss_coeff, cfg.warm_start) == (0.0, 0.2, "eft-rollout")
+    assert (cfg.warm_start_episodes, cfg.warm_start_epochs, cfg.warm_start_dagger_rounds) == (3, 7, 2)
