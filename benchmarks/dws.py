@@ -26,6 +26,7 @@ from pathlib import Path
 
 from scale_rllib.baselines.dws import COMPAT_HEURISTICS
 from scale_rllib.baselines.heuristics import HEURISTICS
+from scale_rllib.baselines.rollout import ROLLOUT_HEURISTICS
 from scale_rllib.dws_evaluation import DwsEvalConfig, evaluate_dws
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dws"
@@ -56,7 +57,7 @@ def run_scenario(folder: Path, dax_dir: Path, checkpoint: Path | None) -> list[d
     """Rows (scenario, method, source, mean flowtime, lower bound, ratio, difference to the peer) of one scenario."""
     summary = json.loads((folder / "summary.json").read_text())
     pool = pool_of(summary, folder)
-    names = tuple(HEURISTICS) + tuple(COMPAT_HEURISTICS) + ("eft-rollout",)
+    names = tuple(HEURISTICS) + tuple(COMPAT_HEURISTICS) + tuple(ROLLOUT_HEURISTICS)
     cfg = DwsEvalConfig(
         dax_dir, pool, stream=folder / "stream.csv", seed=int(summary.get("env_seed", 0)), schedulers=names
     )
@@ -108,7 +109,7 @@ def print_table(rows: list[dict]) -> None:
 #: Base rate (/h) of each reference pool (the stream folders' names): the changing patterns start from it.
 REFERENCE_RATES = {"6x4": 5.4, "5x5": 9.0}
 #: Schedulers of the generalization streams (the peer's stale-clock ones are kept: GOODRL imitated dws-heft).
-GENERALIZATION_SCHEDULERS = ("eft", "peft", "eft-rollout", "dws-heft", "dws-peft")
+GENERALIZATION_SCHEDULERS = ("eft", "peft", "eft-rollout", "peft-rollout", "dws-heft", "dws-peft")
 
 
 def run_generalization(args) -> list[dict]:

@@ -93,8 +93,8 @@ class EnvConfig:
         return _from_dict(cls, values)
 
 
-#: Heuristics a warm start can clone (``eft-rollout``: EFT improved by simulated lookahead, slower to collect).
-WARM_START_TEACHERS = ("eft", "peft", "eft-rollout")
+#: Heuristics a warm start can clone (``*-rollout``: EFT/PEFT improved by simulated lookahead, slower to collect).
+WARM_START_TEACHERS = ("eft", "peft", "eft-rollout", "peft-rollout")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from scale_rllib.workloads.base import mean_work_by_kind
 from scale_rllib.workloads.dws import PATTERNS, DwsStream, parse_pool, poisson_stream, pool_cluster, read_stream
 
 #: Heuristics of ``scale-rllib evaluate --scenario dws`` by default: ours (correct clock) and the peer's.
-DWS_SCHEDULERS: tuple[str, ...] = ("est", "eft", "peft", "eft-rollout", "dws-heft", "dws-peft")
+DWS_SCHEDULERS: tuple[str, ...] = ("est", "eft", "peft", "eft-rollout", "peft-rollout", "dws-heft", "dws-peft")
 #: Columns of ``results.csv``: those of the end-to-end evaluation, then the DWS scenario and pool.
 RESULT_COLUMNS = tuple(f.name for f in dataclasses.fields(EpisodeResult)) + ("scenario", "pool")
 #: MLflow metric names (per scheduler, prefixed ``{scheduler}/``).
@@ -165,7 +165,7 @@ def summarize_dws(rows: Sequence[dict]):
 
     from scale_rllib.baselines.dws import COMPAT_HEURISTICS
     from scale_rllib.baselines.heuristics import HEURISTICS
-    from scale_rllib.baselines.rollout import EFTRolloutScheduler
+    from scale_rllib.baselines.rollout import ROLLOUT_HEURISTICS
 
     frame = pd.DataFrame(list(rows), columns=list(RESULT_COLUMNS))
     out = []
@@ -187,7 +187,7 @@ def summarize_dws(rows: Sequence[dict]):
             }
         )
     table = pd.DataFrame(out)
-    heuristic = table[table["scheduler"].isin([*HEURISTICS, *COMPAT_HEURISTICS, EFTRolloutScheduler.name])]
+    heuristic = table[table["scheduler"].isin([*HEURISTICS, *COMPAT_HEURISTICS, *ROLLOUT_HEURISTICS])]
     best = heuristic.groupby(["scenario", "pool"])["mean_response_time_s"].min()
     keys = list(zip(table["scenario"], table["pool"]))
     table["ratio_to_best_heuristic"] = table["mean_response_time_s"].to_numpy() / best.reindex(keys).to_numpy()

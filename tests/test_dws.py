@@ -274,6 +274,7 @@ def test_cli_evaluate_dws_replay_and_errors(shared_data: Path, tmp_path: Path, c
         "eft",
         "peft",
         "eft-rollout",
+        "peft-rollout",
         "dws-heft",
         "dws-peft",
     ]

@@ -108,3 +108,19 @@ def test_rollout_beats_eft_on_the_reference_streams(shared_data: Path, scenario:
 def test_invalid_candidates() -> None:
     with pytest.raises(ValueError, match="candidates"):
         EFTRolloutScheduler(candidates=0)
+
+
+def test_peft_rollout_uses_peft_inside_the_simulated_future(shared_data: Path) -> None:
+    from scale_rllib.baselines.heuristics import PEFTScheduler
+
+    sim = scenario_sim(shared_data, "6x4_r5.4_const_100")
+    scheduler = make_heuristic("peft-rollout")
+    checked = 0
+    while sim.next_decision() and checked < 200:
+        in_system = np.flatnonzero(np.isnan(sim.completion_s) & (sim.arrival_s <= sim.now_s))
+        costs = {s: rollout_cost(sim, s, in_system, PEFTScheduler()) for s in candidate_servers(sim, 4)}
+        choice = scheduler.select(None, sim)
+        assert costs[choice] == min(costs.values())
+        sim.assign(choice)
+        checked += 1
+    assert checked == 200

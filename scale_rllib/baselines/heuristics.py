@@ -91,15 +91,15 @@ HEURISTICS = {
 def make_heuristic(name: str):
     """A fresh heuristic scheduler by name (``random``, ``round-robin``, ``est``, ``eft``, ``peft``, or one of the
     DWS peer's stale-clock heuristics ``dws-est``, ``dws-heft``, ``dws-peft`` from :mod:`scale_rllib.baselines.dws`,
-    or ``eft-rollout`` from :mod:`scale_rllib.baselines.rollout`).
+    or ``eft-rollout`` / ``peft-rollout`` from :mod:`scale_rllib.baselines.rollout`).
 
     Raises:
         ValueError: unknown name (the message lists the known ones).
     """
     from scale_rllib.baselines.dws import COMPAT_HEURISTICS
-    from scale_rllib.baselines.rollout import EFTRolloutScheduler
+    from scale_rllib.baselines.rollout import ROLLOUT_HEURISTICS
 
-    known = {**HEURISTICS, **COMPAT_HEURISTICS, EFTRolloutScheduler.name: EFTRolloutScheduler}
+    known = {**HEURISTICS, **COMPAT_HEURISTICS, **ROLLOUT_HEURISTICS}
     try:
         return known[name]()
     except KeyError:

@@ -1,8 +1,9 @@
-"""Rollout of EFT: one step of policy improvement by simulation (Bertsekas, Tsitsiklis & Wu 1997, "Rollout
+"""Rollout of EFT or PEFT: one step of policy improvement by simulation (Bertsekas, Tsitsiklis & Wu 1997, "Rollout
 algorithms for combinatorial optimization"; Bertsekas 2019, *Reinforcement Learning and Optimal Control*, ch. 2.4).
 
 For the current ready task, each of the ``candidates`` servers with the smallest EFT is tried in a fork of the
-simulator; the fork then schedules every remaining task of the workflows *already in the system* with EFT (future
+simulator; the fork then schedules every remaining task of the workflows *already in the system* with the base
+heuristic, EFT (``eft-rollout``) or PEFT (``peft-rollout``) (future
 arrivals are dropped: they are unknown at decision time), and the candidate whose fork gives the smallest sum of
 those workflows' completion times — the same as the smallest sum of their response times — is chosen. Ties keep the
 lower EFT, so with ``candidates=1`` it is EFT.
@@ -36,6 +37,7 @@ class EFTRolloutScheduler:
         if candidates < 1:
             raise ValueError(f"candidates must be ≥ 1, got {candidates}")
         self.candidates = candidates
+        self.base = _base_heuristic(self.name.removesuffix("-rollout"))
 
     def reset(self, seed: int) -> None:
         """Deterministic: no state."""
@@ -46,8 +48,25 @@ class EFTRolloutScheduler:
         if len(servers) == 1:
             return servers[0]
         in_system = np.flatnonzero(np.isnan(sim.completion_s) & (sim.arrival_s <= sim.now_s))
-        costs = [rollout_cost(sim, s, in_system) for s in servers]
+        costs = [rollout_cost(sim, s, in_system, self.base) for s in servers]
         return servers[int(np.argmin(costs))]
+
+
+class PEFTRolloutScheduler(EFTRolloutScheduler):
+    """The same rollout with PEFT (:class:`~scale_rllib.baselines.heuristics.PEFTScheduler`) as the base heuristic:
+    its lookahead term keeps fast servers for tasks with long remaining paths inside the simulated future too.
+    """
+
+    name = "peft-rollout"
+
+
+ROLLOUT_HEURISTICS = {cls.name: cls for cls in (EFTRolloutScheduler, PEFTRolloutScheduler)}
+
+
+def _base_heuristic(name: str):
+    from scale_rllib.baselines.heuristics import EFTScheduler, PEFTScheduler
+
+    return {"eft": EFTScheduler, "peft": PEFTScheduler}[name]()
 
 
 def candidate_servers(sim: Simulator, k: int) -> list[int]:
@@ -70,12 +89,14 @@ def candidate_servers(sim: Simulator, k: int) -> list[int]:
     return chosen
 
 
-def rollout_cost(sim: Simulator, server: int, workflows: np.ndarray) -> float:
+def rollout_cost(sim: Simulator, server: int, workflows: np.ndarray, base=None) -> float:
     """Σ completion time (seconds) of ``workflows`` after giving the current task to ``server`` and every later
-    task of the in-system workflows to its EFT server, with no further arrivals. ``sim`` is not changed.
+    task of the in-system workflows to ``base``'s choice (a stateless heuristic; None = EFT), with no further
+    arrivals. ``sim`` is not changed.
     """
     fork = sim.fork(future_arrivals=False)
     fork.assign(server)
     while fork.next_decision():
-        fork.assign(int(np.argmin(fork.earliest_finish_times_s())))
+        choice = base.select(None, fork) if base is not None else int(np.argmin(fork.earliest_finish_times_s()))
+        fork.assign(choice)
     return float(fork.completion_s[workflows].sum())
