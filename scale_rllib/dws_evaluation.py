@@ -163,9 +163,7 @@ def summarize_dws(rows: Sequence[dict]):
     import pandas as pd
     from scipy import stats
 
-    from scale_rllib.baselines.dws import COMPAT_HEURISTICS
-    from scale_rllib.baselines.heuristics import HEURISTICS
-    from scale_rllib.baselines.rollout import ROLLOUT_HEURISTICS
+    from scale_rllib.baselines.heuristics import known_heuristics
 
     frame = pd.DataFrame(list(rows), columns=list(RESULT_COLUMNS))
     out = []
@@ -187,7 +185,7 @@ def summarize_dws(rows: Sequence[dict]):
             }
         )
     table = pd.DataFrame(out)
-    heuristic = table[table["scheduler"].isin([*HEURISTICS, *COMPAT_HEURISTICS, *ROLLOUT_HEURISTICS])]
+    heuristic = table[table["scheduler"].isin(list(known_heuristics()))]
     best = heuristic.groupby(["scenario", "pool"])["mean_response_time_s"].min()
     keys = list(zip(table["scenario"], table["pool"]))
     table["ratio_to_best_heuristic"] = table["mean_response_time_s"].to_numpy() / best.reindex(keys).to_numpy()

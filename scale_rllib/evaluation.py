@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scale_rllib.baselines.heuristics import HEURISTICS, make_heuristic
+from scale_rllib.baselines.heuristics import HEURISTICS, known_heuristics, make_heuristic
 from scale_rllib.baselines.scheduler import EpisodeResult, run_episode
 from scale_rllib.config import ConfigError, EnvConfig
 from scale_rllib.env.scheduling_env import SchedulingEnv
@@ -29,7 +29,7 @@ class EvalConfig:
         episodes: Episodes (seeds) per N; every scheduler sees the same ones.
         workflows_per_server: Episode length, as in training.
         max_tasks: File workloads: skip larger workflows.
-        schedulers: Heuristics to compare (names from :data:`HEURISTICS`).
+        schedulers: Heuristics to compare (default :data:`HEURISTICS`; any name of :func:`known_heuristics`).
         seed: First episode seed.
     """
 
@@ -47,9 +47,9 @@ class EvalConfig:
             raise ConfigError(f"servers: need cluster sizes ≥ 1, got {self.servers}")
         if self.episodes < 1:
             raise ConfigError(f"episodes: must be ≥ 1, got {self.episodes}")
-        unknown = [s for s in self.schedulers if s not in HEURISTICS]
+        unknown = [s for s in self.schedulers if s not in known_heuristics()]
         if unknown:
-            raise ConfigError(f"schedulers: unknown {unknown}; known: {list(HEURISTICS)}")
+            raise ConfigError(f"schedulers: unknown {unknown}; known: {list(known_heuristics())}")
         self.env_config(max(self.servers))  # validates workload, load, max_tasks
 
     def env_config(self, num_servers: int) -> EnvConfig:
@@ -108,7 +108,8 @@ def evaluate(
 
 def summarize(results: Sequence[EpisodeResult]):
     """Per (scheduler, N): mean response time, its 95 % t-interval half-width over seeds, ratio to the lower
-    bound, and ratio to the best heuristic at that N (a pandas DataFrame).
+    bound, and ratio to the best heuristic at that N (any of :func:`known_heuristics` in the results; a pandas
+    DataFrame).
     """
     import pandas as pd
     from scipy import stats
@@ -129,7 +130,7 @@ def summarize(results: Sequence[EpisodeResult]):
             }
         )
     table = pd.DataFrame(rows)
-    heuristic = table[table["scheduler"].isin(list(HEURISTICS))]
+    heuristic = table[table["scheduler"].isin(list(known_heuristics()))]
     best = heuristic.groupby("servers")["mean_response_time_s"].min()
     table["ratio_to_best_heuristic"] = table["mean_response_time_s"] / table["servers"].map(best)
     return table

@@ -88,18 +88,24 @@ HEURISTICS = {
 }
 
 
-def make_heuristic(name: str):
-    """A fresh heuristic scheduler by name (``random``, ``round-robin``, ``est``, ``eft``, ``peft``, or one of the
-    DWS peer's stale-clock heuristics ``dws-est``, ``dws-heft``, ``dws-peft`` from :mod:`scale_rllib.baselines.dws`,
-    or ``eft-rollout`` / ``peft-rollout`` from :mod:`scale_rllib.baselines.rollout`).
-
-    Raises:
-        ValueError: unknown name (the message lists the known ones).
+def known_heuristics() -> dict[str, type]:
+    """Every heuristic by name: :data:`HEURISTICS`, the DWS peer's stale-clock ``dws-est`` / ``dws-heft`` /
+    ``dws-peft`` (:mod:`scale_rllib.baselines.dws`) and the rollouts ``eft-rollout`` / ``peft-rollout``
+    (:mod:`scale_rllib.baselines.rollout`).
     """
     from scale_rllib.baselines.dws import COMPAT_HEURISTICS
     from scale_rllib.baselines.rollout import ROLLOUT_HEURISTICS
 
-    known = {**HEURISTICS, **COMPAT_HEURISTICS, **ROLLOUT_HEURISTICS}
+    return {**HEURISTICS, **COMPAT_HEURISTICS, **ROLLOUT_HEURISTICS}
+
+
+def make_heuristic(name: str):
+    """A fresh heuristic scheduler by name (one of :func:`known_heuristics`).
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones).
+    """
+    known = known_heuristics()
     try:
         return known[name]()
     except KeyError:
