@@ -93,15 +93,22 @@ def behaviour_clone(
     lr: float = 1e-3,
     value_coeff: float = 0.5,
     seed: int = 0,
+    lambda_dec: float = 0.0,
+    lambda_kl: float = 0.0,
 ) -> dict[str, float]:
     """Train ``module`` (a ScaleRLModule with a value head) in place on ``demos``.
 
-    Loss = cross-entropy(pointer logits, teacher action) + value_coeff · MSE(V(s), discounted return).
+    Loss = cross-entropy(pointer logits, teacher action) + value_coeff · MSE(V(s), discounted return)
+    + λ_dec · L_dec(z) + λ_KL · L_KL(z): the SRR terms of DESIGN §6 on the minibatch's attention features, so a
+    warm-started run is regularized from its first update, as PPO is by :class:`SRRPPOTorchLearner`.
 
     Returns:
         ``accuracy`` (fraction of teacher actions that are the argmax, last epoch) and the last losses.
     """
     from ray.rllib.core.columns import Columns
+
+    from scale_rllib.learner.srr import srr_losses
+    from scale_rllib.models.scale_module import SRR_FEATURE
 
     module.train()
     optim = torch.optim.Adam(module.parameters(), lr=lr)
@@ -116,8 +123,12 @@ def behaviour_clone(
             logits = out[Columns.ACTION_DIST_INPUTS]
             ce = torch.nn.functional.cross_entropy(logits, actions[idx])
             vf = torch.nn.functional.mse_loss(module.compute_values({}, out[Columns.EMBEDDINGS]), returns[idx])
+            loss = ce + value_coeff * vf
+            if lambda_dec or lambda_kl:
+                srr = srr_losses(out[SRR_FEATURE])
+                loss = loss + lambda_dec * srr.decorrelation + lambda_kl * srr.kl
             optim.zero_grad()
-            (ce + value_coeff * vf).backward()
+            loss.backward()
             optim.step()
             correct += int((logits.argmax(-1) == actions[idx]).sum())
         stats = {"accuracy": correct / len(actions), "cross_entropy": ce.item(), "value_mse": vf.item()}
@@ -133,18 +144,20 @@ def warm_start_algorithm(
     seed: int = 0,
     epochs: int = 5,
     dagger_rounds: int = 0,
+    srr: tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, float]:
     """Clone ``teacher`` into the learner's module of a built RLlib Algorithm and push it to the env runners.
 
     After the first clone, each of ``dagger_rounds`` rounds runs the student greedily on ``episodes`` new episodes,
-    has the teacher label the states it reached, and re-trains on every label so far (DAgger).
+    has the teacher label the states it reached, and re-trains on every label so far (DAgger). ``srr`` = (λ_dec,
+    λ_KL) of the cloning loss.
     """
 
     def clone(learner):
         from ray.rllib.core import DEFAULT_MODULE_ID
 
         return dagger(
-            learner.module[DEFAULT_MODULE_ID], env_config, teacher, episodes, gamma, seed, epochs, dagger_rounds
+            learner.module[DEFAULT_MODULE_ID], env_config, teacher, episodes, gamma, seed, epochs, dagger_rounds, srr
         )
 
     stats = next(iter(algo.learner_group.foreach_learner(clone))).get()  # RemoteCallResults of one learner
@@ -153,9 +166,18 @@ def warm_start_algorithm(
 
 
 def dagger(
-    module, env_config: EnvConfig, teacher: str, episodes: int, gamma: float, seed: int, epochs: int, rounds: int
+    module,
+    env_config: EnvConfig,
+    teacher: str,
+    episodes: int,
+    gamma: float,
+    seed: int,
+    epochs: int,
+    rounds: int,
+    srr: tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, float]:
-    """Behaviour cloning, then ``rounds`` DAgger rounds (Ross, Gordon & Bagnell 2011) on ``module`` in place.
+    """Behaviour cloning, then ``rounds`` DAgger rounds (Ross, Gordon & Bagnell 2011) on ``module`` in place;
+    ``srr`` = (λ_dec, λ_KL) of the cloning loss.
 
     Returns:
         :func:`behaviour_clone`'s statistics of the last round, and ``samples`` (labelled decisions in all).
@@ -163,9 +185,10 @@ def dagger(
     from scale_rllib.baselines.policy import PolicyScheduler
 
     demos = collect_demonstrations(env_config, teacher, episodes, gamma, seed)
-    stats = behaviour_clone(module, demos, epochs=epochs, seed=seed)
+    lambda_dec, lambda_kl = srr
+    stats = behaviour_clone(module, demos, epochs=epochs, seed=seed, lambda_dec=lambda_dec, lambda_kl=lambda_kl)
     for r in range(1, rounds + 1):
         student = PolicyScheduler(module, "student")
         demos = demos + collect_demonstrations(env_config, teacher, episodes, gamma, seed + r * episodes, student)
-        stats = behaviour_clone(module, demos, epochs=epochs, seed=seed + r)
+        stats = behaviour_clone(module, demos, epochs=epochs, seed=seed + r, lambda_dec=lambda_dec, lambda_kl=lambda_kl)
     return stats | {"samples": float(len(demos.actions))}

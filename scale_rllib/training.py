@@ -122,6 +122,7 @@ def build_algorithm(cfg: TrainConfig, tracker: MlflowTracker, restore_from: Path
             cfg.seed,
             epochs=cfg.warm_start_epochs,
             dagger_rounds=cfg.warm_start_dagger_rounds,
+            srr=(cfg.lambda_dec, cfg.lambda_kl),
         )
         tracker.log_metrics(stats, step=0)
         if verbose:

@@ -90,3 +90,27 @@ def test_warm_start_teachers_are_validated():
         TrainConfig(warm_start="random")
     with pytest.raises(ConfigError, match="warm_start_dagger_rounds"):
         TrainConfig(warm_start="eft", warm_start_dagger_rounds=-1)
+
+
+def test_srr_terms_in_the_cloning_loss_shape_the_attention_feature():
+    from ray.rllib.core.columns import Columns
+
+    from scale_rllib.learner.srr import srr_losses
+    from scale_rllib.models.scale_module import SRR_FEATURE
+
+    demos = collect_demonstrations(ENV, "eft", episodes=4, gamma=0.99, seed=2)
+    obs = {k: torch.from_numpy(v) for k, v in demos.obs.items()}
+    losses = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        module = ScaleRLModule(
+            observation_space=observation_space(6),
+            action_space=gym.spaces.Discrete(6),
+            model_config={"embed_dim": 32, "num_heads": 2},
+        )
+        behaviour_clone(module, demos, epochs=8, batch_size=64, lr=3e-3, lambda_dec=weight, lambda_kl=weight)
+        with torch.no_grad():
+            z = module._forward_train({Columns.OBS: obs})[SRR_FEATURE]
+        stats = srr_losses(z)
+        losses[weight] = (float(stats.decorrelation), float(stats.kl))
+    assert losses[1.0][0] < losses[0.0][0] and losses[1.0][1] < losses[0.0][1]
