@@ -21,7 +21,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from scale_rllib.config import ConfigError, TrainConfig
+from scale_rllib.config import WARM_START_TEACHERS, ConfigError, TrainConfig
 from scale_rllib.study import WORKLOADS, StudyConfig, run_study
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=30, help="PPO iterations per training (default 30)")
     p.add_argument("--episodes", type=int, default=2, help="evaluation episodes per (N, ρ) (default 2)")
     p.add_argument("--num-env-runners", type=int, default=1, help="RLlib env runners per training (default 1)")
-    p.add_argument("--warm-start", choices=["eft", "peft"], help="behaviour-clone this heuristic before PPO")
+    p.add_argument("--warm-start", choices=WARM_START_TEACHERS, help="behaviour-clone this heuristic before PPO")
+    p.add_argument("--warm-start-episodes", type=int, default=TrainConfig.warm_start_episodes)
+    p.add_argument("--warm-start-epochs", type=int, default=TrainConfig.warm_start_epochs)
+    p.add_argument("--warm-start-dagger-rounds", type=int, default=TrainConfig.warm_start_dagger_rounds)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="PPO learning rate")
+    p.add_argument("--entropy-coeff", type=float, default=TrainConfig.entropy_coeff, help="PPO entropy bonus")
+    p.add_argument(
+        "--heuristics",
+        nargs="+",
+        default=["random", "round-robin", "est", "eft", "peft"],
+        help="heuristics beside the policies (also eft-rollout, peft-rollout, dws-heft, …)",
+    )
     p.add_argument("--train-servers", type=int, nargs=2, default=[12, 20], metavar=("MIN", "MAX"))
     p.add_argument("--train-load", type=float, default=0.7, help="offered load of the training episodes")
     p.add_argument(

@@ -71,7 +71,15 @@ class StudyConfig:
         iterations: PPO iterations per training.
         episodes: Seeded evaluation episodes per (N, ρ); the same ones for every scheduler.
         num_env_runners: RLlib env runners per training (0 = sample in the driver).
-        warm_start: Behaviour-clone this heuristic (``eft``/``peft``) before PPO; None = from scratch.
+        warm_start: Behaviour-clone this heuristic (:data:`~scale_rllib.config.WARM_START_TEACHERS`) before PPO;
+            None = from scratch.
+        warm_start_episodes: Teacher episodes of the warm start (per DAgger round).
+        warm_start_epochs: Cloning epochs.
+        warm_start_dagger_rounds: DAgger rounds after the first clone.
+        lr: PPO learning rate.
+        entropy_coeff: PPO entropy bonus.
+        heuristics: Heuristics evaluated beside the policies (any of
+            :func:`~scale_rllib.baselines.heuristics.known_heuristics`).
         train_servers: (min, max) of the randomized training N; the observation padding is max.
         train_load: Offered load ρ of the training episodes.
         workflows_per_server: Episode length for every workload; None = per workload (wfinstances 1, others 4).
@@ -93,6 +101,12 @@ class StudyConfig:
     episodes: int = 2
     num_env_runners: int = 1
     warm_start: str | None = None
+    warm_start_episodes: int = TrainConfig.warm_start_episodes
+    warm_start_epochs: int = TrainConfig.warm_start_epochs
+    warm_start_dagger_rounds: int = TrainConfig.warm_start_dagger_rounds
+    lr: float = TrainConfig.lr
+    entropy_coeff: float = TrainConfig.entropy_coeff
+    heuristics: tuple[str, ...] = ("random", "round-robin", "est", "eft", "peft")
     train_servers: tuple[int, int] = (12, 20)
     train_load: float = 0.7
     workflows_per_server: float | None = None
@@ -152,11 +166,15 @@ class StudyConfig:
             num_epochs=self.num_epochs,
             seed=seed,
             warm_start=self.warm_start,
+            warm_start_episodes=self.warm_start_episodes,
+            warm_start_epochs=self.warm_start_epochs,
+            warm_start_dagger_rounds=self.warm_start_dagger_rounds,
+            lr=self.lr,
+            entropy_coeff=self.entropy_coeff,
         )
 
     def eval_config(self, key: str, load: float, heuristics: bool):
         """The :class:`~scale_rllib.evaluation.EvalConfig` of one piece: all heuristics, or none (a policy piece)."""
-        from scale_rllib.baselines.heuristics import HEURISTICS
         from scale_rllib.evaluation import EvalConfig
 
         spec, per_server = self.workload(key)
@@ -167,10 +185,11 @@ class StudyConfig:
                 load=load,
                 episodes=self.episodes,
                 workflows_per_server=per_server,
-                schedulers=tuple(HEURISTICS) if heuristics else (),
+                schedulers=tuple(self.heuristics) if heuristics else (),
             )
         except ConfigError as err:
-            raise _renamed(err, {"workload": "data", "load": "loads"}, prefix=f"workload {key}: ") from None
+            names = {"workload": "data", "load": "loads", "schedulers": "heuristics"}
+            raise _renamed(err, names, prefix=f"workload {key}: ") from None
 
     def run_dir(self, key: str, variant: str, seed: int) -> Path:
         """The training run folder ``runs_dir/<workload>/<variant>/seed<k>``."""
@@ -271,7 +290,7 @@ def train_all(cfg: StudyConfig, say: Say, progress: bool = False) -> tuple[int, 
 # ---------------------------------------------------------------------------------------------------------- evaluation
 def _piece_is_complete(path: Path, cfg: StudyConfig, key: str, iteration: int | None) -> bool:
     """The piece CSV exists, has the requested episode length, covers every requested (N, episode seed) and (a
-    policy piece) comes from the checkpoint's current iteration."""
+    policy piece) comes from the checkpoint's current iteration or (the heuristics piece) has every heuristic."""
     import pandas as pd
 
     from scale_rllib.evaluation import EVAL_SEED_BASE
@@ -282,6 +301,8 @@ def _piece_is_complete(path: Path, cfg: StudyConfig, key: str, iteration: int | 
     have = set(zip(frame["servers"], frame["seed"], strict=True))
     need = {(n, EVAL_SEED_BASE + e) for n in cfg.servers for e in range(cfg.episodes)}
     fresh = iteration is None or set(frame["train_iterations"]) == {iteration}
+    if iteration is None and not set(cfg.heuristics) <= set(frame["scheduler"]):
+        return False  # a heuristics piece without every requested heuristic
     return need <= have and fresh and set(frame["workflows_per_server"]) == {cfg.workload(key)[1]}
 
 

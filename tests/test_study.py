@@ -145,6 +145,8 @@ def test_invalid_arguments_fail_naming_the_flag_before_any_ray_work(tmp_path, ca
         "--data": (["--workloads", "wfinstances", "--data", str(tmp_path / "no-such-data")], "does not exist"),
         "--workloads": (["--workloads", "agentic", "nope"], "unknown ['nope']"),
         "--minibatch-size": (["--workloads", "agentic", "--train-batch-size", "200", "--minibatch-size", "300"], "≤"),
+        "--heuristics": (["--workloads", "agentic", "--heuristics", "eft", "nope"], "unknown ['nope']"),
+        "--warm-start-dagger-rounds": (["--warm-start", "eft", "--warm-start-dagger-rounds", "-1"], "≥ 0"),
     }
     for flag, (argv, detail) in cases.items():
         with pytest.raises(SystemExit) as exit_info:
