@@ -3,7 +3,10 @@
 Prints a table and writes ``benchmarks/results/speed.json``. Ratios within one run are what count
 (shared, noisy machines).
 
-    python benchmarks/speed.py [--servers 16 48 128 1024] [--repeats 3] [--no-policy]
+    python benchmarks/speed.py [--servers 16 48 128 1024] [--repeats 3] [--no-policy] [--dws-data DIR]
+
+A second table replays the DWS 6×4 reference stream (BENCHMARKS.md §3: the peer's testbed makes ≈ 60 decisions/s)
+with EFT, the peer's stale-clock HEFT and the rollout heuristics (each decision simulates up to 4 futures).
 """
 
 from __future__ import annotations
@@ -39,6 +42,28 @@ def simulator_decisions_per_s(n: int, repeats: int) -> float:
             sim.assign(int(np.argmin(sim.earliest_finish_times_s())))
         best = max(best, sim.decisions / (time.perf_counter() - start))
     return best
+
+
+def dws_decisions_per_s(data: Path, schedulers: tuple[str, ...], repeats: int) -> list[dict]:
+    """Decisions/s replaying the DWS 6×4 reference stream with each scheduler (best of ``repeats``)."""
+    from scale_rllib.baselines.heuristics import make_heuristic
+    from scale_rllib.workloads.dws import pool_cluster, read_stream
+
+    stream = read_stream(data / "6x4_r5.4_const_100" / "stream.csv", data / "dax")
+    rows = []
+    for name in schedulers:
+        best = 0.0
+        for _ in range(repeats):
+            sim, scheduler = stream.simulator(data / "dax", pool_cluster("6x4")), make_heuristic(name)
+            scheduler.reset(0)
+            start = time.perf_counter()
+            while sim.next_decision():
+                sim.assign(scheduler.select(None, sim))
+            best = max(best, sim.decisions / (time.perf_counter() - start))
+        rows.append(
+            {"stream": "6x4_r5.4_const_100", "scheduler": name, "decisions_per_s": best, "vs_peer_60": best / 60}
+        )
+    return rows
 
 
 def env_steps_per_s(n: int, repeats: int, scheduler) -> float:
@@ -101,6 +126,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-policy", action="store_true", help="skip the torch policy latency")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "speed.json")
+    parser.add_argument(
+        "--dws-data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "dws"
+    )
     args = parser.parse_args()
     rows = []
     for n in args.servers:
@@ -129,8 +157,19 @@ def main() -> None:
             )
         )
     Console(width=160).print(table)
+    dws_rows = []
+    if (args.dws_data / "6x4_r5.4_const_100" / "stream.csv").is_file():
+        dws_rows = dws_decisions_per_s(args.dws_data, ("eft", "dws-heft", "eft-rollout", "peft-rollout"), args.repeats)
+        dws_table = Table(title="DWS 6×4 reference stream replay (decisions/s; the peer's testbed ≈ 60)")
+        for key in dws_rows[0]:
+            dws_table.add_column(key, justify="right")
+        for row in dws_rows:
+            dws_table.add_row(
+                row["stream"], row["scheduler"], f"{row['decisions_per_s']:,.0f}", f"{row['vs_peer_60']:,.0f}×"
+            )
+        Console(width=160).print(dws_table)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(rows, indent=2))
+    args.output.write_text(json.dumps({"agentic": rows, "dws": dws_rows}, indent=2))
     print(f"written: {args.output}")
 
 
