@@ -80,9 +80,29 @@ def env_steps_per_s(n: int, repeats: int, scheduler) -> float:
     return best
 
 
-def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = None) -> tuple[float, float]:
-    """Median forward latency (ms) of an untrained SCALE module at batch 1, and per decision at batch 1024 (64 above
-    N=128), best of 3 after a warm-up."""
+def env_observations(n: int, count: int) -> list[dict[str, np.ndarray]]:
+    """``count`` real observations at N = ``n`` (agentic workload, ρ = 0.7, EFT deciding), spread over an episode."""
+    env = SchedulingEnv(EnvConfig(servers_range=(n, n), randomize_mix=False))
+    obs, _ = env.reset(seed=0)
+    decisions = max(64, 4 * n) * 4  # about one episode's decisions
+    every = max(1, decisions // count)
+    out, step, done = [], 0, False
+    while not done and len(out) < count:
+        if step % every == 0:
+            out.append(obs)
+        obs, _, done, _, _ = env.step(EFTScheduler().select(obs, env.sim))
+        step += 1
+    return out
+
+
+def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = None) -> dict[str, float]:
+    """Forward latency of an untrained SCALE module (1 thread), median over ``repeats`` calls after a warm-up:
+
+    - ``policy_ms_batch1``: batch 1 on real observations (:func:`env_observations`; identical idle servers are
+      computed once, see ``ScaleRLModule.infer_one``), with ``distinct_servers`` the mean number of distinct rows;
+    - ``policy_ms_batch1_all_distinct``: batch 1 on random features (every server row distinct: the worst case);
+    - ``policy_ms_per_decision_batched``: per decision at batch 1024 (64 above N=128), random features, best of 3.
+    """
     import torch
     from ray.rllib.core.columns import Columns
 
@@ -97,27 +117,38 @@ def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = No
         inference_only=True,
         model_config=model_config or {},
     ).eval()
+    rng = np.random.default_rng(0)
 
-    def batch(b):
-        sample = {k: torch.from_numpy(np.stack([space[k].sample() * 0 + 0.5 for _ in range(b)])) for k in space}
-        return {Columns.OBS: sample}
+    def random_batch(b):
+        servers = rng.uniform(0, 1, (b, *space["servers"].shape)).astype(np.float32)
+        task = rng.uniform(0, 1, (b, *space["task"].shape)).astype(np.float32)
+        sample = {"servers": servers, "task": task, "action_mask": np.ones((b, n), np.float32)}
+        return {Columns.OBS: {k: torch.from_numpy(v) for k, v in sample.items()}}
 
-    timings = []
-    one = batch(1)
+    def median_ms(batches) -> float:
+        timings = []
+        with torch.no_grad():
+            module.forward_inference(batches[0])  # warm-up
+            for i in range(repeats):
+                start = time.perf_counter()
+                module.forward_inference(batches[i % len(batches)])
+                timings.append(time.perf_counter() - start)
+        return float(np.median(timings) * 1e3)
+
+    real = [{Columns.OBS: {k: torch.from_numpy(v)[None] for k, v in o.items()}} for o in env_observations(n, 50)]
+    distinct = np.mean([len(np.unique(b[Columns.OBS]["servers"][0].numpy(), axis=0)) for b in real])
+    row = {"policy_ms_batch1": median_ms(real), "distinct_servers": float(distinct)}
+    row["policy_ms_batch1_all_distinct"] = median_ms([random_batch(1) for _ in range(8)])
+    big = random_batch(1024 if n <= 128 else 64)
+    batched = []
     with torch.no_grad():
-        for _ in range(repeats):
-            start = time.perf_counter()
-            module.forward_inference(one)
-            timings.append(time.perf_counter() - start)
-        big = batch(1024 if n <= 128 else 64)
         module.forward_inference(big)  # warm-up: first-touch allocations
-        batched = []
         for _ in range(3):
             start = time.perf_counter()
             module.forward_inference(big)
             batched.append(time.perf_counter() - start)
-        per_decision = min(batched) / len(big[Columns.OBS]["task"])
-    return float(np.median(timings) * 1e3), per_decision * 1e3
+    row["policy_ms_per_decision_batched"] = min(batched) / len(big[Columns.OBS]["task"]) * 1e3
+    return row
 
 
 def main() -> None:
@@ -139,9 +170,9 @@ def main() -> None:
             "env_steps_per_s_eft": env_steps_per_s(n, args.repeats, EFTScheduler()),
         }
         if not args.no_policy:
-            row["policy_ms_batch1"], row["policy_ms_per_decision_batched"] = policy_latency_ms(n)
+            row.update(policy_latency_ms(n))
             no_sa = policy_latency_ms(n, model_config={"server_self_attention": False})
-            row["policy_ms_batch1_no_self_attn"], row["policy_ms_per_decision_batched_no_self_attn"] = no_sa
+            row["policy_ms_batch1_no_self_attn"] = no_sa["policy_ms_batch1"]
         rows.append(row)
     from rich.console import Console
     from rich.table import Table

@@ -313,3 +313,46 @@ def test_one_ppo_iteration_then_load_policy_for_larger_n(tmp_path) -> None:
     policy = load_policy(tmp_path, observation_space=obs_space(24))
     logits = policy.forward_inference({Columns.OBS: random_obs(2, 24, 20)})[Columns.ACTION_DIST_INPUTS]
     assert logits.shape == (2, 24) and torch.isfinite(logits[:, :20]).all()
+
+
+@pytest.mark.parametrize("self_attention", [True, False])
+def test_infer_one_over_distinct_servers_equals_the_full_forward(self_attention: bool) -> None:
+    """Real observations of a 96-server cluster (many idle servers of a type are identical rows): the logits and z
+    computed over the distinct rows with log-multiplicity key bias equal the full batched computation."""
+    from scale_rllib.baselines.heuristics import EFTScheduler
+    from scale_rllib.env.observation import observation_space
+    from scale_rllib.env.scheduling_env import SchedulingEnv
+
+    env = SchedulingEnv({"servers_range": (96, 96), "max_servers": 128, "load": 0.5, "num_workflows": 60})
+    torch.manual_seed(0)
+    module = ScaleRLModule(
+        observation_space=observation_space(128),
+        action_space=gym.spaces.Discrete(128),
+        model_config={"embed_dim": 32, "num_heads": 4, "server_self_attention": self_attention},
+    ).eval()
+    obs, _ = env.reset(seed=4)
+    distinct_counts, checked = [], 0
+    for step in range(300):
+        if step % 10 == 0:
+            one = {k: torch.from_numpy(v)[None] for k, v in obs.items()}
+            with torch.no_grad():
+                logits, z = module.infer_one(one)
+                enc = module.encode({Columns.OBS: one})
+                full = module.pointer(enc.h, enc.q, enc.z, enc.valid)
+            torch.testing.assert_close(z, enc.z, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(logits, full, atol=1e-4, rtol=1e-5)
+            assert bool((logits[0, 96:] == torch.finfo(logits.dtype).min).all())
+            distinct_counts.append(len(torch.unique(one["servers"][0, :96], dim=0)))
+            checked += 1
+        obs, _, done, _, _ = env.step(EFTScheduler().select(obs, env.sim))
+        if done:
+            break
+    assert checked >= 10
+    assert min(distinct_counts) < 96  # the shortcut had duplicates to exploit
+    # forward_inference at batch 1 goes through the same path
+    one = random_obs(1, 12, 9, seed=3)
+    with torch.no_grad():
+        module12 = make_module(12, **SMALL_MODEL).eval()
+        via_forward = module12.forward_inference({Columns.OBS: one})[Columns.ACTION_DIST_INPUTS]
+        enc = module12.encode({Columns.OBS: one})
+        torch.testing.assert_close(via_forward, module12.pointer(enc.h, enc.q, enc.z, enc.valid), atol=1e-4, rtol=1e-5)

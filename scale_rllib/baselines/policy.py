@@ -43,13 +43,9 @@ class PolicyScheduler:
 
     @torch.no_grad()
     def select(self, observation: dict[str, np.ndarray], sim: Simulator) -> int:
-        """argmax over the masked pointer logits."""
-        from ray.rllib.core.columns import Columns
-
-        batch = {Columns.OBS: {k: torch.from_numpy(v)[None] for k, v in observation.items()}}
-        enc = self.module.encode(batch)
-        logits = self.module.pointer(enc.h, enc.q, enc.z, enc.valid)
-        self.features.append(enc.z[0].numpy())
+        """argmax over the masked pointer logits (:meth:`ScaleRLModule.infer_one`: distinct servers only)."""
+        logits, z = self.module.infer_one({k: torch.from_numpy(v)[None] for k, v in observation.items()})
+        self.features.append(z[0].numpy())
         return int(torch.argmax(logits[0]))
 
     def feature_statistics(self) -> dict[str, float]:

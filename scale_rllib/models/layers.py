@@ -77,7 +77,9 @@ def multihead_attention(
         attn: A batch-first ``nn.MultiheadAttention`` with packed in-projection and biases (the default one).
         query: (B, L, d) queries.
         kv: (B, N, d) keys and values (the same tensor).
-        mask: From :func:`attention_mask`: (B, 1, 1, N) bool (True = attend) or ``None`` (attend to all).
+        mask: From :func:`attention_mask`: (B, 1, 1, N) bool (True = attend) or ``None`` (attend to all); or a
+            float (B, 1, 1, N) bias added to the attention scores (e.g. log multiplicities, see
+            :meth:`~scale_rllib.models.scale_module.ScaleRLModule.infer_one`).
 
     Returns:
         (B, L, d) attended values.
@@ -132,17 +134,19 @@ class ServerSelfAttention(nn.Module):
         self.ffn = mlp(embed_dim, 2 * embed_dim, embed_dim)
         self.norm_ffn = nn.LayerNorm(embed_dim)
 
-    def forward(self, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, valid: torch.Tensor, key_bias: torch.Tensor | None = None) -> torch.Tensor:
         """Mixes information among the valid servers.
 
         Args:
             h: (B, N, d) server tokens.
             valid: (B, N) bool, True for real servers.
+            key_bias: Optional (B, 1, 1, N) float bias on the attention scores, used instead of the ``valid`` mask.
 
         Returns:
             (B, N, d) updated server tokens.
         """
-        h = self.norm_attn(h + multihead_attention(self.attn, h, h, attention_mask(valid)))
+        mask = attention_mask(valid) if key_bias is None else key_bias
+        h = self.norm_attn(h + multihead_attention(self.attn, h, h, mask))
         return self.norm_ffn(h + self.ffn(h))
 
 
@@ -162,19 +166,20 @@ class ServerEncoder(nn.Module):
         self.mlp = mlp(server_dim, embed_dim, embed_dim)
         self.self_attention = ServerSelfAttention(embed_dim, num_heads) if self_attention else None
 
-    def forward(self, servers: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def forward(self, servers: torch.Tensor, valid: torch.Tensor, key_bias: torch.Tensor | None = None) -> torch.Tensor:
         """Encodes servers into tokens.
 
         Args:
             servers: (B, N, F_s) server features.
             valid: (B, N) bool, True for real servers.
+            key_bias: Optional (B, 1, 1, N) float bias on the self-attention scores (instead of the ``valid`` mask).
 
         Returns:
             (B, N, d) server tokens H.
         """
         h = self.mlp(servers)
         if self.self_attention is not None:
-            h = self.self_attention(h, valid)
+            h = self.self_attention(h, valid, key_bias)
         return h
 
 
@@ -194,18 +199,22 @@ class CrossAttention(nn.Module):
         super().__init__()
         self.attn = nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)
 
-    def forward(self, q: torch.Tensor, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, q: torch.Tensor, h: torch.Tensor, valid: torch.Tensor, key_bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Attends from the query to the valid servers.
 
         Args:
             q: (B, d) task query.
             h: (B, N, d) server tokens.
             valid: (B, N) bool, True for real servers.
+            key_bias: Optional (B, 1, 1, N) float bias on the attention scores (instead of the ``valid`` mask).
 
         Returns:
             (B, d) attention feature z.
         """
-        return multihead_attention(self.attn, q.unsqueeze(1), h, attention_mask(valid)).squeeze(1)
+        mask = attention_mask(valid) if key_bias is None else key_bias
+        return multihead_attention(self.attn, q.unsqueeze(1), h, mask).squeeze(1)
 
 
 class PointerHead(nn.Module):

@@ -200,9 +200,45 @@ class ScaleRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         return {Columns.ACTION_DIST_INPUTS: self._logits(batch)}
 
     def _logits(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """(B, N) masked pointer logits of a batch, as :meth:`encode` reads it."""
+        """(B, N) masked pointer logits of a batch, as :meth:`encode` reads it (a single observation without autograd
+        goes through :meth:`infer_one`)."""
+        obs = batch.get(Columns.OBS)
+        if not torch.is_grad_enabled() and isinstance(obs, Mapping) and obs["servers"].shape[0] == 1:
+            return self.infer_one(obs)[0]
         enc = self.encode(batch)
         return self.pointer(enc.h, enc.q, enc.z, enc.valid)
+
+    def infer_one(self, obs: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and attention feature of one observation, computed over its distinct server rows only.
+
+        Every layer acts row by row except attention, so servers with identical feature rows get identical tokens
+        and logits; and attending to k identical keys equals attending to one of them with log k added to its score
+        (softmax weights k·e^s / Σ). So the encoders run on the U ≤ N distinct valid rows with a log-multiplicity bias
+        on the keys, and the logits are gathered back: the same outputs up to float rounding, O(U²) instead of O(N²)
+        attention work. Idle servers of one type are identical, so U ≪ N in large clusters.
+
+        Args:
+            obs: "servers" (1, N, F_s), "task" (1, F_t), "action_mask" (1, N).
+
+        Returns:
+            ``(logits, z)``: (1, N) masked pointer logits and the (1, d) attention feature.
+        """
+        servers, task, mask = (obs[k] for k in OBS_KEYS)
+        valid = (mask if mask.dtype == torch.bool else mask > 0.5)[0]
+        index = valid.nonzero().squeeze(-1)
+        if index.numel() == 0:  # nothing selectable: the batched path's conventions
+            enc = self.encode({Columns.OBS: obs})
+            return self.pointer(enc.h, enc.q, enc.z, enc.valid), enc.z
+        rows, inverse, counts = torch.unique(servers[0, index], dim=0, return_inverse=True, return_counts=True)
+        bias = counts.to(servers.dtype).log()[None, None, None, :]
+        every = torch.ones(1, rows.shape[0], dtype=torch.bool)
+        h = self.server_encoder(rows[None], every, key_bias=bias)
+        q = self.task_encoder(task)
+        z = self.cross_attention(q, h, every, key_bias=bias)
+        distinct = self.pointer(h, q, z, every)
+        logits = torch.full(mask.shape, torch.finfo(distinct.dtype).min, dtype=distinct.dtype)
+        logits[0, index] = distinct[0, inverse]
+        return logits, z
 
     @override(TorchRLModule)
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
