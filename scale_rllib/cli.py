@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scale_rllib.config import WARM_START_TEACHERS, ConfigError, EnvConfig, TrainConfig
+from scale_rllib.config import WARM_START_TEACHERS, ConfigError, EnvConfig, TrainConfig, train_fields
 from scale_rllib.sim.workflow import WorkflowError
 
 WORKLOAD_HELP = (
@@ -111,25 +111,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         workflows_per_server=args.workflows_per_server,
         max_tasks=args.max_tasks,
     )
-    return TrainConfig(
-        env=env,
-        iterations=args.iterations,
-        lambda_dec=args.lambda_dec,
-        lambda_kl=args.lambda_kl,
-        num_env_runners=args.num_env_runners,
-        envs_per_runner=args.envs_per_runner,
-        train_batch_size=args.train_batch_size,
-        minibatch_size=args.minibatch_size,
-        lr=args.lr,
-        entropy_coeff=args.entropy_coeff,
-        vf_loss_coeff=args.vf_loss_coeff,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        warm_start=args.warm_start,
-        warm_start_episodes=args.warm_start_episodes,
-        warm_start_epochs=args.warm_start_epochs,
-        warm_start_dagger_rounds=args.warm_start_dagger_rounds,
-    )
+    return TrainConfig(env=env, **train_fields(args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -200,3 +200,10 @@ def _from_dict(cls, values: dict[str, Any]):
         raise ConfigError(f"{cls.__name__}: unknown field(s) {unknown}; known: {sorted(known)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return cls(**values)
+
+
+def train_fields(source: object) -> dict[str, Any]:
+    """The attributes of ``source`` (parsed flags, a study config) named like a :class:`TrainConfig` field other
+    than ``env``: one place that maps option names to the training config."""
+    names = (f.name for f in dataclasses.fields(TrainConfig) if f.name != "env")
+    return {name: getattr(source, name) for name in names if hasattr(source, name)}

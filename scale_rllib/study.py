@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scale_rllib.config import ConfigError, EnvConfig, TrainConfig
+from scale_rllib.config import ConfigError, EnvConfig, TrainConfig, train_fields
 
 WORKLOADS = ("agentic", "agentic-real", "wfinstances")
 #: Training variant → the policy's scheduler name (``srr``: the config's λ_dec, λ_KL; ``nosrr``: λ = 0).
@@ -155,23 +155,12 @@ class StudyConfig:
         except ConfigError as err:
             raise _renamed(err, env_names | {"load": "train_load"}, prefix=f"workload {key}: ") from None
         srr = variant == "srr"
-        return TrainConfig(
-            env=env,
-            iterations=self.iterations,
-            lambda_dec=self.lambda_dec if srr else 0.0,
-            lambda_kl=self.lambda_kl if srr else 0.0,
-            num_env_runners=self.num_env_runners,
-            train_batch_size=self.train_batch_size,
-            minibatch_size=self.minibatch_size,
-            num_epochs=self.num_epochs,
-            seed=seed,
-            warm_start=self.warm_start,
-            warm_start_episodes=self.warm_start_episodes,
-            warm_start_epochs=self.warm_start_epochs,
-            warm_start_dagger_rounds=self.warm_start_dagger_rounds,
-            lr=self.lr,
-            entropy_coeff=self.entropy_coeff,
+        weights = (
+            {"lambda_dec": self.lambda_dec, "lambda_kl": self.lambda_kl}
+            if srr
+            else {"lambda_dec": 0.0, "lambda_kl": 0.0}
         )
+        return TrainConfig(**(train_fields(self) | weights), env=env, seed=seed)
 
     def eval_config(self, key: str, load: float, heuristics: bool):
         """The :class:`~scale_rllib.evaluation.EvalConfig` of one piece: all heuristics, or none (a policy piece)."""
