@@ -50,28 +50,9 @@ def test_ray_job_submit_runs_a_training_job(cluster, tmp_path):
     from mlflow.tracking import MlflowClient
 
     out = tmp_path / "job"
-    entry = [
-        str(BIN / "scale-rllib"),
-        "train",
-        "--address",
-        "auto",
-        "--servers",
-        "8",
-        "--iterations",
-        "1",
-        "--num-env-runners",
-        "1",
-        "--envs-per-runner",
-        "1",
-        "--train-batch-size",
-        "256",
-        "--minibatch-size",
-        "128",
-        "--workflows-per-server",
-        "1",
-        "--output",
-        str(out),
-    ]
+    flags = "--servers 8 --iterations 1 --num-env-runners 1 --envs-per-runner 1 --train-batch-size 256"
+    flags += " --minibatch-size 128 --workflows-per-server 1"
+    entry = [str(BIN / "scale-rllib"), "train", "--address", "auto", *flags.split(), "--output", str(out)]
     cmd = [str(BIN / "ray"), "job", "submit", "--address", cluster["dashboard"], "--", *entry]
     deadline = time.monotonic() + 180
     while True:  # on a loaded 2-core machine the head's job agent can lag the dashboard by many seconds
