@@ -24,9 +24,7 @@ import json
 import re
 from pathlib import Path
 
-from scale_rllib.baselines.dws import COMPAT_HEURISTICS
-from scale_rllib.baselines.heuristics import HEURISTICS
-from scale_rllib.baselines.rollout import ROLLOUT_HEURISTICS
+from scale_rllib.baselines.heuristics import known_heuristics
 from scale_rllib.dws_evaluation import DwsEvalConfig, evaluate_dws
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dws"
@@ -57,16 +55,11 @@ def run_scenario(folder: Path, dax_dir: Path, checkpoint: Path | None) -> list[d
     """Rows (scenario, method, source, mean flowtime, lower bound, ratio, difference to the peer) of one scenario."""
     summary = json.loads((folder / "summary.json").read_text())
     pool = pool_of(summary, folder)
-    names = tuple(HEURISTICS) + tuple(COMPAT_HEURISTICS) + tuple(ROLLOUT_HEURISTICS)
+    names = tuple(known_heuristics())
     cfg = DwsEvalConfig(
         dax_dir, pool, stream=folder / "stream.csv", seed=int(summary.get("env_seed", 0)), schedulers=names
     )
-    policies = []
-    if checkpoint is not None:
-        from scale_rllib.baselines.policy import PolicyScheduler
-
-        policies.append(lambda env_cfg: PolicyScheduler.from_checkpoint(checkpoint, env_cfg.max_servers))
-    measured, _ = evaluate_dws(cfg, policies)
+    measured, _ = evaluate_dws(cfg, _policies(checkpoint))
     bound = measured[0]["lower_bound_s"]
     peer = peer_means(summary)
     rows = []
@@ -136,6 +129,7 @@ def run_generalization(args) -> list[dict]:
 
 
 def _policies(checkpoint: Path | None) -> list:
+    """The SCALE policy of ``checkpoint`` as a factory per env config (observations padded to the pool's N)."""
     if checkpoint is None:
         return []
     from scale_rllib.baselines.policy import PolicyScheduler

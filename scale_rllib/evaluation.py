@@ -47,9 +47,10 @@ class EvalConfig:
             raise ConfigError(f"servers: need cluster sizes ≥ 1, got {self.servers}")
         if self.episodes < 1:
             raise ConfigError(f"episodes: must be ≥ 1, got {self.episodes}")
-        unknown = [s for s in self.schedulers if s not in known_heuristics()]
+        known = known_heuristics()
+        unknown = [s for s in self.schedulers if s not in known]
         if unknown:
-            raise ConfigError(f"schedulers: unknown {unknown}; known: {list(known_heuristics())}")
+            raise ConfigError(f"schedulers: unknown {unknown}; known: {list(known)}")
         self.env_config(max(self.servers))  # validates workload, load, max_tasks
 
     def env_config(self, num_servers: int) -> EnvConfig:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scale_rllib.baselines.heuristics import EFTScheduler, PEFTScheduler
 from scale_rllib.sim.simulator import Simulator
 
 
@@ -32,12 +33,13 @@ class EFTRolloutScheduler:
     """
 
     name = "eft-rollout"
+    base_heuristic = EFTScheduler
 
     def __init__(self, candidates: int = 4) -> None:
         if candidates < 1:
             raise ValueError(f"candidates must be ≥ 1, got {candidates}")
         self.candidates = candidates
-        self.base = _base_heuristic(self.name.removesuffix("-rollout"))
+        self.base = self.base_heuristic()
 
     def reset(self, seed: int) -> None:
         """Deterministic: no state."""
@@ -58,15 +60,10 @@ class PEFTRolloutScheduler(EFTRolloutScheduler):
     """
 
     name = "peft-rollout"
+    base_heuristic = PEFTScheduler
 
 
 ROLLOUT_HEURISTICS = {cls.name: cls for cls in (EFTRolloutScheduler, PEFTRolloutScheduler)}
-
-
-def _base_heuristic(name: str):
-    from scale_rllib.baselines.heuristics import EFTScheduler, PEFTScheduler
-
-    return {"eft": EFTScheduler, "peft": PEFTScheduler}[name]()
 
 
 def candidate_servers(sim: Simulator, k: int) -> list[int]:
@@ -94,9 +91,9 @@ def rollout_cost(sim: Simulator, server: int, workflows: np.ndarray, base=None) 
     task of the in-system workflows to ``base``'s choice (a stateless heuristic; None = EFT), with no further
     arrivals. ``sim`` is not changed.
     """
+    base = EFTScheduler() if base is None else base
     fork = sim.fork(future_arrivals=False)
     fork.assign(server)
     while fork.next_decision():
-        choice = base.select(None, fork) if base is not None else int(np.argmin(fork.earliest_finish_times_s()))
-        fork.assign(choice)
+        fork.assign(base.select(None, fork))
     return float(fork.completion_s[workflows].sum())

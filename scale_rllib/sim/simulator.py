@@ -260,9 +260,10 @@ class Simulator:
         fork = copy.copy(self)
         for name in ("slot_free_s", "server_free_s", "busy_work_s", "completion_s", "task_server", "task_finish_s"):
             setattr(fork, name, getattr(self, name).copy())
-        events = self._events if future_arrivals else [e for e in self._events if e[2] != EventType.ARRIVAL]
-        fork._events = list(events)  # a filtered heap stays a heap only if re-heapified
-        if not future_arrivals:
+        if future_arrivals:
+            fork._events = list(self._events)
+        else:  # a filtered heap is a heap again only once re-heapified
+            fork._events = [e for e in self._events if e[2] != EventType.ARRIVAL]
             heapq.heapify(fork._events)
         fork._ready = list(self._ready)
         fork._waiting_parents = list(self._waiting_parents)
