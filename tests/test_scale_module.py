@@ -19,8 +19,8 @@ from scale_rllib.learner.batches import ppo_batch
 from scale_rllib.learner.srr_learner import SRRPPOTorchLearner
 from scale_rllib.metrics import SRR_DECORRELATION, SRR_KL, SRR_MEAN_ABS_MU, SRR_MEAN_ABS_OFFDIAG, SRR_MEAN_SIGMA
 from scale_rllib.models import scale_module
-from scale_rllib.models.layers import key_padding_mask
-from scale_rllib.models.scale_module import POLICY_SUBDIR, SRR_FEATURE, ScaleRLModule, load_policy
+from scale_rllib.models.layers import attention_mask, key_padding_mask, multihead_attention, single_query_attention
+from scale_rllib.models.scale_module import POLICY_SUBDIR, SRR_FEATURE, ScaleRLModule, distinct_rows, load_policy
 
 torch.set_num_threads(1)
 
@@ -356,3 +356,37 @@ def test_infer_one_over_distinct_servers_equals_the_full_forward(self_attention:
         via_forward = module12.forward_inference({Columns.OBS: one})[Columns.ACTION_DIST_INPUTS]
         enc = module12.encode({Columns.OBS: one})
         torch.testing.assert_close(via_forward, module12.pointer(enc.h, enc.q, enc.z, enc.valid), atol=1e-4, rtol=1e-5)
+
+
+def test_single_query_attention_equals_the_projected_attention() -> None:
+    """The absorbed form (keys/values never projected) equals softmax(QKᵀ/√d_h)V for bool masks, float score biases
+    (non-zero key and value biases included), and its gradients match."""
+    torch.manual_seed(3)
+    attn = torch.nn.MultiheadAttention(16, 4, batch_first=True)
+    with torch.no_grad():
+        attn.in_proj_bias.normal_()  # the key bias must cancel, the value bias must survive
+    query, kv = torch.randn(5, 16), torch.randn(5, 7, 16)
+    valid = torch.ones(5, 7, dtype=torch.bool)
+    valid[1, 2:] = False
+    valid[3] = False  # no valid key: attends to all, as the projected form does
+    masks = [attention_mask(valid), torch.randn(5, 1, 1, 7), None]
+    for mask in masks:
+        got = single_query_attention(attn, query, kv, mask)
+        want = multihead_attention(attn, query[:, None], kv, mask)[:, 0]
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        grads = torch.autograd.grad(got.square().sum(), list(attn.parameters()))
+        ref_grads = torch.autograd.grad(want.square().sum(), list(attn.parameters()))
+        for grad, ref in zip(grads, ref_grads, strict=True):
+            torch.testing.assert_close(grad, ref, atol=1e-5, rtol=1e-5)
+    reference = attn(query[:, None], kv, kv, key_padding_mask=key_padding_mask(valid), need_weights=False)[0][:, 0]
+    torch.testing.assert_close(single_query_attention(attn, query, kv, masks[0]), reference, atol=1e-5, rtol=1e-5)
+
+
+def test_distinct_rows_matches_torch_unique() -> None:
+    rng = np.random.default_rng(0)
+    rows = torch.from_numpy(rng.integers(0, 3, (200, 4)).astype(np.float32))
+    distinct, inverse, counts = distinct_rows(rows)
+    ref_distinct, ref_inverse, ref_counts = torch.unique(rows, dim=0, return_inverse=True, return_counts=True)
+    assert len(distinct) == len(ref_distinct) < 200
+    torch.testing.assert_close(distinct[inverse], rows)  # every row maps back to itself
+    assert sorted(counts.tolist()) == sorted(ref_counts.tolist()) and int(counts.sum()) == 200

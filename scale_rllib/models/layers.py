@@ -97,6 +97,43 @@ def multihead_attention(
     return attn.out_proj(out.transpose(1, 2).reshape(batch, length, d))
 
 
+def single_query_attention(
+    attn: nn.MultiheadAttention, query: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Computes ``attn(query[:, None], kv, kv, key_padding_mask=…, need_weights=False)[0][:, 0]`` for one query per
+    sample, with the key and value projections absorbed into the query and the pooled tokens.
+
+    Per head j with query projection q_j = W_q^j q + b_q^j: the score of token h_i is
+    ``q_j·(W_k^j h_i + b_k^j)/√d_h = (W_k^jᵀ q_j/√d_h)·h_i + q_j·b_k^j/√d_h``, whose last term is the same for every i
+    and cancels in the softmax; and ``Σ_i a_i (W_v^j h_i + b_v^j) = W_v^j (Σ_i a_i h_i) + b_v^j Σ_i a_i``. So nothing is
+    projected per token: O(N·d·heads) work instead of O(N·d²) for the keys and values (the same formula as
+    :func:`multihead_attention`, up to float rounding; the "absorbed" attention of DeepSeek-V2's MLA, Liu et al. 2024).
+
+    Args:
+        attn: A batch-first ``nn.MultiheadAttention`` with packed in-projection and biases (the default one).
+        query: (B, d) one query per sample.
+        kv: (B, N, d) keys and values (the same tensor).
+        mask: As for :func:`multihead_attention`: (B, 1, 1, N) bool (True = attend), float score bias, or ``None``.
+
+    Returns:
+        (B, d) attended values.
+    """
+    batch, _, d = kv.shape
+    heads = attn.num_heads
+    head_dim = d // heads
+    weight, bias = attn.in_proj_weight, attn.in_proj_bias
+    q = F.linear(query, weight[:d], bias[:d]).view(batch, heads, 1, head_dim)
+    absorbed = torch.matmul(q, weight[d : 2 * d].view(heads, head_dim, d)).squeeze(2) * head_dim**-0.5  # (B, h, d)
+    scores = torch.bmm(absorbed, kv.transpose(1, 2))  # (B, heads, N)
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, 0], float("-inf")) if mask.dtype == torch.bool else scores + mask[:, 0]
+    weights = F.dropout(torch.softmax(scores, dim=-1), attn.dropout, attn.training)
+    pooled = torch.bmm(weights, kv).unsqueeze(2)  # (B, heads, 1, d)
+    w_v, b_v = weight[2 * d :].view(heads, head_dim, d), bias[2 * d :].view(heads, head_dim)
+    values = torch.matmul(pooled, w_v.transpose(1, 2)).squeeze(2) + weights.sum(-1, keepdim=True) * b_v
+    return attn.out_proj(values.reshape(batch, d))
+
+
 def masked_mean_max(h: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean- and max-pools server tokens over the valid servers only.
 
@@ -214,7 +251,7 @@ class CrossAttention(nn.Module):
             (B, d) attention feature z.
         """
         mask = attention_mask(valid) if key_bias is None else key_bias
-        return multihead_attention(self.attn, q.unsqueeze(1), h, mask).squeeze(1)
+        return single_query_attention(self.attn, q, h, mask)
 
 
 class PointerHead(nn.Module):
