@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         name, _, message = str(err).partition(": ")
         parser.error(f"argument --{name.replace('_', '-')}: {message}")
-    command = shlex.join(["python", "benchmarks/reproduce_scale.py", *argv])
+    # The report names the study's command, also when only re-assembling it.
+    command = shlex.join(["python", "benchmarks/reproduce_scale.py", *(a for a in argv if a != "--report-only")])
     try:
         outcome = run_study(cfg, command, report_only=args.report_only, say=lambda line: print(line, flush=True))
     except (ConfigError, FileNotFoundError) as err:
