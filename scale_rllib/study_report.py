@@ -8,6 +8,8 @@ and a Markdown report whose statements are computed from those numbers (:func:`w
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 from scale_rllib.study import FEATURE_STATS, HEURISTIC, VARIANTS, StudyConfig, eval_pieces, piece_name
@@ -256,13 +258,13 @@ def plot_features(features, output: Path) -> list[Path]:
 
 
 # -------------------------------------------------------------------------------------------------------------- report
-def _fmt(value: float, spec: str = ".1f") -> str:
+def fmt_value(value: float, spec: str = ".1f") -> str:
     import math
 
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def _md_table(headers: list[str], rows: list[list[str]]) -> str:
+def md_table(headers: list[str], rows: list[list[str]]) -> str:
     lines = [
         "| " + " | ".join(headers) + " |",
         "|" + "|".join("---:" if i else "---" for i in range(len(headers))) + "|",
@@ -272,8 +274,8 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> str:
 
 def _rt_cell(r) -> str:
     return (
-        f"{_fmt(r.mean_response_time_s)} ± {_fmt(r.ci95_s)} "
-        f"({_fmt(r.ratio_to_best_heuristic, '.2f')} / {_fmt(r.ratio_to_lower_bound, '.2f')})"
+        f"{fmt_value(r.mean_response_time_s)} ± {fmt_value(r.ci95_s)} "
+        f"({fmt_value(r.ratio_to_best_heuristic, '.2f')} / {fmt_value(r.ratio_to_lower_bound, '.2f')})"
     )
 
 
@@ -285,29 +287,29 @@ def _rt_table(table) -> str:
         by_n = {r.servers: r for r in g.itertuples()}
         cells = [_rt_cell(by_n[n]) if n in by_n else "–" for n in servers]
         rows.append([name, f"{g['n'].iloc[0]} {g['ci_over'].iloc[0]}"] + cells)
-    return _md_table(["scheduler", "CI over"] + [f"N={n}" for n in servers], rows)
+    return md_table(["scheduler", "CI over"] + [f"N={n}" for n in servers], rows)
 
 
 def _gain_table(gains) -> str:
     rows = [
         [
             str(r.servers),
-            _fmt(r.rt_nosrr_s),
-            _fmt(r.rt_srr_s),
-            _fmt(r.gain, "+.1%"),
+            fmt_value(r.rt_nosrr_s),
+            fmt_value(r.rt_srr_s),
+            fmt_value(r.gain, "+.1%"),
             "n/a" if r.gain_ci95 != r.gain_ci95 else f"[{r.gain - r.gain_ci95:+.1%}, {r.gain + r.gain_ci95:+.1%}]",
             str(r.seeds),
-            _fmt(r.p_value, ".3f"),
+            fmt_value(r.p_value, ".3f"),
         ]
         for r in gains.itertuples()
     ]
     headers = ["N", "RT λ=0 (s)", "RT SRR (s)", "SRR gain", "gain 95 % CI", "seeds", "paired t p"]
-    return _md_table(headers, rows)
+    return md_table(headers, rows)
 
 
 def _gain_statement(workload: str, load: float, gains) -> str:
     """One computed sentence on SRR's gain at N = 32/48/64/128 and the N=48 targets."""
-    parts = [f"N={r.servers} {_fmt(r.gain, '+.1%')}" for r in gains.itertuples() if r.servers in GAIN_SERVERS]
+    parts = [f"N={r.servers} {fmt_value(r.gain, '+.1%')}" for r in gains.itertuples() if r.servers in GAIN_SERVERS]
     line = f"- **{workload}, ρ={load:g}**: SRR gain " + ("; ".join(parts) or "n/a at N=32/48/64/128")
     at = gains[gains["servers"] == GAIN_TARGET_N]
     if at.empty:
@@ -362,8 +364,8 @@ def _floor_statement(scale) -> str:
     possible = int((floor <= RATIO_TARGET).sum())
     return (
         f"- The lower bound leaves room for ≤ {RATIO_TARGET} × the best heuristic in {possible} of {len(scale)} cells "
-        f"(lower bound / best heuristic {_fmt(floor.min(), '.2f')}–{_fmt(floor.max(), '.2f')}, median "
-        f"{_fmt(floor.median(), '.2f')}): in the others no scheduler can meet that target."
+        f"(lower bound / best heuristic {fmt_value(floor.min(), '.2f')}–{fmt_value(floor.max(), '.2f')}, median "
+        f"{fmt_value(floor.median(), '.2f')}): in the others no scheduler can meet that target."
     )
 
 
@@ -374,7 +376,7 @@ def _findings(summary, gains, drift) -> list[str]:
     scale = summary[summary["variant"] == "srr"]
     lines += [
         f"- SRR gain at N={GAIN_TARGET_N} ≥ {GAIN_TARGET:.0%} in {int((at['gain'] >= GAIN_TARGET).sum())} of {len(at)} "
-        f"(workload, ρ) settings (mean gain {_fmt(at['gain'].mean(), '+.1%')}; paper: {PAPER_GAIN:.1%}).",
+        f"(workload, ρ) settings (mean gain {fmt_value(at['gain'].mean(), '+.1%')}; paper: {PAPER_GAIN:.1%}).",
         f"- SCALE (SRR) ≤ {RATIO_TARGET} × the best heuristic in "
         f"{int((scale['ratio_to_best_heuristic'] <= RATIO_TARGET).sum())} of {len(scale)} (workload, ρ, N) cells.",
         _floor_statement(scale),
@@ -419,7 +421,8 @@ def _setup(cfg: StudyConfig, results, missing: list[Path]) -> list[str]:
 
 
 def write_report(cfg: StudyConfig, results, features, missing: list[Path], command: str) -> tuple[Path, list[Path]]:
-    """Write results.csv, summary.csv, srr_gain.csv, features.csv, feature_drift.csv, the PNGs and report.md.
+    """Write study.json (``cfg``), results.csv, summary.csv, srr_gain.csv, features.csv, feature_drift.csv, the PNGs
+    and report.md.
 
     Returns:
         (report path, every other file written).
@@ -428,7 +431,8 @@ def write_report(cfg: StudyConfig, results, features, missing: list[Path], comma
     out.mkdir(parents=True, exist_ok=True)
     summary, gains, drift = summarize_study(results), srr_gain(results), feature_drift(features)
     tables = {"results": results, "summary": summary, "srr_gain": gains, "features": features, "feature_drift": drift}
-    files = []
+    files = [out / "study.json"]  # the configuration, for scale_rllib.study_sweep
+    files[0].write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
     for name, frame in tables.items():
         files.append(out / f"{name}.csv")
         frame.to_csv(files[-1], index=False)
@@ -446,10 +450,17 @@ def write_report(cfg: StudyConfig, results, features, missing: list[Path], comma
     if not drift.empty:
         lines += ["## Attention-feature statistics vs N", ""]
         rows = [
-            [r.workload, r.variant, r.stat, f"{r.value_from:.4f}", f"{r.value_to:.4f}", _fmt(r.relative_change, "+.1%")]
+            [
+                r.workload,
+                r.variant,
+                r.stat,
+                f"{r.value_from:.4f}",
+                f"{r.value_to:.4f}",
+                fmt_value(r.relative_change, "+.1%"),
+            ]
             for r in drift.itertuples()
         ]
-        lines += [_md_table(["workload", "variant", "statistic", "at N min", "at N max", "change"], rows), ""]
+        lines += [md_table(["workload", "variant", "statistic", "at N min", "at N max", "change"], rows), ""]
         lines += [f"![features](features_{w}.png)" for w in drift["workload"].unique()] + [""]
     report = out / "report.md"
     report.write_text("\n".join(lines))

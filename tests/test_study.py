@@ -155,3 +155,21 @@ def test_invalid_arguments_fail_naming_the_flag_before_any_ray_work(tmp_path, ca
         err = capsys.readouterr().err
         assert f"argument {flag}:" in err and detail in err, (flag, err)
     assert not ray.is_initialized() and not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
+
+
+def test_srr_sweep_table_reads_the_study_back(study, tmp_path, capsys):
+    """benchmarks/srr_sweep.py: one row per (study, workload) with the study's λ, gains and feature statistics."""
+    root, _ = study
+    spec = importlib.util.spec_from_file_location("srr_sweep", SCRIPT.with_name("srr_sweep.py"))
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    out = tmp_path / "sweep.md"
+    assert sweep.main([str(root / "out"), "--servers", "16", "--output", str(out)]) == 0
+    table = pd.read_csv(out.with_suffix(".csv"))
+    gains = pd.read_csv(root / "out" / "srr_gain.csv")
+    assert len(table) == 1 and table.loc[0, "lambda_dec"] == 0.1 and table.loc[0, "lambda_kl"] == 0.01
+    assert table.loc[0, "gain_mean"] == pytest.approx(gains.loc[gains["servers"] == 16, "gain"].mean())
+    assert re.search(r"^\| out \| none \| 0\.1 \| 0\.01 \| agentic \| [+-]\d+\.\d%", out.read_text(), re.M)
+    assert r"SRR \|μ\| N=8" in out.read_text() and "λ=0 σ drift → N=16" in out.read_text()
+    assert sweep.main([str(tmp_path / "nothing")]) == 2
+    assert "nothing: not a finished study (missing study.json" in capsys.readouterr().err
