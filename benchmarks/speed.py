@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -101,7 +102,9 @@ def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = No
     - ``policy_ms_batch1``: batch 1 on real observations (:func:`env_observations`; identical idle servers are
       computed once, see ``ScaleRLModule.infer_one``), with ``distinct_servers`` the mean number of distinct rows;
     - ``policy_ms_batch1_all_distinct``: batch 1 on random features (every server row distinct: the worst case);
-    - ``policy_ms_per_decision_batched``: per decision at batch 1024 (64 above N=128), random features, best of 3.
+    - ``batched_decisions_per_s``: decisions/s at batch 1024 (64 above N=128), random features, best of 3; also
+      with one thread per core (``_all_cores``) and under bfloat16 autocast (``_bf16``: AMX/AVX-512-BF16 matmuls where
+      the CPU has them; logits to ≈ 2-3 significant digits, so a measurement of the option, not the default).
     """
     import torch
     from ray.rllib.core.columns import Columns
@@ -140,14 +143,22 @@ def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = No
     row = {"policy_ms_batch1": median_ms(real), "distinct_servers": float(distinct)}
     row["policy_ms_batch1_all_distinct"] = median_ms([random_batch(1) for _ in range(8)])
     big = random_batch(1024 if n <= 128 else 64)
-    batched = []
-    with torch.no_grad():
-        module.forward_inference(big)  # warm-up: first-touch allocations
-        for _ in range(3):
-            start = time.perf_counter()
-            module.forward_inference(big)
-            batched.append(time.perf_counter() - start)
-    row["policy_ms_per_decision_batched"] = min(batched) / len(big[Columns.OBS]["task"]) * 1e3
+
+    def batched_decisions_per_s(threads: int, bf16: bool = False) -> float:
+        torch.set_num_threads(threads)
+        timings = []
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            module.forward_inference(big)  # warm-up: first-touch allocations
+            for _ in range(3):
+                start = time.perf_counter()
+                module.forward_inference(big)
+                timings.append(time.perf_counter() - start)
+        torch.set_num_threads(1)
+        return len(big[Columns.OBS]["task"]) / min(timings)
+
+    row["batched_decisions_per_s"] = batched_decisions_per_s(1)
+    row["batched_decisions_per_s_all_cores"] = batched_decisions_per_s(os.cpu_count() or 1)
+    row["batched_decisions_per_s_bf16"] = batched_decisions_per_s(1, bf16=True)
     return row
 
 
