@@ -190,7 +190,7 @@ def main() -> None:
 
     table = Table(title="scale_rllib speed (best of repeats; CPU, 1 thread)")
     for key in rows[0]:
-        table.add_column(key, justify="right")
+        table.add_column(key.replace("_", " "), justify="right")  # spaces let rich wrap the long names
     for row in rows:
         table.add_row(
             *(
