@@ -47,6 +47,8 @@ def _study_rows(folder: Path, servers: int) -> list[dict]:
                 "gain_min": gain["gain"].min(),
                 "gain_max": gain["gain"].max(),
                 "significant": f"{int((gain['p_value'] < 0.05).sum())} of {len(gain)}",
+                "srr_better": f"{int(gain['srr_wins'].sum())} of {int(gain['seeds'].sum())}",
+                "median_seed_gain": gain["median_seed_gain"].mean(),
                 "srr_vs_best": table.loc[table["variant"] == "srr", "ratio_to_best_heuristic"].mean(),
                 "nosrr_vs_best": table.loc[table["variant"] == "nosrr", "ratio_to_best_heuristic"].mean(),
                 **{f"srr_{c}_n{n_min}": stat("srr", n_min, c) for c in FEATURE_STATS},
@@ -98,12 +100,14 @@ def write_sweep(table, output: Path, command: str) -> Path:
 
     feature_cols = [c for c in table.columns if c.startswith(("srr_mean", "nosrr_mean", "srr_sigma", "nosrr_sigma"))]
     headers = ["study", "warm start", "λ_dec", "λ_KL", "workload", "SRR gain (mean, min…max over ρ)", "p<0.05"]
+    headers += ["SRR better (seed × ρ)", "median seed gain"]
     headers += ["SRR / best heur.", "λ=0 / best heur."] + [_label(c).replace("|", "\\|") for c in feature_cols]
     rows = [
         [
             r["study"], r["warm_start"], f"{r['lambda_dec']:g}", f"{r['lambda_kl']:g}", r["workload"],
             f"{pct(r['gain_mean'])} ({pct(r['gain_min'])}…{pct(r['gain_max'])})",
-            r["significant"], fmt_value(r["srr_vs_best"], ".3f"), fmt_value(r["nosrr_vs_best"], ".3f"),
+            r["significant"], r["srr_better"], pct(r["median_seed_gain"]),
+            fmt_value(r["srr_vs_best"], ".3f"), fmt_value(r["nosrr_vs_best"], ".3f"),
             *(fmt_value(r[c], "+.1%" if "drift" in c else ".3f") for c in feature_cols),
         ]
         for _, r in table.iterrows()
@@ -119,7 +123,9 @@ def write_sweep(table, output: Path, command: str) -> Path:
         "```",
         "",
         f"SRR gain = (RT_λ=0 − RT_SRR) / RT_λ=0 at N={n}, one value per ρ (each a mean over training seeds); "
-        "p<0.05: settings whose seed-paired t-test rejects 0. Feature columns: the attention feature z's statistics at "
+        "p<0.05: settings whose seed-paired t-test rejects 0; SRR better: (seed, ρ) pairs where SRR's RT is lower; "
+        "median seed gain: the median over seeds of the per-seed gain, averaged over ρ (robust to a collapsed seed). "
+        "Feature columns: the attention feature z's statistics at "
         "the smallest evaluated N (target of SRR's KL term: |μ| = 0, σ = 1, |off-diag corr| = 0) and the relative "
         "change of σ to the largest N.",
         "",

@@ -80,9 +80,11 @@ def test_report_has_command_tables_and_computed_findings(study):
     root, _ = study
     report = (root / "out" / "report.md").read_text()
     assert "python benchmarks/reproduce_scale.py --workloads agentic --seeds 0 --iterations 1" in report
-    assert "| N | RT λ=0 (s) | RT SRR (s) | SRR gain | gain 95 % CI | seeds | paired t p |" in report
+    header = "| N | RT λ=0 (s) | RT SRR (s) | SRR gain | gain 95 % CI | seeds | paired t p | SRR better in |"
+    assert header in report
     for n in (8, 16):  # numeric RTs and gain per N
-        assert re.search(rf"^\| {n} \| \d+\.\d \| \d+\.\d \| [+-]\d+\.\d% \| n/a \| 1 \|", report, re.M), n
+        row = rf"^\| {n} \| \d+\.\d \| \d+\.\d \| [+-]\d+\.\d% \| n/a \| 1 \| n/a \| [01] of 1 \| [+-]\d+\.\d% \|$"
+        assert re.search(row, report, re.M), n
     assert re.search(r"^\| scale-srr \| 1 training seeds \| \d+\.\d ± n/a \(\d+\.\d\d / \d+\.\d\d\)", report, re.M)
     assert re.search(r"scale-srr / best heuristic: N=8 \d+\.\d\d \(\w+\); N=16", report)
     assert "Expected pattern (drift without, stable with) holds: " in report
@@ -173,3 +175,20 @@ def test_srr_sweep_table_reads_the_study_back(study, tmp_path, capsys):
     assert r"SRR \|μ\| N=8" in out.read_text() and "λ=0 σ drift → N=16" in out.read_text()
     assert sweep.main([str(tmp_path / "nothing")]) == 2
     assert "nothing: not a finished study (missing study.json" in capsys.readouterr().err
+
+
+def test_srr_gain_counts_wins_and_the_median_past_a_collapsed_seed():
+    """The mean gain follows one collapsed seed; the win count and the median per-seed gain do not."""
+    from scale_rllib.study_report import srr_gain
+
+    rts = {"nosrr": [10.0, 10.0, 10.0], "srr": [9.0, 9.0, 1000.0]}
+    results = pd.DataFrame(
+        [
+            {"workload": "w", "load": 0.7, "servers": 48, "variant": v, "train_seed": seed, "mean_response_time_s": rt}
+            for v, values in rts.items()
+            for seed, rt in enumerate(values)
+        ]
+    )
+    row = srr_gain(results).iloc[0]
+    assert row["gain"] == pytest.approx((10.0 - 1018.0 / 3) / 10.0)
+    assert row["srr_wins"] == 2 and row["median_seed_gain"] == pytest.approx(0.1) and row["seeds"] == 3
