@@ -5,6 +5,9 @@ Prints a table and writes ``benchmarks/results/speed.json``. Ratios within one r
 
     python benchmarks/speed.py [--servers 16 48 128 1024] [--repeats 3] [--no-policy] [--dws-data DIR]
 
+Policy columns are for the default model (d = 64, 4 heads), without server self-attention (``no_self_attn``) and for
+the compact model (``compact``: d = 16, 2 heads).
+
 A second table replays the DWS 6×4 reference stream (BENCHMARKS.md §3: the peer's testbed makes ≈ 60 decisions/s)
 with EFT, the peer's stale-clock HEFT and the rollout heuristics (each decision simulates up to 4 futures).
 """
@@ -24,6 +27,10 @@ from scale_rllib.config import EnvConfig
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.workloads.agentic import AgenticWorkload
 from scale_rllib.workloads.scenario import build_episode
+
+COMPACT_MODEL = {"embed_dim": 16, "num_heads": 2}
+"""The compact model (``train --embed-dim 16 --num-heads 2``): 6 k parameters instead of 72 k; on the quickstart it
+scores like the default (README), at ≈ 4× the batched throughput."""
 
 
 def simulator_decisions_per_s(n: int, repeats: int) -> float:
@@ -184,6 +191,9 @@ def main() -> None:
             row.update(policy_latency_ms(n))
             no_sa = policy_latency_ms(n, model_config={"server_self_attention": False})
             row["policy_ms_batch1_no_self_attn"] = no_sa["policy_ms_batch1"]
+            compact = policy_latency_ms(n, model_config=COMPACT_MODEL)
+            row["compact_ms_batch1_all_distinct"] = compact["policy_ms_batch1_all_distinct"]
+            row["compact_batched_decisions_per_s"] = compact["batched_decisions_per_s"]
         rows.append(row)
     from rich.console import Console
     from rich.table import Table

@@ -46,6 +46,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--entropy-coeff", type=float, default=TrainConfig.entropy_coeff, help="PPO entropy bonus")
     p.add_argument("--vf-loss-coeff", type=float, default=TrainConfig.vf_loss_coeff, help="value loss weight")
+    p.add_argument("--embed-dim", type=int, default=TrainConfig.embed_dim, help="model width d (default 64)")
+    p.add_argument("--num-heads", type=int, default=TrainConfig.num_heads, help="attention heads (divide d)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
     p.add_argument("--warm-start", choices=WARM_START_TEACHERS, help="behaviour-clone this heuristic before PPO")
