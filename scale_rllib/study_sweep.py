@@ -1,7 +1,7 @@
 """SRR weight sweep: several SRR studies (one per (λ_dec, λ_KL) or warm start) side by side (issue 5).
 
 Each study folder (written by :func:`scale_rllib.study.run_study`) holds ``study.json`` (its
-:class:`~scale_rllib.study.StudyConfig`), ``srr_gain.csv``, ``summary.csv`` and ``features.csv``; this module reads
+:class:`~scale_rllib.study.StudyConfig`), ``srr_gain.csv``, ``summary.csv`` and ``feature_drift.csv``; this module reads
 them back and reduces each (study, workload) to one row at one N: SRR's gain over the loads, SCALE's ratio to the best
 heuristic with and without SRR, and the attention-feature statistics (level at the smallest N, σ drift to the largest).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scale_rllib.study import FEATURE_STATS
+from scale_rllib.study import FEATURE_STATS, VARIANTS
 from scale_rllib.study_report import fmt_value, md_table
 
 STUDY_FILE = "study.json"
@@ -21,20 +21,17 @@ STUDY_FILE = "study.json"
 def _study_rows(folder: Path, servers: int) -> list[dict]:
     import pandas as pd
 
-    missing = [n for n in (STUDY_FILE, "srr_gain.csv", "summary.csv", "features.csv") if not (folder / n).is_file()]
+    tables = ("srr_gain.csv", "summary.csv", "feature_drift.csv")
+    missing = [n for n in (STUDY_FILE, *tables) if not (folder / n).is_file()]
     if missing:
         raise FileNotFoundError(f"{folder}: not a finished study (missing {', '.join(missing)})")
     cfg = json.loads((folder / STUDY_FILE).read_text())
-    gains, summary, features = (pd.read_csv(folder / f) for f in ("srr_gain.csv", "summary.csv", "features.csv"))
+    gains, summary, drift = (pd.read_csv(folder / f) for f in tables)
     rows = []
     for workload, gain in gains[gains["servers"] == servers].groupby("workload", sort=False):
         table = summary[(summary["workload"] == workload) & (summary["servers"] == servers)]
-        feats = features[features["workload"] == workload]
-        n_min, n_max = feats["servers"].min(), feats["servers"].max()
-
-        def stat(variant: str, n: int, column: str, feats=feats) -> float:
-            return float(feats[(feats["variant"] == variant) & (feats["servers"] == n)][column].mean())
-
+        stats = drift[drift["workload"] == workload].set_index(["variant", "stat"])  # study_report.feature_drift
+        n_min, n_max = int(stats["n_from"].iloc[0]), int(stats["n_to"].iloc[0])
         rows.append(
             {
                 "study": folder.name,
@@ -51,12 +48,8 @@ def _study_rows(folder: Path, servers: int) -> list[dict]:
                 "median_seed_gain": gain["median_seed_gain"].mean(),
                 "srr_vs_best": table.loc[table["variant"] == "srr", "ratio_to_best_heuristic"].mean(),
                 "nosrr_vs_best": table.loc[table["variant"] == "nosrr", "ratio_to_best_heuristic"].mean(),
-                **{f"srr_{c}_n{n_min}": stat("srr", n_min, c) for c in FEATURE_STATS},
-                **{f"nosrr_{c}_n{n_min}": stat("nosrr", n_min, c) for c in FEATURE_STATS},
-                **{
-                    f"{v}_sigma_drift_to_n{n_max}": stat(v, n_max, "mean_sigma") / stat(v, n_min, "mean_sigma") - 1
-                    for v in ("srr", "nosrr")
-                },
+                **{f"{v}_{c}_n{n_min}": stats.loc[(v, c), "value_from"] for v in VARIANTS for c in FEATURE_STATS},
+                **{f"{v}_sigma_drift_to_n{n_max}": stats.loc[(v, "mean_sigma"), "relative_change"] for v in VARIANTS},
             }
         )
     return rows
