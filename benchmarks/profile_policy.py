@@ -16,30 +16,19 @@ import time
 
 def profile_case(n: int, batch: int, repeats: int, rows: int, all_distinct: bool) -> None:
     """Profile ``repeats`` forwards of a (batch, N) observation and print the operator table."""
-    import gymnasium as gym
     import numpy as np
     import torch
     from ray.rllib.core.columns import Columns
+    from speed import random_observations, untrained_module  # benchmarks/speed.py
     from torch.profiler import profile
 
-    from scale_rllib.env.observation import observation_space
-    from scale_rllib.models.scale_module import ScaleRLModule
-
     torch.set_num_threads(1)
-    space = observation_space(n)
-    module = ScaleRLModule(
-        observation_space=space, action_space=gym.spaces.Discrete(n), inference_only=True, model_config={}
-    ).eval()
+    module = untrained_module(n)
     rng = np.random.default_rng(0)
-    servers = rng.uniform(0, 1, (batch, *space["servers"].shape)).astype(np.float32)
+    sample = random_observations(module.observation_space, batch, rng)
     if not all_distinct:  # 8 server types: rows repeat
-        servers = servers[:, rng.integers(0, 8, n)]
-    obs = {
-        "servers": torch.from_numpy(servers),
-        "task": torch.from_numpy(rng.uniform(0, 1, (batch, *space["task"].shape)).astype(np.float32)),
-        "action_mask": torch.ones(batch, n),
-    }
-    sample = {Columns.OBS: obs}
+        obs = sample[Columns.OBS]
+        obs["servers"] = obs["servers"][:, rng.integers(0, 8, n)]
     with torch.no_grad():
         for _ in range(3):
             module.forward_inference(sample)  # warm-up

@@ -103,6 +103,35 @@ def env_observations(n: int, count: int) -> list[dict[str, np.ndarray]]:
     return out
 
 
+def untrained_module(n: int, model_config: dict | None = None):
+    """An untrained SCALE module for N = ``n`` servers (inference only, eval mode), as the policy benchmarks use."""
+    import gymnasium as gym
+
+    from scale_rllib.env.observation import observation_space
+    from scale_rllib.models.scale_module import ScaleRLModule
+
+    return ScaleRLModule(
+        observation_space=observation_space(n),
+        action_space=gym.spaces.Discrete(n),
+        inference_only=True,
+        model_config=model_config or {},
+    ).eval()
+
+
+def random_observations(space, batch: int, rng: np.random.Generator) -> dict:
+    """A forward batch ``{Columns.OBS: {servers, task, action_mask}}`` of uniform random features (every server row
+    distinct, every server valid) for the observation ``space``."""
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    sample = {
+        "servers": rng.uniform(0, 1, (batch, *space["servers"].shape)).astype(np.float32),
+        "task": rng.uniform(0, 1, (batch, *space["task"].shape)).astype(np.float32),
+        "action_mask": np.ones((batch, space["action_mask"].shape[0]), np.float32),
+    }
+    return {Columns.OBS: {k: torch.from_numpy(v) for k, v in sample.items()}}
+
+
 def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = None) -> dict[str, float]:
     """Forward latency of an untrained SCALE module (1 thread), median over ``repeats`` calls after a warm-up:
 
@@ -116,24 +145,12 @@ def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = No
     import torch
     from ray.rllib.core.columns import Columns
 
-    from scale_rllib.env.observation import observation_space
-    from scale_rllib.models.scale_module import ScaleRLModule
-
     torch.set_num_threads(1)
-    space = observation_space(n)
-    module = ScaleRLModule(
-        observation_space=space,
-        action_space=__import__("gymnasium").spaces.Discrete(n),
-        inference_only=True,
-        model_config=model_config or {},
-    ).eval()
+    module = untrained_module(n, model_config)
     rng = np.random.default_rng(0)
 
     def random_batch(b):
-        servers = rng.uniform(0, 1, (b, *space["servers"].shape)).astype(np.float32)
-        task = rng.uniform(0, 1, (b, *space["task"].shape)).astype(np.float32)
-        sample = {"servers": servers, "task": task, "action_mask": np.ones((b, n), np.float32)}
-        return {Columns.OBS: {k: torch.from_numpy(v) for k, v in sample.items()}}
+        return random_observations(module.observation_space, b, rng)
 
     def median_ms(batches) -> float:
         timings = []
