@@ -1,4 +1,4 @@
-"""DWS peer benchmark (BENCHMARKS.md §1): every heuristic, the peer's reference numbers and SCALE on the reference
+"""DWS peer benchmark (docs/dws-benchmark.md): every heuristic, the peer's reference numbers and SCALE on the reference
 streams, each with its ratio to the lower bound.
 
 For each scenario folder under ``--data`` (one with ``stream.csv`` and ``summary.json``), it replays the stream on
@@ -8,7 +8,7 @@ critical path on the fastest VM) and flowtime / lower bound. ``dws-est`` / ``dws
 stale-clock EST / HEFT / PEFT; their relative difference to the peer's number is shown. Writes
 ``OUTPUT/dws.csv`` and ``OUTPUT/dws.json``.
 
-Then, generalization (BENCHMARKS.md §1 item 2): seeded Poisson streams on pools no reference scenario uses
+Then, generalization: seeded Poisson streams on pools no reference scenario uses
 (``--pools``, default 4×10, 5×7, 6×8, at ``--rate-per-hour``) and the peer's changing-rate patterns (``--patterns``
 change5 / change10) on the reference pools at their base rates; mean over ``--episodes`` streams with a 95 % t
 interval, and the ratio of means to the lower bound. Written to ``OUTPUT/dws_generalization.csv``.
@@ -24,8 +24,12 @@ import json
 import re
 from pathlib import Path
 
-from scale_rllib.baselines.heuristics import known_heuristics
-from scale_rllib.dws_evaluation import DwsEvalConfig, evaluate_dws
+import pandas as pd
+import torch
+
+from scale_rllib.evaluation import DwsEvalConfig, evaluate, summarize
+from scale_rllib.schedulers import SCHEDULERS
+from scale_rllib.schedulers.policy import PolicyScheduler
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dws"
 #: Our compatibility scheduler → the peer's method of the same rule.
@@ -55,11 +59,11 @@ def run_scenario(folder: Path, dax_dir: Path, checkpoint: Path | None) -> list[d
     """Rows (scenario, method, source, mean flowtime, lower bound, ratio, difference to the peer) of one scenario."""
     summary = json.loads((folder / "summary.json").read_text())
     pool = pool_of(summary, folder)
-    names = tuple(known_heuristics())
+    names = tuple(SCHEDULERS)
     cfg = DwsEvalConfig(
         dax_dir, pool, stream=folder / "stream.csv", seed=int(summary.get("env_seed", 0)), schedulers=names
     )
-    measured, _ = evaluate_dws(cfg, _policies(checkpoint))
+    measured = evaluate(cfg, _policies(checkpoint)).results
     bound = measured[0]["lower_bound_s"]
     peer = peer_means(summary)
     rows = []
@@ -107,8 +111,6 @@ GENERALIZATION_SCHEDULERS = ("eft", "peft", "eft-rollout", "peft-rollout", "dws-
 
 def run_generalization(args) -> list[dict]:
     """Mean flowtime per (stream set, pool, scheduler) on Poisson streams of unseen pools and on changing rates."""
-    from scale_rllib.dws_evaluation import summarize_dws
-
     sets = [(pool, args.rate_per_hour, "constant") for pool in args.pools]
     sets += [(pool, rate, pattern) for pattern in args.patterns for pool, rate in REFERENCE_RATES.items()]
     rows = []
@@ -123,18 +125,14 @@ def run_generalization(args) -> list[dict]:
             seed=args.seed,
             schedulers=GENERALIZATION_SCHEDULERS,
         )
-        measured, _ = evaluate_dws(cfg, _policies(args.checkpoint))
-        rows += summarize_dws(measured).to_dict("records")
+        measured = evaluate(cfg, _policies(args.checkpoint)).results
+        rows += summarize(measured, cfg.cell_keys).to_dict("records")
     return rows
 
 
 def _policies(checkpoint: Path | None) -> list:
-    """The SCALE policy of ``checkpoint`` as a factory per env config (observations padded to the pool's N)."""
-    if checkpoint is None:
-        return []
-    from scale_rllib.baselines.policy import PolicyScheduler
-
-    return [lambda env_cfg: PolicyScheduler.from_checkpoint(checkpoint, env_cfg.max_servers)]
+    """The SCALE policy of ``checkpoint`` (loaded once: it decides at any N), or none."""
+    return [] if checkpoint is None else [PolicyScheduler.from_checkpoint(checkpoint)]
 
 
 def print_generalization(rows: list[dict]) -> None:
@@ -162,13 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workflows", type=int, default=100, help="workflows per generated stream")
     parser.add_argument("--seed", type=int, default=1, help="seed of the first generated stream")
     args = parser.parse_args(argv)
+    torch.set_num_threads(1)
     folders = scenario_dirs(args.data)
     if not folders:
         parser.error(f"--data: no scenario folder (stream.csv + summary.json) under {args.data}")
     rows = [row for folder in folders for row in run_scenario(folder, args.data / "dax", args.checkpoint)]
     print_table(rows)
-    import pandas as pd
-
     args.output.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(args.output / "dws.csv", index=False)
     (args.output / "dws.json").write_text(json.dumps(rows, indent=2))

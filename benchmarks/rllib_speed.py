@@ -174,7 +174,7 @@ def _median(values: list[float]) -> float:
 
 
 def _train_config(args, runners: int, envs: int, lambda_dec: float, lambda_kl: float):
-    from scale_rllib.config import EnvConfig, TrainConfig
+    from scale_rllib import EnvConfig, TrainConfig
 
     return TrainConfig(
         env=EnvConfig(servers_range=(args.servers, args.servers)),
@@ -258,10 +258,10 @@ def sampling_row(args, runners: int, envs: int) -> dict:
 # -------------------------------------------------------------------------------------------------------------- learner
 def _real_batch(args, module, size: int):
     """``size`` real observations (EFT-driven episodes at N), actions/log-probs from ``module``, random targets."""
-    from scale_rllib.baselines.heuristics import EFTScheduler
-    from scale_rllib.config import EnvConfig
+    from scale_rllib.env.config import EnvConfig
     from scale_rllib.env.scheduling_env import SchedulingEnv
     from scale_rllib.learner.batches import ppo_batch
+    from scale_rllib.schedulers.heuristics import EFTScheduler
 
     env, sched = SchedulingEnv(EnvConfig(servers_range=(args.servers, args.servers))), EFTScheduler()
     rows: list[dict] = []

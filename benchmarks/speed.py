@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from scale_rllib.baselines.heuristics import EFTScheduler, RandomScheduler
-from scale_rllib.config import EnvConfig
+from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.scheduling_env import SchedulingEnv
-from scale_rllib.workloads.agentic import AgenticWorkload
-from scale_rllib.workloads.scenario import build_episode
+from scale_rllib.schedulers.heuristics import EFTScheduler, RandomScheduler
+from scale_rllib.workloads.episode import build_episode
+from scale_rllib.workloads.generators.agentic import AgenticWorkload
 
 COMPACT_MODEL = {"embed_dim": 16, "num_heads": 2}
 """The compact model (``train --embed-dim 16 --num-heads 2``): 6 k parameters instead of 72 k; on the quickstart it
@@ -54,15 +54,15 @@ def simulator_decisions_per_s(n: int, repeats: int) -> float:
 
 def dws_decisions_per_s(data: Path, schedulers: tuple[str, ...], repeats: int) -> list[dict]:
     """Decisions/s replaying the DWS 6×4 reference stream with each scheduler (best of ``repeats``)."""
-    from scale_rllib.baselines.heuristics import make_heuristic
-    from scale_rllib.workloads.dws import pool_cluster, read_stream
+    from scale_rllib.schedulers import make_scheduler
+    from scale_rllib.workloads.dws.streams import pool_cluster, read_stream
 
     stream = read_stream(data / "6x4_r5.4_const_100" / "stream.csv", data / "dax")
     rows = []
     for name in schedulers:
         best = 0.0
         for _ in range(repeats):
-            sim, scheduler = stream.simulator(data / "dax", pool_cluster("6x4")), make_heuristic(name)
+            sim, scheduler = stream.simulator(data / "dax", pool_cluster("6x4")), make_scheduler(name)
             scheduler.reset(0)
             start = time.perf_counter()
             while sim.next_decision():

@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from scale_rllib.study_sweep import sweep_table, write_sweep
+from scale_rllib.study.sweep import sweep_table, write_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,11 +22,11 @@ from rich.table import Table
 from scipy import stats
 
 from scale_rllib.sim.workflow import TaskKind, Workflow
-from scale_rllib.workloads.agentic import AGENTIC_PROFILE, WORK_LOGNORMAL, AgenticWorkload
-from scale_rllib.workloads.azure import load_azure_trace
-from scale_rllib.workloads.llm_model import H100_DECODE_TPS, H100_PREFILL_TPS
-from scale_rllib.workloads.runtime_fit import EMBEDDED_FITS, fit_runtimes, wfinstances_runtimes
-from scale_rllib.workloads.worfbench import load_worfbench
+from scale_rllib.workloads.formats.azure import load_azure_trace
+from scale_rllib.workloads.formats.worfbench import load_worfbench
+from scale_rllib.workloads.generators.agentic import AGENTIC_PROFILE, WORK_LOGNORMAL, AgenticWorkload
+from scale_rllib.workloads.generators.llm_model import H100_DECODE_TPS, H100_PREFILL_TPS
+from scale_rllib.workloads.generators.runtime_fit import EMBEDDED_FITS, fit_runtimes, wfinstances_runtimes
 
 QUANTILES = (10, 50, 90, 99)
 KINDS = (TaskKind.LLM, TaskKind.TOOL, TaskKind.RETRIEVAL, TaskKind.CODE)

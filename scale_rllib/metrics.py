@@ -1,13 +1,23 @@
-"""Namespaced metric names, defined once and imported everywhere they are logged (STYLE point 11)."""
+"""Every metric name the project logs, defined once (MLflow keys, RLlib metrics-logger keys, CSV columns).
+
+Names are namespaced like cleanrl's (``srr/…``, ``train/…``, ``eval/…``); per-scheduler evaluation metrics are
+prefixed ``<scheduler>/``. docs/cli.md lists where each appears.
+"""
 
 from __future__ import annotations
 
-# SRR (DESIGN §6): logged per module by the learner every update, even when λ = 0.
+# Attention-feature statistics (docs/design.md, "SRR"): per SRR update and per evaluated (policy, N).
+FEATURE_MEAN_ABS_MU = "mean_abs_mu"
+FEATURE_MEAN_SIGMA = "mean_sigma"
+FEATURE_MEAN_ABS_OFFDIAG_CORR = "mean_abs_offdiag_corr"
+FEATURE_STATS = (FEATURE_MEAN_ABS_MU, FEATURE_MEAN_SIGMA, FEATURE_MEAN_ABS_OFFDIAG_CORR)
+
+# SRR: logged per module by the learner every update, even when λ = 0.
 SRR_DECORRELATION = "srr/decorrelation"
 SRR_KL = "srr/kl"
-SRR_MEAN_ABS_MU = "srr/mean_abs_mu"
-SRR_MEAN_SIGMA = "srr/mean_sigma"
-SRR_MEAN_ABS_OFFDIAG = "srr/mean_abs_offdiag_corr"
+SRR_MEAN_ABS_MU = f"srr/{FEATURE_MEAN_ABS_MU}"
+SRR_MEAN_SIGMA = f"srr/{FEATURE_MEAN_SIGMA}"
+SRR_MEAN_ABS_OFFDIAG = f"srr/{FEATURE_MEAN_ABS_OFFDIAG_CORR}"
 
 # Episode metrics, logged by the env runners' callback at every episode end.
 EPISODE_RESPONSE_TIME = "episode/mean_response_time_s"
@@ -23,6 +33,9 @@ TRAIN_NUM_SERVERS = "train/num_servers"
 TRAIN_ENV_STEPS = "train/env_steps"
 TRAIN_ITER_TIME = "train/time_this_iter_s"
 
+# Warm start (behaviour cloning + DAgger), logged at step 0.
+WARM_START_PREFIX = "warm_start/"
+
 _RESULT_KEYS = {
     "env_runners/episode_return_mean": TRAIN_RETURN,
     "env_runners/episode_len_mean": TRAIN_EPISODE_LEN,
@@ -35,10 +48,18 @@ _RESULT_KEYS = {
 _LEARNER_PREFIX = "learners/default_policy/"
 _LEARNER_KEYS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "total_loss", "vf_explained_var")
 
-# Evaluation metrics, one per cluster size N.
+# Evaluation metrics (prefixed ``<scheduler>/``): one per cluster size N of the default scenario …
 EVAL_RESPONSE_TIME = "eval/mean_response_time_s/N{n}"
 EVAL_RATIO_TO_BOUND = "eval/response_time_over_lower_bound/N{n}"
+EVAL_RATIO_TO_BEST = "eval/response_time_over_best_heuristic/N{n}"
 EVAL_FEATURE_STAT = "eval/{stat}/N{n}"
+# … and one per (stream, pool) of the DWS scenario (flowtime = response time, the peer's term).
+EVAL_DWS_FLOWTIME = "eval/dws/mean_flowtime_s/{scenario}/{pool}"
+EVAL_DWS_RATIO = "eval/dws/flowtime_over_lower_bound/{scenario}/{pool}"
+
+# MLflow tag on an evaluation run: the training run whose checkpoint it evaluated.
+TAG_TRAINING_RUN = "scale_rllib.training_run_id"
+TAG_JOB = "job"
 
 
 def short_training_name(result_key: str) -> str | None:

@@ -15,6 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import requests
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT = "scale_rllib"
@@ -22,9 +26,15 @@ DEFAULT_EXPERIMENT = "scale_rllib"
 _MAX_METRICS, _MAX_PARAMS = 1000, 100
 
 
-def default_tracking_uri(output_dir: str | Path) -> str:
-    """``sqlite:///<output_dir>/mlflow.db`` (MLflow ≥ 3.13 refuses plain file stores)."""
-    return f"sqlite:///{Path(output_dir).resolve() / 'mlflow.db'}"
+#: The project's store, in the current directory, when neither ``--mlflow-uri`` nor ``MLFLOW_TRACKING_URI`` names one.
+DEFAULT_STORE = "mlflow.db"
+
+
+def default_tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<cwd>/mlflow.db``: one store per project directory for
+    training, evaluation and sweeps alike, so one ``mlflow ui --backend-store-uri sqlite:///mlflow.db`` shows them
+    all (MLflow ≥ 3.13 refuses plain file stores, hence sqlite)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd().resolve() / DEFAULT_STORE}"
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -41,9 +51,27 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _probe(uri: str, timeout_s: float = 5.0) -> None:
     """Fail fast on an unreachable server (MLflow's own client retries for minutes)."""
-    import requests
-
     requests.get(uri.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
+
+
+def artifact_location(tracking_uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: for a local sqlite store, ``mlruns/`` beside the database file (the
+    store is one self-contained folder, wherever the process runs; MLflow's own default is ``./mlruns`` of the
+    current directory); for a server, None (the server's ``--default-artifact-root``)."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return (Path(tracking_uri[len(prefix) :]).parent / "mlruns").resolve().as_uri()
+
+
+def experiment_of(tracking_uri: str, run_id: str) -> str | None:
+    """The experiment name of run ``run_id`` in the store at ``tracking_uri``; None if it cannot be read (a training
+    run in another store, or an unreachable server)."""
+    try:
+        client = MlflowClient(tracking_uri)
+        return client.get_experiment(client.get_run(run_id).info.experiment_id).name
+    except Exception:  # noqa: BLE001 - only a link between runs is lost
+        return None
 
 
 class MlflowTracker:
@@ -68,7 +96,7 @@ class MlflowTracker:
         self.tracking_uri = tracking_uri
         self.run_id: str | None = None
         self._client = None
-        self._guard("start", self._start, experiment, run_name, run_id, tags)
+        self.guard("start", self._start, experiment, run_name, run_id, tags)
 
     @property
     def active(self) -> bool:
@@ -76,8 +104,6 @@ class MlflowTracker:
         return self._client is not None and self.run_id is not None
 
     def _start(self, experiment, run_name, run_id, tags) -> None:
-        from mlflow.tracking import MlflowClient
-
         if self.tracking_uri.startswith(("http://", "https://")):
             # MLflow's defaults retry a dead server for minutes per call; fail within seconds instead.
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -90,11 +116,14 @@ class MlflowTracker:
             self.run_id = run_id
         else:
             exp = client.get_experiment_by_name(experiment)
-            exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+            exp_id = (
+                exp.experiment_id if exp else client.create_experiment(experiment, artifact_location(self.tracking_uri))
+            )
             self.run_id = client.create_run(exp_id, run_name=run_name, tags=dict(tags or {})).info.run_id
         self._client = client
 
-    def _guard(self, what: str, fn, *args) -> Any:
+    def guard(self, what: str, fn, *args) -> Any:
+        """``fn(*args)``, or None if tracking is off; an exception warns once and turns tracking off."""
         if what != "start" and not self.active:
             return None
         try:
@@ -111,11 +140,9 @@ class MlflowTracker:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log flattened params (values stringified, 500 chars max) in batches."""
-        from mlflow.entities import Param
-
         items = [Param(k, str(v)[:500]) for k, v in flatten(params).items()]
         for i in range(0, len(items), _MAX_PARAMS):
-            self._guard(
+            self.guard(
                 "log_params", lambda b: self._client.log_batch(self.run_id, params=b), items[i : i + _MAX_PARAMS]
             )
 
@@ -125,8 +152,6 @@ class MlflowTracker:
         Returns:
             How many metrics were sent.
         """
-        from mlflow.entities import Metric
-
         now_ms = int(time.time() * 1000)
         items = [
             Metric(k, float(v), now_ms, step)
@@ -134,7 +159,7 @@ class MlflowTracker:
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         ]
         for i in range(0, len(items), _MAX_METRICS):
-            self._guard(
+            self.guard(
                 "log_metrics", lambda b: self._client.log_batch(self.run_id, metrics=b), items[i : i + _MAX_METRICS]
             )
         return len(items) if self.active else 0
@@ -145,12 +170,12 @@ class MlflowTracker:
             return
         path = Path(path)
         upload = self._client.log_artifacts if path.is_dir() else self._client.log_artifact
-        self._guard("log_artifact", upload, self.run_id, str(path), artifact_path)
+        self.guard("log_artifact", upload, self.run_id, str(path), artifact_path)
 
     def set_tag(self, key: str, value: str) -> None:
         """Set one tag on the run."""
-        self._guard("set_tag", lambda: self._client.set_tag(self.run_id, key, value))
+        self.guard("set_tag", lambda: self._client.set_tag(self.run_id, key, value))
 
     def finish(self, status: str = "FINISHED") -> None:
         """Mark the run FINISHED (or FAILED / KILLED)."""
-        self._guard("finish", lambda: self._client.set_terminated(self.run_id, status))
+        self.guard("finish", lambda: self._client.set_terminated(self.run_id, status))

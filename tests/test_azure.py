@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from scale_rllib.cli import main
-from scale_rllib.workloads.azure import ReplayedArrivals, load_azure_trace
+from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.errors import WorkloadFileError
-from scale_rllib.workloads.scenario import build_episode
+from scale_rllib.workloads.formats.azure import load_azure_trace
+from scale_rllib.workloads.replay import ReplayedArrivals
 from scale_rllib.workloads.spec import make_workload, split_arrivals, validate_spec
 
 #: file → (requests, first-to-last span in s), counted independently below with the csv module.

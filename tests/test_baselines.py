@@ -1,4 +1,4 @@
-"""Tests of the list-scheduling heuristics and ``run_episode`` (DESIGN §7)."""
+"""Tests of the list-scheduling heuristics and ``run_episode`` (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from scale_rllib.baselines.heuristics import (
+from scale_rllib.env.scheduling_env import SchedulingEnv
+from scale_rllib.schedulers import make_scheduler, run_episode
+from scale_rllib.schedulers.heuristics import (
     HEURISTICS,
     EFTScheduler,
     ESTScheduler,
     PEFTScheduler,
     RandomScheduler,
     RoundRobinScheduler,
-    make_heuristic,
 )
-from scale_rllib.baselines.scheduler import run_episode
-from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind, Workflow
@@ -114,14 +113,14 @@ def test_random_is_seeded_and_in_range() -> None:
     assert draws(4) != first
 
 
-def test_make_heuristic() -> None:
+def test_make_scheduler() -> None:
     assert set(HEURISTICS) == {"random", "round-robin", "est", "eft", "peft"}
     for name, cls in HEURISTICS.items():
-        scheduler = make_heuristic(name)
+        scheduler = make_scheduler(name)
         assert isinstance(scheduler, cls) and scheduler.name == name
-    assert make_heuristic("eft") is not make_heuristic("eft")  # fresh instances
+    assert make_scheduler("eft") is not make_scheduler("eft")  # fresh instances
     with pytest.raises(ValueError, match="nope") as err:
-        make_heuristic("nope")
+        make_scheduler("nope")
     for name in HEURISTICS:
         assert name in str(err.value)
 
@@ -130,8 +129,8 @@ def test_make_heuristic() -> None:
 @pytest.mark.parametrize("name", sorted(HEURISTICS))
 def test_run_episode_is_deterministic(name: str) -> None:
     env = SchedulingEnv({"servers_range": (6, 6), "num_workflows": 15})
-    a = run_episode(env, make_heuristic(name), seed=7)
-    b = run_episode(env, make_heuristic(name), seed=7)
+    a = run_episode(env, make_scheduler(name), seed=7)
+    b = run_episode(env, make_scheduler(name), seed=7)
     assert dataclasses.replace(a, wall_time_s=0.0) == dataclasses.replace(b, wall_time_s=0.0)
     assert (a.scheduler, a.servers, a.load, a.seed) == (name, 6, 0.7, 7)
     assert a.decisions == sum(w.num_tasks for w in env.sim.workflows)
@@ -141,7 +140,7 @@ def test_run_episode_is_deterministic(name: str) -> None:
 
 def test_run_episode_num_servers_option() -> None:
     env = SchedulingEnv({"servers_range": (4, 8), "max_servers": 16, "num_workflows": 5})
-    assert run_episode(env, make_heuristic("eft"), seed=0, num_servers=12).servers == 12
+    assert run_episode(env, make_scheduler("eft"), seed=0, servers=12).servers == 12
 
 
 def test_run_episode_rejects_invalid_server() -> None:
@@ -163,7 +162,7 @@ def test_eft_beats_random_and_round_robin_on_agentic_default() -> None:
     env = SchedulingEnv({"servers_range": (16, 16), "load": 0.7})
     mean = {}
     for name in ("eft", "random", "round-robin"):
-        results = [run_episode(env, make_heuristic(name), seed=seed, num_servers=16) for seed in (0, 1)]
+        results = [run_episode(env, make_scheduler(name), seed=seed, servers=16) for seed in (0, 1)]
         assert all(r.servers == 16 for r in results)
         mean[name] = np.mean([r.mean_response_time_s for r in results])
     assert mean["eft"] < mean["random"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from scale_rllib import ConfigError, EnvConfig, TrainConfig
 from scale_rllib.cli import main
-from scale_rllib.config import ConfigError, EnvConfig, TrainConfig
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,8 @@ def test_cli_rejects_before_ray_starts(argv, message, tmp_path, capsys):
 
 
 def test_train_flags_reach_the_train_config():
-    from scale_rllib.cli import build_parser, train_config_from_args
+    from scale_rllib.cli import build_parser
+    from scale_rllib.cli.train import config_from_args as train_config_from_args
 
     argv = ["train", "--output", "x", "--entropy-coeff", "0", "--vf-loss-coeff", "0.2", "--warm-start", "eft-rollout"]
     argv += ["--warm-start-episodes", "3", "--warm-start-epochs", "7", "--warm-start-dagger-rounds", "2"]

@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scale_rllib.baselines.dws import DwsHeftScheduler, DwsPeftScheduler, min_work_to_exit
-from scale_rllib.baselines.heuristics import EFTScheduler, make_heuristic
 from scale_rllib.cli import main
+from scale_rllib.schedulers import make_scheduler
+from scale_rllib.schedulers.dws_compat import DwsHeftScheduler, DwsPeftScheduler, min_work_to_exit
+from scale_rllib.schedulers.heuristics import EFTScheduler
 from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind, Workflow
-from scale_rllib.workloads.dws import dws_arrivals, parse_pool, pool_cluster, read_stream
-from scale_rllib.workloads.dws_workload import fixed_pool_counts, random_pool_counts
+from scale_rllib.workloads.dws.streams import dws_arrivals, parse_pool, pool_cluster, read_stream
+from scale_rllib.workloads.dws.workload import fixed_pool_counts, random_pool_counts
 from scale_rllib.workloads.errors import WorkloadFileError
 
 SCENARIOS = {"6x4_r5.4_const_100": "6x4", "5x5_r9_const_100": "5x5"}
@@ -62,7 +63,7 @@ def test_replay_reproduces_peer_heft_and_peft(shared_data: Path, scenario: str) 
     for name, method in (("dws-heft", "HEFT"), ("dws-peft", "PEFT")):
         peer = summary["methods"][method]["mean_flowtime"]
         # the testbed's own tie-breaking (RandomState(env_seed=0).choice among exact ties): every workflow equal
-        ours = replay(scenario_sim(shared_data, scenario), make_heuristic(name), seed=0).response_times_s()
+        ours = replay(scenario_sim(shared_data, scenario), make_scheduler(name), seed=0).response_times_s()
         assert ours.mean() == pytest.approx(peer, rel=0.01)
         np.testing.assert_allclose(ours, reference(shared_data, scenario, method), rtol=1e-9, atol=1e-6)
         # deterministic lowest-index tie-breaking: within 1 % too (6x4 PEFT differs by +0.44 %: dispatch order)
@@ -208,7 +209,7 @@ def test_dws_pools() -> None:
 
 
 def test_dws_workload_spec_trains_on_random_pools(shared_data: Path) -> None:
-    from scale_rllib.config import EnvConfig
+    from scale_rllib.env.config import EnvConfig
     from scale_rllib.env.scheduling_env import SchedulingEnv
 
     spec = f"dws:{shared_data / 'dws' / 'dax'}"
@@ -234,16 +235,18 @@ def test_env_runs_a_given_simulator_and_rejects_a_used_one(shared_data: Path) ->
     import gymnasium as gym
     import torch
 
-    from scale_rllib.baselines.policy import PolicyScheduler
-    from scale_rllib.config import EnvConfig
-    from scale_rllib.dws_evaluation import DwsEvalConfig, evaluate_dws, run_on_stream
+    from scale_rllib.env.config import EnvConfig
     from scale_rllib.env.observation import observation_space
     from scale_rllib.env.scheduling_env import SchedulingEnv
+    from scale_rllib.evaluation import DwsEvalConfig, evaluate
     from scale_rllib.models.scale_module import ScaleRLModule
+    from scale_rllib.schedulers import run_episode
+    from scale_rllib.schedulers.policy import PolicyScheduler
 
     env = SchedulingEnv(EnvConfig(servers_range=(24, 24), max_servers=24))
     direct = replay(scenario_sim(shared_data, "6x4_r5.4_const_100"), DwsHeftScheduler(), seed=0)
-    through_env = run_on_stream(env, DwsHeftScheduler(), scenario_sim(shared_data, "6x4_r5.4_const_100"), 0, 0.1)
+    sim = scenario_sim(shared_data, "6x4_r5.4_const_100")
+    through_env = run_episode(env, DwsHeftScheduler(), 0, simulator=sim, load=0.1)
     assert through_env.mean_response_time_s == pytest.approx(direct.response_times_s().mean(), rel=1e-12)
     with pytest.raises(ValueError, match="fresh, unstarted Simulator"):
         env.reset(seed=0, options={"simulator": direct})
@@ -254,14 +257,15 @@ def test_env_runs_a_given_simulator_and_rejects_a_used_one(shared_data: Path) ->
     cfg = DwsEvalConfig(
         shared_data / "dws" / "dax", "2x2", rate_per_hour=20.0, workflows=4, episodes=2, schedulers=("eft",)
     )
-    rows, features = evaluate_dws(cfg, [lambda env_cfg: PolicyScheduler(module)])
+    out = evaluate(cfg, [PolicyScheduler(module)])
+    rows, features = out.results, out.features
     assert [r["scheduler"] for r in rows] == ["eft", "scale"] * 2 and {r["seed"] for r in rows} == {0, 1}
     assert all(r["servers"] == 4 and r["pool"] == "2x2" and r["mean_response_time_s"] > 0 for r in rows)
     assert len(features) == 2
 
 
 def test_cli_evaluate_dws_replay_and_errors(shared_data: Path, tmp_path: Path, capsys) -> None:
-    from scale_rllib.dws_evaluation import RESULT_COLUMNS
+    from scale_rllib.evaluation.report import RESULT_COLUMNS
 
     dws = shared_data / "dws"
     base = ["evaluate", "--scenario", "dws", "--dax-dir", str(dws / "dax"), "--output", str(tmp_path / "out")]
@@ -269,7 +273,7 @@ def test_cli_evaluate_dws_replay_and_errors(shared_data: Path, tmp_path: Path, c
     assert main([*base, "--pool", "5x5", *replay_args]) == 0
     with (tmp_path / "out" / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert tuple(rows[0]) == RESULT_COLUMNS and [r["scheduler"] for r in rows] == [
+    assert tuple(rows[0]) == (*RESULT_COLUMNS, "scenario", "pool") and [r["scheduler"] for r in rows] == [
         "est",
         "eft",
         "peft",

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from scale_rllib.config import EnvConfig
+from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.observation import SERVER_FEATURES, TASK_FEATURES
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.sim.workflow import NUM_KINDS, TaskKind
-from scale_rllib.workloads.agentic import AgenticWorkload
+from scale_rllib.workloads.generators.agentic import AgenticWorkload
 
 #: Small episodes keep every test well under a second.
 SMALL = {"servers_range": (4, 4), "num_workflows": 12}

@@ -10,8 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+from mlflow.tracking import MlflowClient
+
 from scale_rllib import metrics as M
-from scale_rllib.checkpoints import find_checkpoint, read_metadata
+from scale_rllib.training.checkpoints import find_checkpoint, read_metadata
 
 TRAIN = [
     sys.executable,
@@ -35,15 +38,42 @@ TRAIN = [
 
 
 def _env_runner_pids(driver_pid: int) -> list[int]:
-    """PIDs of env runner actor processes (their process title names the actor class)."""
+    """PIDs of the env runner actors of the training process ``driver_pid``: among its own descendants (the local Ray
+    it started, whose raylet forks the workers), those whose process title names the actor class. Env runners of
+    any other Ray job on the machine are not descendants, so they are never counted nor touched."""
+    try:
+        descendants = psutil.Process(driver_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
     pids = []
-    for proc in Path("/proc").iterdir():
+    for proc in descendants:
         try:
-            if proc.name.isdigit() and b"SingleAgentEnvRunner" in (proc / "cmdline").read_bytes():
-                pids.append(int(proc.name))
-        except OSError:
+            if any("SingleAgentEnvRunner" in part for part in proc.cmdline()):
+                pids.append(proc.pid)
+        except psutil.Error:
             continue
     return pids
+
+
+def test_env_runner_lookup_sees_only_the_training_process_own_runners(tmp_path):
+    """Another job's env runner on the machine (a decoy titled like one) is neither counted nor a kill target."""
+    title = "ray::SingleAgentEnvRunner.sample"
+    decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", title], start_new_session=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', "
+         f"'import time; time.sleep(120)', {title!r}])"],  # a 'driver' whose child is titled like an env runner
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not _env_runner_pids(parent.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        found = _env_runner_pids(parent.pid)
+        assert len(found) == 1 and decoy.pid not in found
+    finally:
+        for proc in (decoy, parent):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _wait_for_checkpoint(ckpt: Path, iteration: int, proc: subprocess.Popen, timeout_s: float = 300) -> dict:
@@ -57,13 +87,11 @@ def _wait_for_checkpoint(ckpt: Path, iteration: int, proc: subprocess.Popen, tim
     raise TimeoutError(f"no checkpoint of iteration {iteration} in {ckpt}")
 
 
-def _history(db: Path, run_id: str, key: str) -> list[tuple[int, float]]:
-    from mlflow.tracking import MlflowClient
-
-    return sorted((m.step, m.value) for m in MlflowClient(f"sqlite:///{db}").get_metric_history(run_id, key))
+def _history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in MlflowClient(uri).get_metric_history(run_id, key))
 
 
-def test_killed_env_runner_is_restarted_and_training_finishes(tmp_path):
+def test_killed_env_runner_is_restarted_and_training_finishes(tmp_path, tracking_uri):
     out = tmp_path / "run"
     cmd = [*TRAIN, "--num-env-runners", "2", "--iterations", "6", "--output", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -80,15 +108,15 @@ def test_killed_env_runner_is_restarted_and_training_finishes(tmp_path):
     final = read_metadata(out / "checkpoint")
     assert final["iteration"] == 6 and final["mlflow_run_id"] == meta["mlflow_run_id"]
     for key in (M.TRAIN_ENV_STEPS, "train/policy_loss", M.SRR_KL, M.SRR_DECORRELATION):
-        history = _history(out / "mlflow.db", meta["mlflow_run_id"], key)
+        history = _history(tracking_uri, meta["mlflow_run_id"], key)
         assert [step for step, _ in history] == [1, 2, 3, 4, 5, 6], key  # no iteration without metrics
         assert all(math.isfinite(value) for _, value in history), key
-    steps = [value for _, value in _history(out / "mlflow.db", meta["mlflow_run_id"], M.TRAIN_ENV_STEPS)]
+    steps = [value for _, value in _history(tracking_uri, meta["mlflow_run_id"], M.TRAIN_ENV_STEPS)]
     assert all(b > a for a, b in zip(steps, steps[1:]))  # sampling went on after the kill
 
 
-def test_killed_training_resumes_from_checkpoint_in_same_mlflow_run(tmp_path):
-    out = tmp_path / "run"
+def test_killed_training_resumes_from_checkpoint_in_same_mlflow_run(tmp_path, tracking_uri):
+    out = tmp_path / "resumed-run"
     cmd = [*TRAIN, "--num-env-runners", "1", "--iterations", "5", "--output", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -100,12 +128,12 @@ def test_killed_training_resumes_from_checkpoint_in_same_mlflow_run(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     final = read_metadata(out / "checkpoint")
     assert final["iteration"] == 5 and final["mlflow_run_id"] == killed_at["mlflow_run_id"]
-    from mlflow.tracking import MlflowClient
-
-    runs = MlflowClient(f"sqlite:///{out / 'mlflow.db'}").search_runs(["0", "1"])
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_run(killed_at["mlflow_run_id"]).info.experiment_id
+    runs = client.search_runs([experiment], f"attributes.run_name = '{out.name}'")
     assert [r.info.run_id for r in runs] == [killed_at["mlflow_run_id"]]  # no second run
     assert runs[0].info.status == "FINISHED"
-    steps = [step for step, _ in _history(out / "mlflow.db", killed_at["mlflow_run_id"], M.TRAIN_ENV_STEPS)]
+    steps = [step for step, _ in _history(tracking_uri, killed_at["mlflow_run_id"], M.TRAIN_ENV_STEPS)]
     assert sorted(set(steps)) == [1, 2, 3, 4, 5]
     redone = len(steps) - len(set(steps))
     assert redone <= 1  # at most the one iteration after the last checkpoint was lost and run again

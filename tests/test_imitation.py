@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from scale_rllib.config import EnvConfig
+from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.observation import observation_space
 from scale_rllib.env.scheduling_env import SchedulingEnv
-from scale_rllib.imitation import behaviour_clone, collect_demonstrations
 from scale_rllib.models.scale_module import ScaleRLModule
+from scale_rllib.training.warm_start import behaviour_clone, collect_demonstrations
 
 ENV = EnvConfig(servers_range=(4, 6), num_workflows=6)
 
@@ -28,7 +28,7 @@ def test_demonstrations_are_the_teachers_decisions_and_returns():
     env = SchedulingEnv(ENV)
     env.reset(seed=5)
     sim, done = env.sim, False
-    from scale_rllib.baselines.heuristics import EFTScheduler
+    from scale_rllib.schedulers.heuristics import EFTScheduler
 
     teacher = EFTScheduler()
     while not done:
@@ -53,7 +53,7 @@ def test_behaviour_cloning_learns_eft():
 
 
 def test_dagger_labels_the_students_states_with_the_teacher():
-    from scale_rllib.baselines.heuristics import RandomScheduler
+    from scale_rllib.schedulers.heuristics import RandomScheduler
 
     teacher_run = collect_demonstrations(ENV, "eft", episodes=2, gamma=1.0, seed=3)
     student_run = collect_demonstrations(ENV, "eft", episodes=2, gamma=1.0, seed=3, actor=RandomScheduler())
@@ -67,7 +67,7 @@ def test_dagger_labels_the_students_states_with_the_teacher():
 
 
 def test_dagger_rounds_add_labelled_episodes_and_clone_the_teacher():
-    from scale_rllib.imitation import dagger
+    from scale_rllib.training.warm_start import dagger
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -83,7 +83,7 @@ def test_dagger_rounds_add_labelled_episodes_and_clone_the_teacher():
 
 
 def test_warm_start_teachers_are_validated():
-    from scale_rllib.config import ConfigError, TrainConfig
+    from scale_rllib import ConfigError, TrainConfig
 
     assert TrainConfig(warm_start="eft-rollout").warm_start == "eft-rollout"
     with pytest.raises(ConfigError, match="warm_start"):

@@ -12,10 +12,10 @@ from scale_rllib.env.observation import SERVER_FEATURES, encode
 from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import NUM_KINDS, TaskKind, Workflow, WorkflowError
-from scale_rllib.workloads.agentic_real import AgenticRealWorkload, parse_agentic_real
-from scale_rllib.workloads.llm_model import AGENTIC_REAL_PROFILE, llm_exec_time_s
-from scale_rllib.workloads.runtime_fit import EMBEDDED_FITS, fit_runtimes, fit_wfinstances
-from scale_rllib.workloads.scenario import build_episode
+from scale_rllib.workloads.episode import build_episode
+from scale_rllib.workloads.generators.agentic_real import AgenticRealWorkload, parse_agentic_real
+from scale_rllib.workloads.generators.llm_model import AGENTIC_REAL_PROFILE, llm_exec_time_s
+from scale_rllib.workloads.generators.runtime_fit import EMBEDDED_FITS, fit_runtimes, fit_wfinstances
 from scale_rllib.workloads.spec import make_workload, validate_spec
 
 H100, A100, CPU = AGENTIC_REAL_PROFILE.types

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from scale_rllib.sim.workflow import TaskKind, WorkflowError
-from scale_rllib.workloads.dax import load_dax
 from scale_rllib.workloads.errors import WorkloadFileError
-from scale_rllib.workloads.files import clear_workflow_cache, load_workflows
-from scale_rllib.workloads.wfformat import load_wfformat
+from scale_rllib.workloads.formats.dax import load_dax
+from scale_rllib.workloads.formats.files import clear_workflow_cache, load_workflows
+from scale_rllib.workloads.formats.wfformat import load_wfformat
 
 APPS = ["1000genome", "cycles", "epigenomics", "montage", "seismology", "soykb", "srasearch"]
 DAX_NS = "{http://pegasus.isi.edu/schema/DAX}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from scale_rllib import metrics as M
-from scale_rllib.sweep_config import SweepConfig
+from scale_rllib.tuning.config import SweepConfig
 from tests.servers import free_port, mlflow_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def test_two_trial_sweep_logs_params_metrics_artifacts(server, sweep_result):
 
 
 def test_sweep_config_errors_name_file_and_field(tmp_path):
-    from scale_rllib.config import ConfigError
+    from scale_rllib import ConfigError
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nlambda_dec: [-1]\n")

@@ -22,7 +22,7 @@ def cluster(tmp_path_factory):
 def test_env_runners_are_placed_on_both_nodes(cluster):
     script = textwrap.dedent(f"""
         import json, ray
-        from scale_rllib.config import EnvConfig, TrainConfig
+        from scale_rllib import EnvConfig, TrainConfig
         from scale_rllib.training import build_ppo_config, init_ray
         init_ray({cluster["address"]!r})
         cfg = TrainConfig(env=EnvConfig(servers_range=(6, 10), num_workflows=6), iterations=1, num_env_runners=2,
@@ -52,7 +52,9 @@ def test_ray_job_submit_runs_a_training_job(cluster, tmp_path):
     out = tmp_path / "job"
     flags = "--servers 8 --iterations 1 --num-env-runners 1 --envs-per-runner 1 --train-batch-size 256"
     flags += " --minibatch-size 128 --workflows-per-server 1"
+    store = f"sqlite:///{out / 'mlflow.db'}"  # explicit: the job's environment is the cluster's, not this process's
     entry = [str(BIN / "scale-rllib"), "train", "--address", "auto", *flags.split(), "--output", str(out)]
+    entry += ["--mlflow-uri", store]
     cmd = [str(BIN / "ray"), "job", "submit", "--address", cluster["dashboard"], "--", *entry]
     deadline = time.monotonic() + 360
     while True:  # on a loaded 2-core machine the head's job agent can lag the dashboard by minutes (seen: > 3 min)
@@ -63,6 +65,6 @@ def test_ray_job_submit_runs_a_training_job(cluster, tmp_path):
         time.sleep(5)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "succeeded" in proc.stdout.lower() and f"checkpoint: {out.resolve()}" in proc.stdout
-    runs = MlflowClient(f"sqlite:///{out / 'mlflow.db'}").search_runs(["0", "1"])
+    runs = MlflowClient(store).search_runs(["0", "1"])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].data.params["train/env/servers_range"] == "(8, 8)"

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scale_rllib.baselines.heuristics import EFTScheduler, make_heuristic
-from scale_rllib.baselines.rollout import EFTRolloutScheduler, candidate_servers, rollout_cost
+from scale_rllib.schedulers import make_scheduler
+from scale_rllib.schedulers.heuristics import EFTScheduler
+from scale_rllib.schedulers.rollout import EFTRolloutScheduler, candidate_servers, rollout_cost
 from scale_rllib.sim.cluster import Cluster
 from scale_rllib.sim.simulator import Simulator
-from scale_rllib.workloads.dws import pool_cluster, read_stream
+from scale_rllib.workloads.dws.streams import pool_cluster, read_stream
 from tests.test_dws import SCENARIOS, chain, replay, scenario_sim, speed
 
 
@@ -96,7 +97,7 @@ def test_rollout_beats_eft_on_the_reference_streams(shared_data: Path, scenario:
 
     def ratio(name: str) -> float:
         sim = replay(
-            stream.simulator(shared_data / "dws" / "dax", pool_cluster(SCENARIOS[scenario])), make_heuristic(name)
+            stream.simulator(shared_data / "dws" / "dax", pool_cluster(SCENARIOS[scenario])), make_scheduler(name)
         )
         return sim.response_times_s().mean() / sim.lower_bound_s.mean()
 
@@ -111,10 +112,10 @@ def test_invalid_candidates() -> None:
 
 
 def test_peft_rollout_uses_peft_inside_the_simulated_future(shared_data: Path) -> None:
-    from scale_rllib.baselines.heuristics import PEFTScheduler
+    from scale_rllib.schedulers.heuristics import PEFTScheduler
 
     sim = scenario_sim(shared_data, "6x4_r5.4_const_100")
-    scheduler = make_heuristic("peft-rollout")
+    scheduler = make_scheduler("peft-rollout")
     checked = 0
     while sim.next_decision() and checked < 200:
         in_system = np.flatnonzero(np.isnan(sim.completion_s) & (sim.arrival_s <= sim.now_s))

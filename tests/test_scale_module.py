@@ -319,9 +319,9 @@ def test_one_ppo_iteration_then_load_policy_for_larger_n(tmp_path) -> None:
 def test_infer_one_over_distinct_servers_equals_the_full_forward(self_attention: bool) -> None:
     """Real observations of a 96-server cluster (many idle servers of a type are identical rows): the logits and z
     computed over the distinct rows with log-multiplicity key bias equal the full batched computation."""
-    from scale_rllib.baselines.heuristics import EFTScheduler
     from scale_rllib.env.observation import observation_space
     from scale_rllib.env.scheduling_env import SchedulingEnv
+    from scale_rllib.schedulers.heuristics import EFTScheduler
 
     env = SchedulingEnv({"servers_range": (96, 96), "max_servers": 128, "load": 0.5, "num_workflows": 60})
     torch.manual_seed(0)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scale_rllib.baselines.heuristics import EFTScheduler
+from scale_rllib.schedulers.heuristics import EFTScheduler
 from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind, Workflow
-from scale_rllib.workloads.agentic import AGENTIC_PROFILE, AgenticWorkload
 from scale_rllib.workloads.base import ClusterProfile, poisson_arrivals
+from scale_rllib.workloads.generators.agentic import AGENTIC_PROFILE, AgenticWorkload
 
 LLM, TOOL = int(TaskKind.LLM), int(TaskKind.TOOL)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scale_rllib.baselines.heuristics import HEURISTICS
+from scale_rllib.schedulers.heuristics import HEURISTICS
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce_scale.py"
 POLICIES = ("scale-srr", "scale-nosrr")
@@ -179,7 +179,7 @@ def test_srr_sweep_table_reads_the_study_back(study, tmp_path, capsys):
 
 def test_srr_gain_counts_wins_and_the_median_past_a_collapsed_seed():
     """The mean gain follows one collapsed seed; the win count and the median per-seed gain do not."""
-    from scale_rllib.study_report import srr_gain
+    from scale_rllib.study.tables import srr_gain
 
     rts = {"nosrr": [10.0, 10.0, 10.0], "srr": [9.0, 9.0, 1000.0]}
     results = pd.DataFrame(

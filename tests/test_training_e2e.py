@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
+from scale_rllib import EnvConfig, TrainConfig
 from scale_rllib import metrics as M
-from scale_rllib.config import EnvConfig, TrainConfig
 
 TINY = TrainConfig(
     env=EnvConfig(servers_range=(6, 10), num_workflows=6),
@@ -40,28 +40,50 @@ def trained(tmp_path_factory):
     return out, result
 
 
-def test_training_writes_checkpoint_and_mlflow_run(trained):
+def test_training_writes_checkpoint_and_mlflow_run(trained, tracking_uri):
     from mlflow.tracking import MlflowClient
 
     out, result = trained
     assert result.checkpoint == out / "checkpoint"
     assert (result.checkpoint / "scale_rllib.json").is_file()
-    run = MlflowClient(f"sqlite:///{out / 'mlflow.db'}").get_run(result.mlflow_run_id)
+    client = MlflowClient(tracking_uri)
+    run = client.get_run(result.mlflow_run_id)
     assert run.data.params["train/lambda_dec"] == str(TINY.lambda_dec)
     assert run.data.params["train/env/servers_range"] == "(6, 10)"
     for key in (M.SRR_DECORRELATION, M.SRR_KL, M.TRAIN_ENV_STEPS, "train/policy_loss"):
         assert key in run.data.metrics, key
     assert run.data.metrics[M.TRAIN_ENV_STEPS] >= 2 * TINY.train_batch_size
     assert run.info.status == "FINISHED"
+    # The checkpoint's weights, not only its metadata, are in the run.
+    logged = {a.path for a in client.list_artifacts(result.mlflow_run_id, "checkpoint")}
+    assert {"checkpoint/scale_rllib.json", "checkpoint/learner_group"} <= logged, logged
+
+
+def test_policy_is_an_mlflow_pyfunc_model_that_picks_servers(trained):
+    import mlflow
+    import numpy as np
+
+    from scale_rllib import EnvConfig, SchedulingEnv
+
+    _, result = trained
+    model = mlflow.pyfunc.load_model(result.model_uri)
+    observations = []
+    for n, seed in ((8, 0), (48, 1)):  # two cluster sizes in one batch: padded and masked
+        env = SchedulingEnv(EnvConfig(servers_range=(n, n), num_workflows=4, randomize_mix=False))
+        obs, _ = env.reset(seed=seed)
+        observations.append(obs)
+    choices = model.predict(observations)
+    assert len(choices) == 2 and 0 <= choices[0] < 8 and 0 <= choices[1] < 48
+    assert model.predict([{k: np.asarray(v).tolist() for k, v in observations[0].items()}]) == choices[:1]
 
 
 def test_checkpoint_loads_without_ray_and_runs_at_48_servers(trained):
     out, result = trained
     script = textwrap.dedent(f"""
         import ray
-        from scale_rllib.baselines.policy import PolicyScheduler
-        from scale_rllib.baselines.scheduler import run_episode
-        from scale_rllib.config import EnvConfig
+        from scale_rllib.schedulers.policy import PolicyScheduler
+        from scale_rllib.schedulers import run_episode
+        from scale_rllib.env.config import EnvConfig
         from scale_rllib.env import SchedulingEnv
         env = SchedulingEnv(EnvConfig(servers_range=(48, 48), num_workflows=20, randomize_mix=False))
         policy = PolicyScheduler.from_checkpoint({str(result.checkpoint)!r}, max_servers=48)
@@ -75,7 +97,7 @@ def test_checkpoint_loads_without_ray_and_runs_at_48_servers(trained):
     assert "RAY_INITIALIZED False" in proc.stdout
 
 
-def test_evaluate_cli_writes_results_for_policy_and_heuristics(trained, tmp_path):
+def test_evaluate_cli_writes_results_for_policy_and_heuristics(trained, tmp_path, tracking_uri):
     out, result = trained
     cmd = [
         sys.executable,
@@ -107,3 +129,15 @@ def test_evaluate_cli_writes_results_for_policy_and_heuristics(trained, tmp_path
     assert (tmp_path / "response_time_vs_servers.png").stat().st_size > 10_000
     assert (tmp_path / "feature_statistics.csv").is_file()
     assert "scale" in proc.stdout and "checkpoint" not in proc.stderr.lower()
+    assert "paired RT/best" in proc.stdout
+    summary = list(csv.DictReader(open(tmp_path / "summary.csv")))
+    scale = [r for r in summary if r["scheduler"] == "scale"]
+    assert len(scale) == 2 and all(float(r["paired_ratio_ci95"]) >= 0 for r in scale)
+    # The evaluation run sits in the training run's store and experiment, tagged with the training run.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    training = client.get_run(result.mlflow_run_id)
+    runs = client.search_runs([training.info.experiment_id], f"tags.`{M.TAG_TRAINING_RUN}` = '{training.info.run_id}'")
+    assert len(runs) == 1 and runs[0].data.tags[M.TAG_JOB] == "evaluate"
+    assert "scale/" + M.EVAL_RATIO_TO_BEST.format(n=48) in runs[0].data.metrics

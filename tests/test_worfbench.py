@@ -12,8 +12,8 @@ import pytest
 
 from scale_rllib.sim.workflow import TaskKind
 from scale_rllib.workloads.errors import WorkloadFileError
-from scale_rllib.workloads.worfbench import PlanError, load_worfbench, parse_plan
-from scale_rllib.workloads.worfbench_kinds import environment, node_kind
+from scale_rllib.workloads.formats.worfbench import PlanError, load_worfbench, parse_plan
+from scale_rllib.workloads.generators.worfbench_kinds import environment, node_kind
 
 SOURCES = ["alfworld", "intercodesql", "lumos", "os", "toolalpaca", "webshop", "wikihow"]
 SQL_USER = "Task: count cities\nThe database tables and corresponding fields you can operate are: {'city': ['ID']}"
@@ -100,7 +100,7 @@ def test_node_without_edges_is_an_independent_task(tmp_path: Path) -> None:
 def test_bad_graph_is_skipped_with_file_index_and_reason(tmp_path: Path, plan: str, reason: str, caplog) -> None:
     good = _entry("Node:\n1: search[x]\nEdge: (START,1) (1,END)", gid="ok")
     file = _write(tmp_path / "graphs.json", [good, _entry(plan, gid="bad")])
-    with caplog.at_level(logging.WARNING, logger="scale_rllib.workloads.worfbench"):
+    with caplog.at_level(logging.WARNING, logger="scale_rllib.workloads.formats.worfbench"):
         result = load_worfbench(file)
     assert [g.name for g in result.graphs] == ["ok"]
     (skipped,) = result.skipped

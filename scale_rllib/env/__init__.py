@@ -1,28 +1,16 @@
-"""The gymnasium env and its registration (gymnasium id and Ray Tune registry name)."""
+"""The gymnasium env (:class:`SchedulingEnv`), its config and observation encoding.
+
+Registration with gymnasium / Ray Tune (:func:`scale_rllib.env.registration.register`, id :data:`ENV_ID`) lives in
+its own module so that building an env does not import Ray.
+"""
 
 from __future__ import annotations
 
+from scale_rllib.env.config import EnvConfig
+from scale_rllib.env.observation import observation_space
 from scale_rllib.env.scheduling_env import SchedulingEnv
 
+#: The env id under which :func:`scale_rllib.env.registration.register` registers :class:`SchedulingEnv`.
 ENV_ID = "scale_rllib/Scheduling-v0"
 
-
-def register() -> str:
-    """Register :class:`SchedulingEnv` under :data:`ENV_ID` with gymnasium and Ray's registry.
-
-    Call it in every process that builds the env by name (the driver, before
-    ``Algorithm.from_checkpoint``); env runners get it through the PPO config. Idempotent.
-
-    Returns:
-        The env id.
-    """
-    import gymnasium as gym
-    from ray.tune.registry import register_env
-
-    if ENV_ID not in gym.registry:
-        gym.register(ENV_ID, entry_point=SchedulingEnv, disable_env_checker=True)
-    register_env(ENV_ID, lambda env_config: SchedulingEnv(dict(env_config)))
-    return ENV_ID
-
-
-__all__ = ["ENV_ID", "SchedulingEnv", "register"]
+__all__ = ["ENV_ID", "EnvConfig", "SchedulingEnv", "observation_space"]

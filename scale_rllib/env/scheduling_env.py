@@ -7,15 +7,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from scale_rllib.config import EnvConfig
+from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.observation import encode, observation_space, terminal_observation
 from scale_rllib.sim.simulator import Simulator
-from scale_rllib.workloads.scenario import build_episode
+from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.spec import make_workload
 
 
 class SchedulingEnv(gym.Env):
-    """Online workflow scheduling on a heterogeneous cluster of N servers (DESIGN §4).
+    """Online workflow scheduling on a heterogeneous cluster of N servers (docs/design.md, "The MDP").
 
     ## Description
     Workflows (DAGs) arrive by a Poisson process at offered load ρ. Whenever a task becomes

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.policy.sample_batch import SampleBatch
 
 
 def ppo_batch(module, obs: dict[str, np.ndarray], rng: np.random.Generator, loss_mask: np.ndarray | None = None):
@@ -18,9 +20,6 @@ def ppo_batch(module, obs: dict[str, np.ndarray], rng: np.random.Generator, loss
         rng: Draws the advantages and value targets.
         loss_mask: (B,) bool; default all True.
     """
-    from ray.rllib.core.columns import Columns
-    from ray.rllib.policy.sample_batch import SampleBatch
-
     size = len(obs["task"])
     with torch.no_grad():
         logits = module.forward_exploration({Columns.OBS: {k: torch.from_numpy(v) for k, v in obs.items()}})[

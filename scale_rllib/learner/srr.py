@@ -1,4 +1,4 @@
-"""SRR: the statistical representation regulariser on the attention feature z (DESIGN §6). Pure torch.
+"""SRR: the statistical representation regulariser on the attention feature z (docs/design.md, "SRR").
 
 On a batch Z ∈ R^{B×d} of attention features (valid rows only):
 
@@ -12,13 +12,14 @@ On a batch Z ∈ R^{B×d} of attention features (valid rows only):
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 
-MEAN_ABS_MU = "mean_abs_mu"
-MEAN_SIGMA = "mean_sigma"
-MEAN_ABS_OFFDIAG_CORR = "mean_abs_offdiag_corr"
+from scale_rllib.metrics import FEATURE_MEAN_ABS_MU as MEAN_ABS_MU
+from scale_rllib.metrics import FEATURE_MEAN_ABS_OFFDIAG_CORR as MEAN_ABS_OFFDIAG_CORR
+from scale_rllib.metrics import FEATURE_MEAN_SIGMA as MEAN_SIGMA
 
 
 class SRRStats(NamedTuple):
@@ -55,7 +56,7 @@ def _valid_rows(z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 
 
 def srr_losses(z: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-5) -> SRRStats:
-    """Computes the SRR losses and feature statistics of DESIGN §6 (formulas in the module docstring).
+    """Computes the SRR losses and feature statistics (formulas in the module docstring).
 
     Args:
         z: (B, d) attention features.
@@ -118,3 +119,47 @@ def feature_statistics(z: torch.Tensor, eps: float = 1e-5) -> dict[str, float]:
         MEAN_SIGMA: float(stats.mean_sigma),
         MEAN_ABS_OFFDIAG_CORR: float(stats.mean_abs_offdiag),
     }
+
+
+def check_srr_weights(lambda_dec: float, lambda_kl: float) -> tuple[float, float]:
+    """The one validation of the SRR weights, used by every config that carries them.
+
+    Returns:
+        ``(lambda_dec, lambda_kl)`` as floats.
+
+    Raises:
+        ValueError: a weight that is negative, NaN or infinite (the message names it).
+    """
+    weights = (float(lambda_dec), float(lambda_kl))
+    for name, value in zip(("lambda_dec", "lambda_kl"), weights, strict=True):
+        if not (math.isfinite(value) and value >= 0.0):
+            raise ValueError(f"{name}: must be a finite number ≥ 0, got {value}")
+    return weights
+
+
+def srr_penalty(
+    z: torch.Tensor, lambda_dec: float, lambda_kl: float, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, SRRStats]:
+    """λ_dec · L_dec + λ_KL · L_KL on ``z``: the one composition of the SRR loss (PPO learner and warm start).
+
+    With both weights 0 the statistics are computed without a graph and the penalty is a zero tensor, so the
+    no-SRR ablation logs the same statistics at no gradient cost.
+
+    Args:
+        z: (B, d) attention features.
+        lambda_dec: Weight of the decorrelation loss (≥ 0).
+        lambda_kl: Weight of the KL-to-N(0, I) loss (≥ 0).
+        mask: Optional (B,) valid-row mask (RLlib's ``Columns.LOSS_MASK``).
+
+    Returns:
+        (penalty, stats): a 0-dim tensor to add to the loss, and the unweighted :class:`SRRStats`.
+
+    Raises:
+        ValueError: an invalid weight (:func:`check_srr_weights`) or bad shapes.
+    """
+    lambda_dec, lambda_kl = check_srr_weights(lambda_dec, lambda_kl)
+    if lambda_dec == 0.0 and lambda_kl == 0.0:
+        with torch.no_grad():
+            return z.new_zeros(()), srr_losses(z.detach(), mask)
+    stats = srr_losses(z, mask)
+    return lambda_dec * stats.decorrelation + lambda_kl * stats.kl, stats

@@ -1,4 +1,4 @@
-"""PPO learner with the SRR auxiliary loss on the attention feature z (DESIGN §6).
+"""PPO learner with the SRR auxiliary loss on the attention feature z (docs/design.md, "SRR").
 
 ``L = L_PPO + λ_dec · L_dec + λ_KL · L_KL``, with λ's from ``config.learner_config_dict`` (keys :data:`LAMBDA_DEC`,
 :data:`LAMBDA_KL`, default 0). λ_dec = λ_KL = 0 is the no-SRR ablation: the SRR terms are then left out of the
@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, TensorType
 
-from scale_rllib.learner.srr import SRRStats, srr_losses
+from scale_rllib.learner.srr import SRRStats, check_srr_weights, srr_penalty
 from scale_rllib.metrics import (
     SRR_DECORRELATION,
     SRR_KL,
@@ -45,11 +44,10 @@ def srr_coefficients(config: PPOConfig) -> tuple[float, float]:
         ValueError: If a coefficient is negative or not finite.
     """
     learner_cfg = config.learner_config_dict or {}
-    lambdas = (float(learner_cfg.get(LAMBDA_DEC, 0.0)), float(learner_cfg.get(LAMBDA_KL, 0.0)))
-    for name, value in zip((LAMBDA_DEC, LAMBDA_KL), lambdas, strict=True):
-        if not value >= 0.0 or value == float("inf"):
-            raise ValueError(f"learner_config_dict[{name!r}] must be finite and >= 0, got {value}.")
-    return lambdas
+    try:
+        return check_srr_weights(learner_cfg.get(LAMBDA_DEC, 0.0), learner_cfg.get(LAMBDA_KL, 0.0))
+    except ValueError as err:
+        raise ValueError(f"learner_config_dict: {err}") from None
 
 
 class SRRPPOTorchLearner(PPOTorchLearner):
@@ -91,18 +89,9 @@ class SRRPPOTorchLearner(PPOTorchLearner):
             if lambda_dec > 0.0 or lambda_kl > 0.0:
                 raise ValueError(f"SRR needs fwd_out[{SRR_FEATURE!r}]; module {module_id!r} does not return it.")
             return total_loss
-        mask = batch.get(Columns.LOSS_MASK)
-        if lambda_dec > 0.0 or lambda_kl > 0.0:
-            stats = srr_losses(z, mask)
-        else:
-            with torch.no_grad():
-                stats = srr_losses(z.detach(), mask)
-        if lambda_dec > 0.0:
-            total_loss = total_loss + lambda_dec * stats.decorrelation
-        if lambda_kl > 0.0:
-            total_loss = total_loss + lambda_kl * stats.kl
+        penalty, stats = srr_penalty(z, lambda_dec, lambda_kl, batch.get(Columns.LOSS_MASK))
         self._log_srr(module_id, stats)
-        return total_loss
+        return total_loss + penalty
 
     def _log_srr(self, module_id: ModuleID, stats: SRRStats) -> None:
         """Logs the unweighted SRR losses and feature statistics of one update.

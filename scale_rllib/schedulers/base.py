@@ -1,10 +1,9 @@
-"""One scheduler interface for heuristics and trained policies, and one ``run_episode``."""
+"""One scheduler interface for heuristics and trained policies, and one ``run_episode`` for every scenario."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -12,27 +11,35 @@ from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.sim.simulator import Simulator
 
 
-class Scheduler(Protocol):
-    """Picks a server for the simulator's current ready task.
+class Scheduler:
+    """Picks a server for the simulator's current ready task (the base class of every scheduler).
+
+    Subclasses set :attr:`name` and implement :meth:`select`; :meth:`reset` and :meth:`feature_statistics` are
+    optional hooks with do-nothing defaults.
 
     Attributes:
-        name: Short name used in tables and CSVs (``eft``, ``scale``, …).
+        name: Short name used in tables, CSVs and metric keys (``eft``, ``scale``, …).
     """
 
-    name: str
+    name: str = "scheduler"
 
     def reset(self, seed: int) -> None:
-        """Called at the start of every episode (re-seed any randomness)."""
-        ...
+        """Called at the start of every episode (re-seed any randomness); default: nothing to reset."""
 
-    def select(self, observation: dict[str, np.ndarray], sim: Simulator) -> int:
+    def select(self, observation: dict[str, np.ndarray] | None, sim: Simulator) -> int:
         """Return a server index in [0, N) for ``sim.task``.
 
         Args:
-            observation: The env's observation of this decision (see :mod:`scale_rllib.env.observation`).
+            observation: The env's observation of this decision (see :mod:`scale_rllib.env.observation`); None
+                when a heuristic is run on a bare simulator (rollouts).
             sim: The simulator (heuristics read its state; they must not modify it).
         """
-        ...
+        raise NotImplementedError
+
+    def feature_statistics(self) -> dict[str, float]:
+        """Statistics of internal features gathered since the last call (a policy's attention features, per
+        :data:`scale_rllib.metrics.FEATURE_STATS`), then forgotten; default: none (empty dict)."""
+        return {}
 
 
 @dataclass(frozen=True)
@@ -60,21 +67,30 @@ class EpisodeResult:
     wall_time_s: float
 
 
-def run_episode(env: SchedulingEnv, scheduler: Scheduler, seed: int, num_servers: int | None = None) -> EpisodeResult:
+def run_episode(
+    env: SchedulingEnv,
+    scheduler: Scheduler,
+    seed: int,
+    servers: int | None = None,
+    simulator: Simulator | None = None,
+    load: float | None = None,
+) -> EpisodeResult:
     """Run one full episode of ``env`` with ``scheduler``; the same seed gives the same workflows and cluster.
 
     Args:
         env: The env (its config fixes workload, load and episode length).
         scheduler: Who decides.
         seed: Seeds the env's episode and the scheduler's own randomness.
-        num_servers: Fix N (default: drawn from the env's servers_range).
+        servers: Fix N (default: drawn from the env's ``servers_range``).
+        simulator: Run this fresh simulator (e.g. a replayed DWS stream) instead of drawing an episode.
+        load: The offered load to record (default: the env config's).
 
     Raises:
         ValueError: the scheduler returned an invalid server.
     """
-    options = None if num_servers is None else {"num_servers": num_servers}
+    options = {k: v for k, v in (("num_servers", servers), ("simulator", simulator)) if v is not None}
     start = time.perf_counter()
-    obs, info = env.reset(seed=seed, options=options)
+    obs, info = env.reset(seed=seed, options=options or None)
     scheduler.reset(seed)
     terminated = False
     while not terminated:
@@ -82,7 +98,7 @@ def run_episode(env: SchedulingEnv, scheduler: Scheduler, seed: int, num_servers
     return EpisodeResult(
         scheduler.name,
         env.sim.cluster.num_servers,
-        env.config.load,
+        env.config.load if load is None else load,
         seed,
         info["mean_response_time_s"],
         info["mean_lower_bound_s"],

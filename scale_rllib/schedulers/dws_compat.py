@@ -1,9 +1,10 @@
-"""The DWS peer's heuristics as compatibility schedulers: ``dws-est``, ``dws-heft``, ``dws-peft`` (BENCHMARKS.md §1).
+"""The DWS peer's heuristics as compatibility schedulers: ``dws-est``, ``dws-heft``, ``dws-peft``
+(docs/dws-benchmark.md).
 
 DWS-Testbed ranks VM k by ``L_k``, the finish time of the last task given to k (0 if none), **not clamped to now**:
 a VM idle since long ago looks better than one that just became free, however slow it is. The task still starts at
-max(now, L_k) — the simulator does that. Priorities (``../shared/data/dws/*/summary.json``, ``tie_breaking``; the
-testbed's ``cloud_simulator.EST/HEFT/PEFT``), w = the task's work, v_k = VM k's speed (vCPU) for its kind:
+max(now, L_k) — the simulator does that. Priorities (the testbed's ``cloud_simulator.EST/HEFT/PEFT`` and the
+``tie_breaking`` field of its reference ``summary.json``), w = the task's work, v_k = VM k's speed (vCPU) for its kind:
 
 - ``dws-est``: L_k (ignores speed);
 - ``dws-heft``: L_k + w/v_k;
@@ -24,6 +25,7 @@ import functools
 
 import numpy as np
 
+from scale_rllib.schedulers.base import Scheduler
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import Workflow
 
@@ -48,7 +50,7 @@ def min_work_to_exit(workflow: Workflow) -> np.ndarray:
     return sp
 
 
-class StaleClockScheduler:
+class StaleClockScheduler(Scheduler):
     """Base of the peer's heuristics: argmin of :meth:`priorities_s`, ties broken as the testbed does or lowest-first.
 
     Args:
@@ -120,6 +122,6 @@ class DwsPeftScheduler(StaleClockScheduler):
         return (sim.server_free_s + sim.exec_times_s()) + self._sp[t] / sim.cluster.speed[:, sim.task_kind[t]]
 
 
-#: Peer-compatibility schedulers, found by :func:`scale_rllib.baselines.heuristics.make_heuristic` but not part of
-#: the default heuristic set (``HEURISTICS``).
+#: Peer-compatibility schedulers: in the registry (:func:`scale_rllib.schedulers.make_scheduler`), not in the default
+#: heuristic set.
 COMPAT_HEURISTICS = {cls.name: cls for cls in (DwsEstScheduler, DwsHeftScheduler, DwsPeftScheduler)}

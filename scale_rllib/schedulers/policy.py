@@ -8,14 +8,17 @@ import numpy as np
 import torch
 
 from scale_rllib.env.observation import observation_space
+from scale_rllib.learner.srr import feature_statistics
+from scale_rllib.models.scale_module import load_policy
+from scale_rllib.schedulers.base import Scheduler
 from scale_rllib.sim.simulator import Simulator
 
 
-class PolicyScheduler:
+class PolicyScheduler(Scheduler):
     """Greedy (argmax) decisions of a :class:`ScaleRLModule`, loaded from a checkpoint for a given N_max.
 
-    It also keeps every attention feature z it computed, for the SRR feature statistics per N
-    (DESIGN §6).
+    No parameter depends on N, so one loaded module decides at every cluster size. It also keeps every attention
+    feature z it computed, for the SRR feature statistics per N (docs/design.md, "SRR").
 
     Args:
         module: A ScaleRLModule built for the env's observation space.
@@ -28,18 +31,22 @@ class PolicyScheduler:
         self.features: list[np.ndarray] = []
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str | Path, max_servers: int, name: str = "scale") -> PolicyScheduler:
-        """Load the module of an Algorithm checkpoint, rebuilt for observations padded to ``max_servers``.
+    def from_checkpoint(
+        cls, checkpoint: str | Path, max_servers: int | None = None, name: str = "scale"
+    ) -> PolicyScheduler:
+        """Load the module of an Algorithm (or RLModule) checkpoint, once.
+
+        Args:
+            checkpoint: The checkpoint directory.
+            max_servers: Rebuild the module for observations padded to this size (its action space); None keeps the
+                training padding — the forward pass accepts any N either way.
+            name: Name in tables.
 
         Raises:
             FileNotFoundError: no module under ``checkpoint``.
         """
-        from scale_rllib.models.scale_module import load_policy
-
-        return cls(load_policy(checkpoint, observation_space(max_servers)), name)
-
-    def reset(self, seed: int) -> None:
-        """Greedy decisions need no randomness."""
+        space = None if max_servers is None else observation_space(max_servers)
+        return cls(load_policy(checkpoint, space), name)
 
     @torch.no_grad()
     def select(self, observation: dict[str, np.ndarray], sim: Simulator) -> int:
@@ -50,8 +57,6 @@ class PolicyScheduler:
 
     def feature_statistics(self) -> dict[str, float]:
         """Mean |μ|, mean σ and mean |off-diagonal correlation| of every z seen so far; then forget them."""
-        from scale_rllib.learner.srr import feature_statistics
-
         if not self.features:
             return {}
         stats = feature_statistics(torch.from_numpy(np.stack(self.features)))

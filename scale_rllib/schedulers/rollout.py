@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from scale_rllib.baselines.heuristics import EFTScheduler, PEFTScheduler
+from scale_rllib.schedulers.base import Scheduler
+from scale_rllib.schedulers.heuristics import EFTScheduler, PEFTScheduler
 from scale_rllib.sim.simulator import Simulator
 
 
-class EFTRolloutScheduler:
+class EFTRolloutScheduler(Scheduler):
     """EFT improved by rollouts (see the module docstring).
 
     Args:
@@ -41,9 +42,6 @@ class EFTRolloutScheduler:
         self.candidates = candidates
         self.base = self.base_heuristic()
 
-    def reset(self, seed: int) -> None:
-        """Deterministic: no state."""
-
     def select(self, observation, sim: Simulator) -> int:
         """The candidate server whose EFT rollout gives the smallest total completion time of in-system workflows."""
         servers = candidate_servers(sim, self.candidates)
@@ -55,7 +53,7 @@ class EFTRolloutScheduler:
 
 
 class PEFTRolloutScheduler(EFTRolloutScheduler):
-    """The same rollout with PEFT (:class:`~scale_rllib.baselines.heuristics.PEFTScheduler`) as the base heuristic:
+    """The same rollout with PEFT (:class:`~scale_rllib.schedulers.heuristics.PEFTScheduler`) as the base heuristic:
     its lookahead term keeps fast servers for tasks with long remaining paths inside the simulated future too.
     """
 

@@ -1,269 +1,27 @@
-"""Assembly and report of the SCALE reproduction study (:mod:`scale_rllib.study`, BENCHMARKS.md §2).
-
-What: concatenate the study's evaluation pieces on disk (:func:`collect`), compute the statistics — mean response
-time with 95 % CIs and ratios to the best heuristic and to the lower bound (:func:`summarize_study`), SRR's seed-paired
-gain (:func:`srr_gain`), the attention-feature drift with N (:func:`feature_drift`) — then write the CSVs, PNG plots
-and a Markdown report whose statements are computed from those numbers (:func:`write_report`).
-"""
+"""The SRR study's report: CSVs, plots and a Markdown report whose statements are computed from the tables
+(:func:`write_report`; docs/srr-study.md)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
-from scale_rllib.study import FEATURE_STATS, HEURISTIC, VARIANTS, StudyConfig, eval_pieces, piece_name
+from scale_rllib.metrics import FEATURE_STATS
+from scale_rllib.study.config import VARIANTS, StudyConfig
+from scale_rllib.study.plots import plot_features, plot_response_times
+from scale_rllib.study.tables import feature_drift, srr_gain, summarize_study
 
-#: Targets the report checks (BENCHMARKS.md §2 / the issue): SRR gain at N=48, SCALE / best heuristic, drift.
+#: Targets the report checks: SRR gain at N=48 (the SCALE paper reports 8.9 %), SCALE / best heuristic, drift.
 GAIN_TARGET, PAPER_GAIN, GAIN_TARGET_N = 0.10, 0.089, 48
 GAIN_SERVERS = (32, 48, 64, 128)
 RATIO_TARGET = 0.85
 DRIFT_TOLERANCE = 0.10
 
 
-# ------------------------------------------------------------------------------------------------------------- assembly
-def _read_piece(path: Path, cfg: StudyConfig, key: str):
-    """A piece's rows (and its feature rows, or None) restricted to ``cfg``'s N, episodes and episode length."""
-    import pandas as pd
-
-    from scale_rllib.evaluation import EVAL_SEED_BASE
-
-    def keep(frame):
-        same = frame["servers"].isin(cfg.servers) & (frame["workflows_per_server"] == cfg.workload(key)[1])
-        if "seed" in frame:  # episode rows (feature rows aggregate all episodes of an N)
-            same &= frame["seed"] < EVAL_SEED_BASE + cfg.episodes
-        return frame[same]
-
-    features = path.with_suffix(".features.csv")
-    return keep(pd.read_csv(path)), keep(pd.read_csv(features)) if features.is_file() else None
-
-
-def collect(cfg: StudyConfig):
-    """Concatenate the pieces of ``cfg`` on disk, restricted to its N, episodes and episode length.
-
-    Returns:
-        (results, features, missing): episode rows and feature-statistic rows (pandas DataFrames), and the paths of
-        the pieces missing (or with no row for ``cfg``).
-
-    Raises:
-        FileNotFoundError: no piece at all.
-    """
-    import pandas as pd
-
-    results, features, missing = [], [], []
-    for key, load, policy in eval_pieces(cfg):
-        path = cfg.piece_path(key, load, piece_name(policy))
-        rows, feats = _read_piece(path, cfg, key) if path.is_file() else (None, None)
-        if rows is None or rows.empty:
-            missing.append(path)
-            continue
-        results.append(rows)
-        features += [] if feats is None else [feats]
-    if not results:
-        raise FileNotFoundError(f"no evaluation piece for this study under {cfg.output / 'pieces'}: run it first")
-    frame = pd.concat(results, ignore_index=True)
-    order = ["workload", "load", "scheduler", "variant", "train_seed", "train_iterations", "servers", "seed"]
-    frame = frame[order + [c for c in frame.columns if c not in order]]
-    empty = pd.DataFrame(columns=["workload", "load", "variant", "train_seed", "servers", *FEATURE_STATS])
-    return frame, pd.concat(features, ignore_index=True) if features else empty, missing
-
-
-# -------------------------------------------------------------------------------------------------------------- tables
-def _ci95(values) -> float:
-    """Half-width of the 95 % Student-t interval of the mean of ``values`` (NaN for fewer than 2)."""
-    import numpy as np
-    from scipy import stats
-
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.975, len(values) - 1) * stats.sem(values))
-
-
-def summarize_study(results):
-    """Per (workload, ρ, scheduler, N): mean response time (s) with its 95 % CI, ratios to the best heuristic and to
-    the lower bound.
-
-    A policy's samples are its training seeds (each the mean over the episodes); a heuristic's are the episodes.
-
-    Args:
-        results: Episode rows as in ``results.csv`` (a DataFrame).
-
-    Returns:
-        DataFrame with ``mean_response_time_s``, ``ci95_s``, ``n``, ``ci_over``, ``lower_bound_s``,
-        ``ratio_to_lower_bound``, ``best_heuristic``, ``ratio_to_best_heuristic``.
-    """
-    import numpy as np
-
-    from scale_rllib.baselines.heuristics import HEURISTICS
-
-    keys = ["workload", "load", "scheduler", "variant", "servers"]
-    policy = results["variant"] != HEURISTIC
-    frame = results.assign(unit=np.where(policy, results["train_seed"], results["seed"]))
-    per_unit = frame.groupby(keys + ["unit"], as_index=False, sort=False).agg(
-        rt=("mean_response_time_s", "mean"), lb=("lower_bound_s", "mean")
-    )
-    table = per_unit.groupby(keys, as_index=False, sort=False).agg(
-        mean_response_time_s=("rt", "mean"), ci95_s=("rt", _ci95), n=("rt", "size"), lower_bound_s=("lb", "mean")
-    )
-    table["ci_over"] = np.where(table["variant"] == HEURISTIC, "episodes", "training seeds")
-    table["ratio_to_lower_bound"] = table["mean_response_time_s"] / table["lower_bound_s"]
-    cell = ["workload", "load", "servers"]
-    heuristics = table[table["variant"] == HEURISTIC]
-    best = heuristics.loc[heuristics.groupby(cell)["mean_response_time_s"].idxmin(), cell + ["scheduler"]]
-    best["best_heuristic_s"] = heuristics.loc[best.index, "mean_response_time_s"]
-    table = table.merge(best.rename(columns={"scheduler": "best_heuristic"}), on=cell, how="left")
-    table["ratio_to_best_heuristic"] = table["mean_response_time_s"] / table.pop("best_heuristic_s")
-    rank = {name: i for i, name in enumerate([*VARIANTS.values(), *HEURISTICS])}
-    table["rank"] = table["scheduler"].map(rank).fillna(len(rank))
-    table = table.sort_values(["workload", "load", "rank", "servers"], kind="stable").drop(columns="rank")
-    return table.reset_index(drop=True)
-
-
-def srr_gain(results):
-    """SRR's gain = (RT_λ=0 − RT_SRR) / RT_λ=0 per (workload, ρ, N), paired by training seed.
-
-    RT_v is the mean over seeds of each seed's mean over the episodes, so the gain is the ratio of the means shown
-    beside it. Its 95 % CI is the Student-t interval of the per-seed paired differences RT_λ=0 − RT_SRR (same seed:
-    same initial weights and training episodes) divided by RT_λ=0 (the denominator's own spread is ignored); the
-    p-value is the paired t-test's. Both are NaN with one seed. One collapsed seed can dominate those means, so the
-    robust view is given too: ``srr_wins``, the seeds whose SRR run has the lower RT (a sign test's count), and
-    ``median_seed_gain``, the median over seeds of (RT_λ=0 − RT_SRR) / RT_λ=0.
-
-    Returns:
-        DataFrame: workload, load, servers, rt_nosrr_s, rt_srr_s, gain, gain_ci95 (half-width, as a fraction),
-        seeds, p_value, srr_wins, median_seed_gain.
-    """
-    import warnings
-
-    import pandas as pd
-    from scipy import stats
-
-    policies = results[results["variant"].isin(list(VARIANTS))]
-    per_seed = policies.pivot_table(
-        index=["workload", "load", "servers", "train_seed"], columns="variant", values="mean_response_time_s"
-    )
-    columns = ["workload", "load", "servers", "rt_nosrr_s", "rt_srr_s", "gain", "gain_ci95", "seeds", "p_value"]
-    columns += ["srr_wins", "median_seed_gain"]
-    if not set(VARIANTS) <= set(per_seed.columns):
-        return pd.DataFrame(columns=columns)
-    per_seed = per_seed.dropna(subset=list(VARIANTS))
-    rows = []
-    for (workload, load, n), g in per_seed.groupby(level=["workload", "load", "servers"], sort=False):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            p = stats.ttest_rel(g["nosrr"], g["srr"]).pvalue if len(g) > 1 else float("nan")
-        base = g["nosrr"].mean()
-        gain, half = (base - g["srr"].mean()) / base, _ci95(g["nosrr"] - g["srr"]) / base
-        wins, median = int((g["srr"] < g["nosrr"]).sum()), float(((g["nosrr"] - g["srr"]) / g["nosrr"]).median())
-        rows.append([workload, load, n, base, g["srr"].mean(), gain, half, len(g), p, wins, median])
-    return pd.DataFrame(rows, columns=columns)
-
-
-def feature_drift(features):
-    """Relative change of each attention-feature statistic from the smallest to the largest N, per variant.
-
-    Values are means over training seeds and loads; change = (stat(N_max) − stat(N_min)) / |stat(N_min)|.
-
-    Returns:
-        DataFrame: workload, variant, stat, n_from, n_to, value_from, value_to, relative_change.
-    """
-    import pandas as pd
-
-    rows = []
-    means = features.groupby(["workload", "variant", "servers"], sort=False)[list(FEATURE_STATS)].mean()
-    for (workload, variant), g in means.groupby(level=["workload", "variant"], sort=False):
-        g = g.droplevel(["workload", "variant"]).sort_index()
-        lo, hi = g.index.min(), g.index.max()
-        for stat in FEATURE_STATS:
-            a, b = g.loc[lo, stat], g.loc[hi, stat]
-            rows.append([workload, variant, stat, lo, hi, a, b, (b - a) / abs(a) if a else float("nan")])
-    columns = ["workload", "variant", "stat", "n_from", "n_to", "value_from", "value_to", "relative_change"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-# --------------------------------------------------------------------------------------------------------------- plots
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_response_times(summary, output: Path) -> list[Path]:
-    """One PNG per (workload, ρ): mean response time (log y, 95 % CI bars) vs N; SCALE with / without SRR as solid
-    lines (over training seeds), heuristics dashed (over episodes), the lower bound dotted."""
-    import numpy as np
-
-    plt = _pyplot()
-    paths = []
-    for (workload, load), table in summary.groupby(["workload", "load"], sort=False):
-        fig, ax = plt.subplots(figsize=(7.5, 4.8))
-        for name, g in table.groupby("scheduler", sort=False):
-            policy = g["variant"].iloc[0] != HEURISTIC
-            ax.errorbar(
-                g["servers"],
-                g["mean_response_time_s"],
-                yerr=np.nan_to_num(g["ci95_s"]),
-                marker="o" if policy else ".",
-                linestyle="-" if policy else "--",
-                linewidth=2.2 if policy else 1.2,
-                capsize=3,
-                label=name,
-            )
-        bound = table.groupby("servers")["lower_bound_s"].mean()
-        ax.plot(bound.index, bound.values, ":", color="grey", label="lower bound")
-        ax.set(xlabel="servers N", ylabel="mean response time (s)", yscale="log")
-        ax.set_title(f"{workload}, ρ = {load:g}: zero-shot response time vs N (trained at N≈16)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(output / f"response_time_{workload}_rho{load:g}.png")
-        fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
-    return paths
-
-
-def plot_features(features, output: Path) -> list[Path]:
-    """One PNG per workload: mean |μ|, mean σ, mean |off-diagonal corr| of the attention features vs N, with and
-    without SRR (mean over training seeds of each seed's mean over loads; 95 % CI bars over seeds)."""
-    import numpy as np
-
-    plt = _pyplot()
-    paths = []
-    titles = {"mean_abs_mu": "mean |μ|", "mean_sigma": "mean σ", "mean_abs_offdiag_corr": "mean |off-diag corr|"}
-    for workload, table in features.groupby("workload", sort=False):
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-        per_seed = table.groupby(["variant", "train_seed", "servers"], as_index=False)[list(FEATURE_STATS)].mean()
-        for ax, stat in zip(axes, FEATURE_STATS, strict=True):
-            for variant, colour in zip(VARIANTS, ("tab:red", "tab:blue"), strict=True):
-                agg = per_seed[per_seed["variant"] == variant].groupby("servers")[stat].agg(["mean", _ci95])
-                label = VARIANTS[variant]
-                ax.errorbar(
-                    agg.index,
-                    agg["mean"],
-                    yerr=np.nan_to_num(agg["_ci95"]),
-                    marker="o",
-                    capsize=3,
-                    label=label,
-                    color=colour,
-                )
-            ax.set(xlabel="servers N", title=titles[stat])
-            ax.grid(True, alpha=0.3)
-        axes[0].legend()
-        fig.suptitle(f"{workload}: attention-feature statistics vs N, with vs without SRR")
-        fig.tight_layout()
-        paths.append(output / f"features_{workload}.png")
-        fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
-    return paths
-
-
 # -------------------------------------------------------------------------------------------------------------- report
 def fmt_value(value: float, spec: str = ".1f") -> str:
-    import math
 
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
@@ -301,7 +59,9 @@ def _gain_table(gains) -> str:
             fmt_value(r.rt_nosrr_s),
             fmt_value(r.rt_srr_s),
             fmt_value(r.gain, "+.1%"),
-            "n/a" if r.gain_ci95 != r.gain_ci95 else f"[{r.gain - r.gain_ci95:+.1%}, {r.gain + r.gain_ci95:+.1%}]",
+            "n/a"
+            if r.gainci95_half_width != r.gainci95_half_width
+            else f"[{r.gain - r.gainci95_half_width:+.1%}, {r.gain + r.gainci95_half_width:+.1%}]",
             str(r.seeds),
             fmt_value(r.p_value, ".3f"),
             f"{r.srr_wins} of {r.seeds}",
@@ -324,10 +84,10 @@ def _gain_statement(workload: str, load: float, gains) -> str:
     r = at.iloc[0]
     verdict = "meets" if r.gain >= GAIN_TARGET else "misses"
     paper = "above" if r.gain > PAPER_GAIN else "not above"
-    if r.gain_ci95 != r.gain_ci95:
+    if r.gainci95_half_width != r.gainci95_half_width:
         sig = f"no CI with {r.seeds} seed(s)"
     else:
-        sig = "CI excludes 0" if abs(r.gain) > r.gain_ci95 else "CI includes 0: not significant at 95 %"
+        sig = "CI excludes 0" if abs(r.gain) > r.gainci95_half_width else "CI includes 0: not significant at 95 %"
     return (
         line + f". At N={GAIN_TARGET_N}: {r.gain:+.1%}, which {verdict} the ≥ {GAIN_TARGET:.0%} target and is {paper} "
         f"the paper's {PAPER_GAIN:.1%} ({sig}); SRR better in {r.srr_wins} of {r.seeds} seeds, median per-seed gain "
@@ -405,13 +165,15 @@ def _findings(summary, gains, drift) -> list[str]:
 
 def _setup(cfg: StudyConfig, results, missing: list[Path]) -> list[str]:
     iterations = sorted(int(i) for i in results["train_iterations"].dropna().unique())
+    t = cfg.train
+    lo, hi = t.env.servers_range
     lines = [
         "## Setup",
         "",
-        f"- Training: SCALE with SRR (λ_dec={cfg.lambda_dec}, λ_KL={cfg.lambda_kl}) and with λ = 0, seeds "
-        f"{list(cfg.seeds)}, N ∈ [{cfg.train_servers[0]}, {cfg.train_servers[1]}] per episode, ρ={cfg.train_load}, "
-        f"{cfg.iterations} PPO iterations × {cfg.train_batch_size} env steps (checkpoints at iterations {iterations}), "
-        f"warm start: {cfg.warm_start or 'none'}; runs in `{cfg.runs_dir}`.",
+        f"- Training: SCALE with SRR (λ_dec={t.lambda_dec}, λ_KL={t.lambda_kl}) and with λ = 0, seeds "
+        f"{list(cfg.seeds)}, N ∈ [{lo}, {hi}] per episode, ρ={t.env.load}, "
+        f"{t.iterations} PPO iterations × {t.train_batch_size} env steps (checkpoints at iterations {iterations}), "
+        f"warm start: {t.warm_start or 'none'}; runs in `{cfg.runs_dir}`.",
         f"- Evaluation: zero-shot at N = {list(cfg.servers)}, ρ = {list(cfg.loads)}, {cfg.episodes} seeded episode(s) "
         "per (N, ρ), the same for every scheduler; greedy policies.",
     ]
@@ -439,13 +201,13 @@ def write_report(cfg: StudyConfig, results, features, missing: list[Path], comma
     out.mkdir(parents=True, exist_ok=True)
     summary, gains, drift = summarize_study(results), srr_gain(results), feature_drift(features)
     tables = {"results": results, "summary": summary, "srr_gain": gains, "features": features, "feature_drift": drift}
-    files = [out / "study.json"]  # the configuration, for scale_rllib.study_sweep
+    files = [out / "study.json"]  # the configuration, for scale_rllib.study.sweep
     files[0].write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
     for name, frame in tables.items():
         files.append(out / f"{name}.csv")
         frame.to_csv(files[-1], index=False)
     files += plot_response_times(summary, out) + plot_features(features, out)
-    lines = ["# SCALE reproduction: SRR vs λ = 0 vs heuristics (BENCHMARKS.md §2)", "", "Command:", "", "```"]
+    lines = ["# SCALE reproduction: SRR vs λ = 0 vs heuristics", "", "Command:", "", "```"]
     lines += [command, "```", ""] + _setup(cfg, results, missing) + _findings(summary, gains, drift)
     legend = (
         "Cell: mean response time (s) ± 95 % CI half-width (ratio to the best heuristic / ratio to the lower bound)."

@@ -1,9 +1,10 @@
-"""SRR weight sweep: several SRR studies (one per (λ_dec, λ_KL) or warm start) side by side (issue 5).
+"""SRR weight sweep: several SRR studies (one per (λ_dec, λ_KL) or warm start) side by side (docs/srr-study.md).
 
-Each study folder (written by :func:`scale_rllib.study.run_study`) holds ``study.json`` (its
-:class:`~scale_rllib.study.StudyConfig`), ``srr_gain.csv``, ``summary.csv`` and ``feature_drift.csv``; this module reads
-them back and reduces each (study, workload) to one row at one N: SRR's gain over the loads, SCALE's ratio to the best
-heuristic with and without SRR, and the attention-feature statistics (level at the smallest N, σ drift to the largest).
+Each study folder (written by :func:`scale_rllib.study.run.run_study`) holds ``study.json`` (its
+:class:`~scale_rllib.study.config.StudyConfig`), ``srr_gain.csv``, ``summary.csv`` and ``feature_drift.csv``; this
+module reads them back and reduces each (study, workload) to one row at one N: SRR's gain over the loads, SCALE's
+ratio to the best heuristic with and without SRR, and the attention-feature statistics (level at the smallest N, σ
+drift to the largest).
 """
 
 from __future__ import annotations
@@ -11,21 +12,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scale_rllib.study import FEATURE_STATS, VARIANTS
-from scale_rllib.study_report import fmt_value, md_table
+import pandas as pd
+
+from scale_rllib.metrics import FEATURE_STATS
+from scale_rllib.study.config import VARIANTS
+from scale_rllib.study.report import fmt_value, md_table
 
 STUDY_FILE = "study.json"
 """The file in a study's output folder that records its configuration."""
 
 
-def _study_rows(folder: Path, servers: int) -> list[dict]:
-    import pandas as pd
+def _training_config(study: dict) -> dict:
+    """The training part of a ``study.json``: ``train`` (nested, current) or the top level (flat, older studies)."""
+    return study.get("train", study)
 
+
+def _study_rows(folder: Path, servers: int) -> list[dict]:
     tables = ("srr_gain.csv", "summary.csv", "feature_drift.csv")
     missing = [n for n in (STUDY_FILE, *tables) if not (folder / n).is_file()]
     if missing:
         raise FileNotFoundError(f"{folder}: not a finished study (missing {', '.join(missing)})")
-    cfg = json.loads((folder / STUDY_FILE).read_text())
+    cfg = _training_config(json.loads((folder / STUDY_FILE).read_text()))
     gains, summary, drift = (pd.read_csv(folder / f) for f in tables)
     rows = []
     for workload, gain in gains[gains["servers"] == servers].groupby("workload", sort=False):
@@ -68,8 +75,6 @@ def sweep_table(studies: list[Path], servers: int = 48):
     Raises:
         FileNotFoundError: A folder lacks ``study.json`` or one of the study's CSVs (named in the message).
     """
-    import pandas as pd
-
     return pd.DataFrame([row for folder in studies for row in _study_rows(Path(folder), servers)])
 
 
@@ -107,7 +112,7 @@ def write_sweep(table, output: Path, command: str) -> Path:
     ]  # fmt: skip
     n = int(table["servers"].iloc[0]) if len(table) else 48
     lines = [
-        "# SRR weight sweep (issue 5)",
+        "# SRR weight sweep",
         "",
         "Command:",
         "",

@@ -3,7 +3,8 @@
 PPO from scratch spends its first iterations learning what EFT already knows (route each task
 to the server where it finishes first). Cloning the heuristic — cross-entropy on its choices,
 plus a regression of the value head on the heuristic's discounted returns so that the first PPO
-advantages are not noise — starts PPO at the heuristic's level (BENCHMARKS.md §1 suggests it).
+advantages are not noise — starts PPO at the heuristic's level. DAgger rounds (Ross, Gordon & Bagnell, AISTATS 2011)
+then label the states the student itself reaches.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.columns import Columns
 
-from scale_rllib.baselines.heuristics import make_heuristic
-from scale_rllib.config import EnvConfig
+from scale_rllib import metrics as M
+from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.scheduling_env import SchedulingEnv
+from scale_rllib.learner.srr import srr_penalty
+from scale_rllib.models.scale_module import SRR_FEATURE
+from scale_rllib.schedulers import Scheduler, make_scheduler
+from scale_rllib.schedulers.policy import PolicyScheduler
 
 
 @dataclass
@@ -41,20 +48,25 @@ class Demonstrations:
 
 
 def collect_demonstrations(
-    env_config: EnvConfig, teacher: str, episodes: int, gamma: float, seed: int = 0, actor=None
+    env_config: EnvConfig,
+    teacher: str,
+    episodes: int,
+    gamma: float,
+    seed: int = 0,
+    actor: Scheduler | None = None,
 ) -> Demonstrations:
     """Label every decision of ``episodes`` training episodes (randomized N and mix, as in training) with
     ``teacher``'s choice.
 
     Args:
-        actor: A :class:`~scale_rllib.baselines.scheduler.Scheduler` whose choices are executed (DAgger: the
+        actor: A :class:`~scale_rllib.schedulers.Scheduler` whose choices are executed (DAgger: the
             student's current policy, so that the teacher labels the states the student reaches — Ross, Gordon &
             Bagnell 2011); None = the teacher's own. ``returns`` are the executed policy's.
 
     Raises:
         ValueError: unknown teacher name.
     """
-    env, scheduler = SchedulingEnv(env_config), make_heuristic(teacher)
+    env, scheduler = SchedulingEnv(env_config), make_scheduler(teacher)
     obs_lists: dict[str, list] = {"servers": [], "task": [], "action_mask": []}
     actions, returns = [], []
     for i in range(episodes):
@@ -105,11 +117,6 @@ def behaviour_clone(
     Returns:
         ``accuracy`` (fraction of teacher actions that are the argmax, last epoch) and the last losses.
     """
-    from ray.rllib.core.columns import Columns
-
-    from scale_rllib.learner.srr import srr_losses
-    from scale_rllib.models.scale_module import SRR_FEATURE
-
     module.train()
     optim = torch.optim.Adam(module.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
@@ -123,10 +130,8 @@ def behaviour_clone(
             logits = out[Columns.ACTION_DIST_INPUTS]
             ce = torch.nn.functional.cross_entropy(logits, actions[idx])
             vf = torch.nn.functional.mse_loss(module.compute_values({}, out[Columns.EMBEDDINGS]), returns[idx])
-            loss = ce + value_coeff * vf
-            if lambda_dec or lambda_kl:
-                srr = srr_losses(out[SRR_FEATURE])
-                loss = loss + lambda_dec * srr.decorrelation + lambda_kl * srr.kl
+            penalty, _ = srr_penalty(out[SRR_FEATURE], lambda_dec, lambda_kl)
+            loss = ce + value_coeff * vf + penalty
             optim.zero_grad()
             loss.backward()
             optim.step()
@@ -135,34 +140,37 @@ def behaviour_clone(
     return stats
 
 
-def warm_start_algorithm(
-    algo,
-    env_config: EnvConfig,
-    teacher: str,
-    episodes: int,
-    gamma: float,
-    seed: int = 0,
-    epochs: int = 5,
-    dagger_rounds: int = 0,
-    srr: tuple[float, float] = (0.0, 0.0),
-) -> dict[str, float]:
-    """Clone ``teacher`` into the learner's module of a built RLlib Algorithm and push it to the env runners.
+def warm_start_algorithm(algo, cfg) -> dict[str, float]:
+    """Clone ``cfg.warm_start`` into the learner's module of a built RLlib Algorithm and push it to the env runners.
 
-    After the first clone, each of ``dagger_rounds`` rounds runs the student greedily on ``episodes`` new episodes,
-    has the teacher label the states it reached, and re-trains on every label so far (DAgger). ``srr`` = (λ_dec,
-    λ_KL) of the cloning loss.
+    After the first clone, each of ``cfg.warm_start_dagger_rounds`` rounds runs the student greedily on
+    ``cfg.warm_start_episodes`` new episodes, has the teacher label the states it reached, and re-trains on every
+    label so far (DAgger). The cloning loss carries the run's SRR weights.
+
+    Args:
+        algo: A built PPO Algorithm (one local learner).
+        cfg: The run's :class:`~scale_rllib.training.config.TrainConfig`.
+
+    Returns:
+        :func:`dagger`'s statistics, keyed ``warm_start/<name>``.
     """
 
     def clone(learner):
-        from ray.rllib.core import DEFAULT_MODULE_ID
-
         return dagger(
-            learner.module[DEFAULT_MODULE_ID], env_config, teacher, episodes, gamma, seed, epochs, dagger_rounds, srr
+            learner.module[DEFAULT_MODULE_ID],
+            cfg.env,
+            cfg.warm_start,
+            cfg.warm_start_episodes,
+            cfg.gamma,
+            cfg.seed,
+            cfg.warm_start_epochs,
+            cfg.warm_start_dagger_rounds,
+            (cfg.lambda_dec, cfg.lambda_kl),
         )
 
     stats = next(iter(algo.learner_group.foreach_learner(clone))).get()  # RemoteCallResults of one learner
     algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
-    return {f"warm_start/{k}": v for k, v in stats.items()}
+    return {f"{M.WARM_START_PREFIX}{k}": v for k, v in stats.items()}
 
 
 def dagger(
@@ -182,8 +190,6 @@ def dagger(
     Returns:
         :func:`behaviour_clone`'s statistics of the last round, and ``samples`` (labelled decisions in all).
     """
-    from scale_rllib.baselines.policy import PolicyScheduler
-
     demos = collect_demonstrations(env_config, teacher, episodes, gamma, seed)
     lambda_dec, lambda_kl = srr
     stats = behaviour_clone(module, demos, epochs=epochs, seed=seed, lambda_dec=lambda_dec, lambda_kl=lambda_kl)

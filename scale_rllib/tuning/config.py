@@ -11,8 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scale_rllib.config import ConfigError, TrainConfig
-from scale_rllib.evaluation import EvalConfig
+import yaml
+
+from scale_rllib import metrics as M
+from scale_rllib.evaluation.scenarios import EvalConfig
+from scale_rllib.learner.srr import check_srr_weights
+from scale_rllib.training.config import TrainConfig
+from scale_rllib.validation import ConfigError
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,13 @@ class SweepConfig:
             raise ConfigError(f"name: must be a non-empty name without '/', got {self.name!r}")
         for key in ("lambda_dec", "lambda_kl"):
             values = getattr(self, key)
-            if not values or any(not isinstance(v, int | float) or v < 0 for v in values):
+            if not values or any(not isinstance(v, int | float) for v in values):
                 raise ConfigError(f"{key}: need a non-empty list of numbers ≥ 0, got {values!r}")
+        for point in self.trials():
+            try:
+                check_srr_weights(point["lambda_dec"], point["lambda_kl"])
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
         if not self.seeds:
             raise ConfigError("seeds: need at least one seed")
         if self.max_concurrent_trials < 1:
@@ -52,8 +62,6 @@ class SweepConfig:
     @property
     def metric(self) -> str:
         """Trials are ranked by the zero-shot mean response time at the largest evaluated N (lower is better)."""
-        from scale_rllib import metrics as M
-
         return "scale/" + M.EVAL_RESPONSE_TIME.format(n=max(self.evaluation.servers))
 
     def trials(self) -> list[dict[str, float]]:
@@ -97,8 +105,6 @@ class SweepConfig:
             FileNotFoundError: no such file.
             ConfigError: malformed YAML or an invalid field (the message names the file and field).
         """
-        import yaml
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"sweep config {path} does not exist")

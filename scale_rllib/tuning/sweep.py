@@ -13,71 +13,63 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scale_rllib.sweep_config import SweepConfig
+import torch
+from ray import tune
+
+from scale_rllib import metrics as M
+from scale_rllib.evaluation import evaluate, evaluation_metrics, summarize, write_results
+from scale_rllib.schedulers.policy import PolicyScheduler
+from scale_rllib.tracking import MlflowTracker, default_tracking_uri
+from scale_rllib.training.checkpoints import read_metadata, save_checkpoint
+from scale_rllib.training.ppo import build_algorithm, init_ray
+from scale_rllib.training.run import checkpoint_metadata, run_iterations
+from scale_rllib.tuning.config import SweepConfig
+from scale_rllib.validation import ConfigError
 
 SWEEP_STATE = "scale_rllib_sweep.json"
 
 
 def _trial(config: dict[str, Any]) -> None:
-    """The Tune function trainable: one (λ_dec, λ_KL, seed) point of the sweep."""
-    import torch
-    from ray import tune
-
-    from scale_rllib.checkpoints import read_metadata, save_checkpoint
-    from scale_rllib.tracking import MlflowTracker
-    from scale_rllib.training import build_algorithm, select_metrics
-
-    torch.set_num_threads(1)
+    """The Tune function trainable: one (λ_dec, λ_KL, seed) point of the sweep, trained by the same loop as
+    ``train`` (:func:`~scale_rllib.training.run.run_iterations`), reporting every iteration with a checkpoint."""
     sweep = SweepConfig.from_dict(config["sweep"])
     cfg = sweep.trial_train_config(config["point"])
+    torch.set_num_threads(cfg.num_threads)
     restored = tune.get_checkpoint()
-    meta, restore_dir = {}, None
-    if restored is not None:
-        restore_dir = Path(restored.to_directory())
-        meta = read_metadata(restore_dir)
-    trial_name = tune.get_context().get_trial_name()
+    restore_dir = Path(restored.to_directory()) if restored is not None else None
+    meta = read_metadata(restore_dir) if restore_dir is not None else {}
     tracker = MlflowTracker(
         config["mlflow_uri"],
         experiment=sweep.name,
-        run_name=trial_name,
+        run_name=tune.get_context().get_trial_name(),
         run_id=meta.get("mlflow_run_id"),
-        tags={"job": "tune-trial", "mlflow.parentRunId": config["parent_run_id"] or ""},
+        tags={M.TAG_JOB: "tune-trial", "mlflow.parentRunId": config["parent_run_id"] or ""},
     )
     if restored is None:
         tracker.log_params({"train": cfg.to_dict(), **config["point"]})
     algo = build_algorithm(cfg, tracker, restore_from=restore_dir, verbose=False)
-    for iteration in range(int(meta.get("iteration", 0)) + 1, cfg.iterations + 1):
-        metrics = select_metrics(algo.train())
-        tracker.log_metrics(metrics, step=iteration)
+
+    def report(iteration: int, metrics: dict[str, float]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
-            ckpt = save_checkpoint(
-                algo,
-                Path(tmp) / "checkpoint",
-                {
-                    "config": cfg.to_dict(),
-                    "iteration": iteration,
-                    "mlflow_run_id": tracker.run_id,
-                    "mlflow_uri": config["mlflow_uri"],
-                },
-            )
+            ckpt = save_checkpoint(algo, Path(tmp) / "checkpoint", checkpoint_metadata(cfg, iteration, tracker))
             if iteration == cfg.iterations:
                 # Tune stops the trial at this report (training_iteration reached): finish everything before it.
-                metrics |= _zero_shot(sweep, ckpt, tracker, iteration)
+                metrics = metrics | _zero_shot(sweep, ckpt, tracker, iteration)
                 tracker.finish()
                 algo.stop()
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(ckpt)))
 
+    run_iterations(algo, cfg, int(meta.get("iteration", 0)), tracker, report, progress=False)
 
-def _zero_shot(sweep: SweepConfig, checkpoint: Path, tracker, iteration: int) -> dict[str, float]:
+
+def _zero_shot(sweep: SweepConfig, checkpoint: Path, tracker: MlflowTracker, iteration: int) -> dict[str, float]:
     """Evaluate the checkpoint's policy at every N of ``sweep.evaluation``; log metrics and artifacts."""
-    from scale_rllib.baselines.policy import PolicyScheduler
-    from scale_rllib.evaluation import evaluate, evaluation_metrics, summarize, write_results
-
-    out = evaluate(sweep.evaluation, [lambda env_cfg: PolicyScheduler.from_checkpoint(checkpoint, env_cfg.max_servers)])
-    metrics = evaluation_metrics(summarize(out.results), out.features)
+    out = evaluate(sweep.evaluation, [PolicyScheduler.from_checkpoint(checkpoint)])
+    table = summarize(out.results)
+    metrics = evaluation_metrics(sweep.evaluation, table, out.features)
     tracker.log_metrics(metrics, step=iteration)
     with tempfile.TemporaryDirectory() as tmp:
-        for path in write_results(out.results, Path(tmp)):
+        for path in write_results(out.results, table, out.features, Path(tmp), plot=True):
             tracker.log_artifact(path, "evaluation")
     return metrics
 
@@ -112,18 +104,14 @@ def run_sweep(
     Raises:
         ConfigError: ``resume`` with no sweep to resume in ``output_dir``.
     """
-    from scale_rllib.config import ConfigError
-    from scale_rllib.tracking import MlflowTracker, default_tracking_uri
-    from scale_rllib.training import init_ray
-
     output = Path(output_dir).resolve()
     state_file = output / sweep.name / SWEEP_STATE
     if resume and not state_file.is_file():
         raise ConfigError(f"--resume: no sweep {sweep.name!r} in {output}")
     state = json.loads(state_file.read_text()) if resume else {}
-    uri = mlflow_uri or state.get("mlflow_uri") or default_tracking_uri(output)
+    uri = mlflow_uri or state.get("mlflow_uri") or default_tracking_uri()
     parent = MlflowTracker(
-        uri, experiment=sweep.name, run_name=sweep.name, run_id=state.get("parent_run_id"), tags={"job": "tune"}
+        uri, experiment=sweep.name, run_name=sweep.name, run_id=state.get("parent_run_id"), tags={M.TAG_JOB: "tune"}
     )
     if not resume:
         parent.log_params({"sweep": sweep.to_dict()})
@@ -137,8 +125,6 @@ def run_sweep(
 
 
 def _tuner(sweep: SweepConfig, output: Path, uri: str, parent_run_id: str | None, resume: bool):
-    from ray import tune
-
     resources = tune.PlacementGroupFactory([{"CPU": 1}] + [{"CPU": 1}] * sweep.train.num_env_runners)
     trainable = tune.with_resources(_trial, resources)
     if resume:

@@ -1,21 +1,25 @@
-"""The workload interface and cluster profiles shared by generators and file loaders."""
+"""The workload base class (with its optional hooks) and the cluster profiles shared by generators and loaders."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from scale_rllib.sim.cluster import Cluster, ServerType
+from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import NUM_KINDS, Workflow
 
 
-class Workload(Protocol):
+class Workload:
     """A source of workflows plus the cluster profile it runs on by default.
 
+    Subclasses implement :meth:`sample` and :meth:`mean_work_by_kind`; the other methods are optional hooks with
+    defaults: no decode work, Poisson arrivals, and an episode = a cluster of the profile + sampled workflows +
+    arrivals at the rate that gives offered load ρ (:meth:`build_episode`).
+
     Attributes:
-        name: Spec string, e.g. ``"agentic"`` or ``"wfinstances:/data/wf"``.
+        name: Spec string, e.g. ``"agentic"`` or ``"wfinstances:DATA/wf"``.
         profile: Server types and their default proportions.
     """
 
@@ -24,11 +28,54 @@ class Workload(Protocol):
 
     def sample(self, rng: np.random.Generator, count: int) -> list[Workflow]:
         """Draw ``count`` workflows (deterministic given ``rng``)."""
-        ...
+        raise NotImplementedError
 
     def mean_work_by_kind(self) -> np.ndarray:
         """Shape (K,). Expected work per workflow of each task kind (work units)."""
-        ...
+        raise NotImplementedError
+
+    def mean_decode_work_by_kind(self) -> np.ndarray | None:
+        """Shape (K,) or None. Expected decode work (e.g. an LLM call's generated tokens) per workflow of each kind;
+        None (the default) when the workload has no second work component."""
+        return None
+
+    def arrival_times(self, rng: np.random.Generator, count: int, rate_per_s: float) -> np.ndarray:
+        """Shape (count,). Arrival times (s), first at 0; default a Poisson process of ``rate_per_s``."""
+        return poisson_arrivals(rng, count, rate_per_s)
+
+    def build_episode(
+        self,
+        rng: np.random.Generator,
+        *,
+        num_servers: int,
+        load: float,
+        num_workflows: int,
+        randomize_mix: bool,
+        bandwidth: float | None = None,
+    ) -> Simulator:
+        """Draw a cluster, workflows and arrivals, all from ``rng``.
+
+        The arrival rate is ``load × cluster.service_rate(mean work, mean decode work)``, so the offered load ρ is
+        the same for every N (docs/design.md, "Offered load").
+
+        Args:
+            rng: The episode's only source of randomness.
+            num_servers: N.
+            load: Offered load ρ.
+            num_workflows: W workflows in the stream.
+            randomize_mix: Draw the server-type proportions (training) or use the profile's (evaluation).
+            bandwidth: Bytes/s between servers, or None for no transfer time.
+
+        Returns:
+            A fresh :class:`Simulator`.
+        """
+        if randomize_mix:
+            cluster = self.profile.randomized(num_servers, rng, bandwidth)
+        else:
+            cluster = self.profile.fixed(num_servers, bandwidth)
+        workflows = self.sample(rng, num_workflows)
+        rate = load * cluster.service_rate(self.mean_work_by_kind(), self.mean_decode_work_by_kind())
+        return Simulator(cluster, workflows, self.arrival_times(rng, num_workflows, rate))
 
 
 @dataclass(frozen=True)

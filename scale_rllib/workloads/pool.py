@@ -8,7 +8,7 @@ import numpy as np
 
 from scale_rllib.sim.cluster import ServerType
 from scale_rllib.sim.workflow import Workflow
-from scale_rllib.workloads.base import ClusterProfile, mean_work_by_kind
+from scale_rllib.workloads.base import ClusterProfile, Workload, mean_work_by_kind
 
 #: Scientific clusters: three CPU generations; speed 1 = the machines the traces were recorded on.
 SCIENTIFIC_PROFILE = ClusterProfile(
@@ -22,7 +22,7 @@ SCIENTIFIC_PROFILE = ClusterProfile(
 
 
 @dataclass
-class PoolWorkload:
+class PoolWorkload(Workload):
     """Workflows sampled uniformly, with replacement, from a fixed list.
 
     Args:

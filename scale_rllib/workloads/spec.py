@@ -1,20 +1,45 @@
-"""Workload spec strings: ``agentic`` | ``agentic-real:WORFBENCH,azure=PATH[,…]`` | ``wfinstances:PATH`` |
-``dax:PATH`` | ``dws:DIR``, each optionally followed by ``@azure:PATH`` (replayed Azure trace arrivals)."""
+"""Workload spec strings → workloads.
+
+A spec is ``KIND`` or ``KIND:ARGS``, optionally followed by ``@azure:PATH`` (arrivals replayed from an Azure LLM
+trace); :data:`WORKLOAD_KINDS` lists every kind with its syntax, and docs/workloads.md describes each.
+"""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
 
-from scale_rllib.workloads.agentic import AgenticWorkload
 from scale_rllib.workloads.base import Workload
+from scale_rllib.workloads.dws.workload import DwsWorkload
+from scale_rllib.workloads.formats.azure import load_azure_trace
+from scale_rllib.workloads.formats.files import load_workflows
+from scale_rllib.workloads.generators.agentic import AgenticWorkload
+from scale_rllib.workloads.generators.agentic_real import make_agentic_real, parse_agentic_real
+from scale_rllib.workloads.generators.worfbench_shapes import make_worfbench
+from scale_rllib.workloads.pool import PoolWorkload
+from scale_rllib.workloads.replay import ReplayedArrivals
 
+#: Every workload kind: its syntax and what it is (the CLI's ``--workload`` help is built from this).
+WORKLOAD_KINDS: dict[str, tuple[str, str]] = {
+    "agentic": ("agentic", "embedded agentic-workflow generator (default; no data files)"),
+    "agentic-real": (
+        "agentic-real:WORFBENCH,azure=AZURE[,wfinstances=PATH][,replay=scaled|raw]",
+        "WorFBench shapes, Azure token counts and arrivals, WfInstances tool runtimes",
+    ),
+    "worfbench": ("worfbench:PATH", "WorFBench gold-graph shapes with the embedded agentic runtimes"),
+    "wfinstances": ("wfinstances:PATH", "WfFormat 1.5 JSON / .json.gz workflows (a file or a directory)"),
+    "dax": ("dax:PATH", "Pegasus DAX 2.x XML workflows (a file or a directory)"),
+    "dws": ("dws:DIR", "the DWS peer benchmark's DAX set on random k×n VM pools"),
+}
+#: Kinds whose argument is one file or directory path.
+PATH_KINDS = ("worfbench", "wfinstances", "dax", "dws")
 FILE_FORMATS = ("wfinstances", "dax")
 
 
 def split_arrivals(spec: str) -> tuple[str, str | None]:
-    """``WORKLOAD@azure:PATH`` → (``WORKLOAD``, ``PATH``): the workload with arrivals replayed from an Azure LLM trace
-    (CSV or folder; :class:`~scale_rllib.workloads.azure.ReplayedArrivals`). A spec without ``@SOURCE:`` → (spec, None).
+    """``WORKLOAD@azure:PATH`` → (``WORKLOAD``, ``PATH``): the workload with arrivals replayed from an Azure LLM
+    trace (CSV or folder; :class:`~scale_rllib.workloads.replay.ReplayedArrivals`). Without ``@SOURCE:`` → (spec,
+    None).
 
     Raises:
         ValueError: an arrival source other than ``azure``, or no path after it.
@@ -33,6 +58,11 @@ def split_arrivals(spec: str) -> tuple[str, str | None]:
     return base, path
 
 
+def with_arrivals(workload: str, arrivals: str | None) -> str:
+    """The spec of ``workload`` with ``arrivals`` (``azure:PATH``, as given to ``--arrivals``) appended, if any."""
+    return workload if not arrivals else f"{workload}@{arrivals}"
+
+
 def validate_spec(spec: str) -> None:
     """Check a workload spec without loading files.
 
@@ -44,16 +74,12 @@ def validate_spec(spec: str) -> None:
     kind, _, path = spec.partition(":")
     if kind == "agentic" and not path:
         return
-    if kind == "agentic-real":  # WorFBench × Azure × WfInstances (scale_rllib.workloads.agentic_real)
-        from scale_rllib.workloads.agentic_real import parse_agentic_real
-
+    if kind == "agentic-real":
         parse_agentic_real(path)
         return
-    if kind not in (*FILE_FORMATS, "dws"):
-        raise ValueError(
-            f"unknown workload {spec!r}: use 'agentic', 'agentic-real:WORFBENCH,azure=PATH', 'wfinstances:PATH', "
-            "'dax:PATH' or 'dws:DIR' (optionally followed by '@azure:PATH')"
-        )
+    if kind not in PATH_KINDS:
+        usage = ", ".join(f"'{syntax}'" for syntax, _ in WORKLOAD_KINDS.values())
+        raise ValueError(f"unknown workload {spec!r}: use {usage} (optionally followed by '@azure:PATH')")
     if not path:
         raise ValueError(f"workload {spec!r} needs a path after '{kind}:'")
     if not Path(path).exists():
@@ -64,37 +90,27 @@ def validate_spec(spec: str) -> None:
 
 @functools.lru_cache(maxsize=8)
 def make_workload(spec: str, max_tasks: int | None = None) -> Workload:
-    """Build (once per process) the workload a spec names.
+    """Build (once per process) the workload a spec names (:data:`WORKLOAD_KINDS`; docs/workloads.md).
 
     Args:
-        spec: ``agentic`` (the embedded generator), ``wfinstances:PATH`` (WfFormat 1.5 JSON /
-            .json.gz file or directory), ``dax:PATH`` (Pegasus DAX 2.x XML file or directory) or ``dws:DIR``
-            (the DWS peer's DAX set "S" on random k×n VM pools, :mod:`scale_rllib.workloads.dws_workload`), or
-            ``agentic-real:WORFBENCH,azure=PATH[,wfinstances=PATH][,replay=scaled|raw]``
-            (:mod:`scale_rllib.workloads.agentic_real`); any may end in ``@azure:PATH`` (:func:`split_arrivals`).
-        max_tasks: File workloads only: drop workflows with more tasks than this.
+        spec: A workload spec, optionally ending in ``@azure:PATH`` (:func:`split_arrivals`).
+        max_tasks: File workloads only: drop workflows with more tasks than this (with a warning that counts them).
 
     Raises:
-        ValueError, FileNotFoundError: see :func:`validate_spec`; WorkflowError for malformed files.
+        ValueError, FileNotFoundError: see :func:`validate_spec`; WorkflowError for malformed files (the file and
+            task are named).
     """
     validate_spec(spec)
     base, arrivals = split_arrivals(spec)
-    if arrivals is not None:  # WORKLOAD@azure:PATH: the trace's arrival times (scale_rllib.workloads.azure)
-        from scale_rllib.workloads.azure import ReplayedArrivals, load_azure_trace
-
+    if arrivals is not None:
         return ReplayedArrivals(spec, make_workload(base, max_tasks), load_azure_trace(arrivals))
     kind, _, path = spec.partition(":")
     if kind == "agentic":
         return AgenticWorkload()
     if kind == "agentic-real":
-        from scale_rllib.workloads.agentic_real import make_agentic_real
-
         return make_agentic_real(spec)
-    if kind == "dws":  # DAX set "S" on random k×n VM pools (scale_rllib.workloads.dws_workload)
-        from scale_rllib.workloads.dws_workload import DwsWorkload
-
+    if kind == "worfbench":
+        return make_worfbench(spec)
+    if kind == "dws":
         return DwsWorkload.from_dir(path, spec)
-    from scale_rllib.workloads.files import load_workflows
-    from scale_rllib.workloads.pool import PoolWorkload
-
     return PoolWorkload(spec, load_workflows(path, fmt=kind, max_tasks=max_tasks))

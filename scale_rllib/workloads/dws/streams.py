@@ -29,6 +29,7 @@ from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import Workflow
 from scale_rllib.workloads.errors import WorkloadFileError
+from scale_rllib.workloads.formats.files import load_workflows
 
 #: vCPU count of the six VM types, in type-major pool order (slowest first).
 DWS_VCPUS: tuple[int, ...] = (8, 16, 32, 48, 64, 96)
@@ -89,8 +90,6 @@ def load_dws_workflow(dax_dir: str | PathLike[str], dax_file: str) -> Workflow:
         FileNotFoundError: the directory or the file does not exist (both named).
         WorkflowError: the file is malformed.
     """
-    from scale_rllib.workloads.files import load_workflows
-
     path = Path(dax_dir) / dax_file
     if not Path(dax_dir).is_dir():
         raise FileNotFoundError(errno.ENOENT, f"DAX directory does not exist: {dax_dir}", str(dax_dir))

@@ -2,7 +2,7 @@
 
 The workflows are the DAX set "S" read from DIR (work = runtime × 16); the cluster profile is the six vCPU types
 (speed = vCPU, one slot); each episode builds its own cluster through :meth:`DwsWorkload.build_episode` (which
-:func:`scale_rllib.workloads.scenario.build_episode` calls for workloads that have it):
+:func:`scale_rllib.workloads.episode.build_episode` calls for workloads that have it):
 
 - **pool**: N servers (the env's randomized cluster size) over the first k vCPU types, type-major. Training
   (``randomize_mix``): k uniform in [3, min(6, N)], N split as evenly as possible (N // k each, the remainder to
@@ -24,8 +24,8 @@ import numpy as np
 
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import Workflow
-from scale_rllib.workloads.base import ClusterProfile, mean_work_by_kind, poisson_arrivals
-from scale_rllib.workloads.dws import DWS_SET_S, DWS_VCPUS, dws_cluster, load_dws_workflow, vm_type
+from scale_rllib.workloads.base import ClusterProfile, Workload, mean_work_by_kind, poisson_arrivals
+from scale_rllib.workloads.dws.streams import DWS_SET_S, DWS_VCPUS, dws_cluster, load_dws_workflow, vm_type
 
 #: The six DWS VM types, equal default proportions.
 DWS_PROFILE = ClusterProfile(tuple(vm_type(v) for v in DWS_VCPUS), (1.0 / len(DWS_VCPUS),) * len(DWS_VCPUS))
@@ -66,7 +66,7 @@ def random_pool_counts(num_servers: int, rng: np.random.Generator) -> list[int]:
 
 
 @dataclass
-class DwsWorkload:
+class DwsWorkload(Workload):
     """The DWS workflow set on DWS VM pools (spec ``dws:DIR``).
 
     Args:

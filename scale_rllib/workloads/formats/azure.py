@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scale_rllib.workloads.base import ClusterProfile, Workload
 from scale_rllib.workloads.errors import WorkloadFileError
-from scale_rllib.workloads.files import find_workflow_files
+from scale_rllib.workloads.formats.files import find_workflow_files
 
-__all__ = ["COLUMNS", "AzureTrace", "ReplayedArrivals", "load_azure_trace"]
+__all__ = ["COLUMNS", "AzureTrace", "load_azure_trace"]
 
 #: The columns the loader reads.
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -148,40 +147,3 @@ def _check(file: Path, raw: pd.Series, bad: pd.Series, column: str, what: str) -
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise WorkloadFileError(f"{file}: line {row + 2}: {column} {raw.iloc[row]!r} {what}")
-
-
-@dataclass
-class ReplayedArrivals:
-    """Any workload with its arrivals replayed from an Azure trace (spec ``WORKLOAD@azure:PATH``).
-
-    Args:
-        name: The full spec string.
-        base: The workload that supplies workflows, profile and mean work.
-        trace: The trace whose request times are replayed (scaled to the scenario's rate).
-    """
-
-    name: str
-    base: Workload
-    trace: AzureTrace
-
-    @property
-    def profile(self) -> ClusterProfile:
-        """The base workload's cluster profile."""
-        return self.base.profile
-
-    def sample(self, rng: np.random.Generator, count: int) -> list:
-        """The base workload's workflows."""
-        return self.base.sample(rng, count)
-
-    def mean_work_by_kind(self) -> np.ndarray:
-        """The base workload's mean work per kind."""
-        return self.base.mean_work_by_kind()
-
-    def mean_decode_work_by_kind(self) -> np.ndarray | None:
-        """The base workload's mean decode work per kind, or None when it has none."""
-        decode = getattr(self.base, "mean_decode_work_by_kind", None)
-        return decode() if decode else None
-
-    def arrival_times(self, rng: np.random.Generator, count: int, rate_per_s: float) -> np.ndarray:
-        """Replayed trace times scaled to ``rate_per_s`` (:meth:`AzureTrace.arrival_times`)."""
-        return self.trace.arrival_times(rng, count, rate_per_s)

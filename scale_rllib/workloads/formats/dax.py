@@ -26,7 +26,7 @@ from pathlib import Path
 
 from scale_rllib.sim.workflow import TaskKind, Workflow
 from scale_rllib.workloads.errors import WorkloadFileError
-from scale_rllib.workloads.wfformat import check_work_scale, workflow_name
+from scale_rllib.workloads.formats.wfformat import check_work_scale, workflow_name
 
 __all__ = ["load_dax"]
 

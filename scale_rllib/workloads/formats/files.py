@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import errno
 import functools
+import warnings
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 
 from scale_rllib.sim.workflow import Workflow
-from scale_rllib.workloads.dax import load_dax
-from scale_rllib.workloads.wfformat import check_work_scale, load_wfformat
+from scale_rllib.workloads.formats.dax import load_dax
+from scale_rllib.workloads.formats.wfformat import check_work_scale, load_wfformat
 
 __all__ = ["FORMATS", "clear_workflow_cache", "load_workflows"]
 
@@ -44,7 +45,8 @@ def load_workflows(
         fmt: ``"wfinstances"`` (WfFormat 1.x JSON, :func:`load_wfformat`) or ``"dax"`` (Pegasus DAX 2.x,
             :func:`load_dax`).
         work_scale: Work units per second of recorded runtime (> 0), passed to the loader.
-        max_tasks: If given, workflows with more tasks than this are left out.
+        max_tasks: If given, workflows with more tasks than this are left out, with a ``UserWarning`` that says
+            how many.
 
     Returns:
         The workflows in sorted path order (relative to ``path``). They are cached and shared between calls: do not
@@ -77,6 +79,13 @@ def load_workflows(
         raise ValueError(
             f"{root}: all {len(workflows)} {fmt} workflow(s) have more than max_tasks={max_tasks} tasks "
             f"(the smallest has {smallest})"
+        )
+    if len(kept) < len(workflows):
+        warnings.warn(
+            f"{root}: {len(workflows) - len(kept)} of {len(workflows)} {fmt} workflow(s) left out: they have more "
+            f"than max_tasks={max_tasks} tasks (raise --max-tasks to keep them)",
+            UserWarning,
+            stacklevel=2,
         )
     return kept
 

@@ -20,8 +20,9 @@ Parsing rule:
   no node list or no numbered edge at all, an edge names a node not in the list, leaves ``END`` or enters ``START``,
   or the edges have a cycle (:meth:`Workflow.from_edges`). The count of skipped graphs is logged (and returned).
 
-Each node becomes a task with id ``"<n>"``, its kind from :mod:`scale_rllib.workloads.worfbench_kinds`, and zero work:
-the graphs carry no durations, :mod:`scale_rllib.workloads.agentic_real` fills them in.
+Each node becomes a task with id ``"<n>"``, its kind from :mod:`scale_rllib.workloads.generators.worfbench_kinds`,
+and zero work: the graphs carry no durations; :mod:`scale_rllib.workloads.generators.agentic_real` and
+:mod:`scale_rllib.workloads.generators.worfbench_shapes` fill them in.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from typing import Any
 
 from scale_rllib.sim.workflow import Workflow, WorkflowError
 from scale_rllib.workloads.errors import WorkloadFileError
-from scale_rllib.workloads.files import find_workflow_files
-from scale_rllib.workloads.worfbench_kinds import environment, node_kind
+from scale_rllib.workloads.formats.files import find_workflow_files
+from scale_rllib.workloads.generators.worfbench_kinds import environment, node_kind
 
 __all__ = ["PlanError", "SkippedGraph", "WorfbenchGraphs", "graph_workflow", "load_worfbench", "parse_plan"]
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from scale_rllib.sim.cluster import ServerType
 from scale_rllib.sim.workflow import TaskKind, Workflow
-from scale_rllib.workloads.base import ClusterProfile, mean_work_by_kind
+from scale_rllib.workloads.base import ClusterProfile, Workload, mean_work_by_kind
 
 #: (median work units, lognormal sigma) per task kind.
 WORK_LOGNORMAL = {
@@ -45,7 +45,7 @@ SHAPES = ("chain", "fanout", "reflect", "mapreduce")
 
 
 @dataclass
-class AgenticWorkload:
+class AgenticWorkload(Workload):
     """Random agentic workflows of the four shapes, uniformly mixed.
 
     Args:

@@ -5,19 +5,20 @@ Spec (a path may not contain ``,``)::
     agentic-real:WORFBENCH_PATH,azure=AZURE_PATH[,wfinstances=WFINSTANCES_PATH][,replay=scaled|raw]
 
 - ``WORFBENCH_PATH`` (required): a WorFBench ``graph_eval.json`` or a directory of them
-  (:mod:`scale_rllib.workloads.worfbench`). Each workflow is a gold graph drawn uniformly from all that parse; its
-  nodes keep their kinds (llm / tool / retrieval / code).
-- ``azure=`` (required): an Azure LLM trace CSV or a directory of them (:mod:`scale_rllib.workloads.azure`). Each llm
-  node gets the (context, generated) tokens of a request drawn from the trace: ``work`` = context tokens,
-  ``decode_work`` = generated tokens (:mod:`scale_rllib.workloads.llm_model`). Workflow arrivals replay the trace's
-  request times, scaled so that their mean rate gives the offered load (``replay=scaled``, the default), or as
-  recorded (``replay=raw``: the trace's own rate; ``--load`` then does not change the arrivals).
+  (:mod:`scale_rllib.workloads.formats.worfbench`). Each workflow is a gold graph drawn uniformly from all that
+  parse; its nodes keep their kinds (llm / tool / retrieval / code).
+- ``azure=`` (required): an Azure LLM trace CSV or a directory of them (:mod:`scale_rllib.workloads.formats.azure`).
+  Each llm node gets the (context, generated) tokens of a request drawn from the trace: ``work`` = context tokens,
+  ``decode_work`` = generated tokens (:mod:`scale_rllib.workloads.generators.llm_model`). Workflow arrivals replay the
+  trace's request times, scaled so that their mean rate gives the offered load (``replay=scaled``, the default), or
+  as recorded (``replay=raw``: the trace's own rate; ``--load`` then does not change the arrivals).
 - ``wfinstances=`` (optional): WfInstances files whose runtimes are fitted at load time
-  (:func:`~scale_rllib.workloads.runtime_fit.fit_wfinstances`); without it, the embedded fits
-  (:data:`~scale_rllib.workloads.runtime_fit.EMBEDDED_FITS`). Tool / retrieval / code nodes draw their work (seconds
-  on a speed-1 server) from them.
+  (:func:`~scale_rllib.workloads.generators.runtime_fit.fit_wfinstances`); without it, the embedded fits
+  (:data:`~scale_rllib.workloads.generators.runtime_fit.EMBEDDED_FITS`). Tool / retrieval / code nodes draw their
+  work (seconds on a speed-1 server) from them.
 
-The cluster profile is :data:`~scale_rllib.workloads.llm_model.AGENTIC_REAL_PROFILE` (H100, A100 and CPU servers).
+The cluster profile is :data:`~scale_rllib.workloads.generators.llm_model.AGENTIC_REAL_PROFILE` (H100, A100 and CPU
+servers).
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from scale_rllib.sim.workflow import NUM_KINDS, TaskKind, Workflow
-from scale_rllib.workloads.azure import AzureTrace, load_azure_trace
-from scale_rllib.workloads.base import ClusterProfile
-from scale_rllib.workloads.llm_model import AGENTIC_REAL_PROFILE
-from scale_rllib.workloads.runtime_fit import EMBEDDED_FITS, RuntimeFit, fit_wfinstances
-from scale_rllib.workloads.worfbench import load_worfbench
+from scale_rllib.workloads.base import ClusterProfile, Workload
+from scale_rllib.workloads.formats.azure import AzureTrace, load_azure_trace
+from scale_rllib.workloads.formats.worfbench import load_worfbench
+from scale_rllib.workloads.generators.llm_model import AGENTIC_REAL_PROFILE
+from scale_rllib.workloads.generators.runtime_fit import EMBEDDED_FITS, RuntimeFit, fit_wfinstances
 
-__all__ = ["AgenticRealWorkload", "make_agentic_real", "parse_agentic_real"]
+__all__ = ["AgenticRealWorkload", "agentic_real_spec", "make_agentic_real", "parse_agentic_real"]
 
 PREFIX = "agentic-real"
 _KEYS = ("azure", "wfinstances", "replay")
@@ -71,6 +72,15 @@ def parse_agentic_real(body: str) -> dict[str, str]:
     return parts
 
 
+def agentic_real_spec(
+    worfbench: str | Path, azure: str | Path, wfinstances: str | Path | None = None, replay: str = "scaled"
+) -> str:
+    """The spec string of an ``agentic-real`` workload (the inverse of :func:`parse_agentic_real`)."""
+    options = [f"azure={azure}"] + ([f"wfinstances={wfinstances}"] if wfinstances else [])
+    options += [] if replay == "scaled" else [f"replay={replay}"]
+    return f"{PREFIX}:{worfbench}," + ",".join(options)
+
+
 def make_agentic_real(spec: str) -> AgenticRealWorkload:
     """Load the parts a full ``agentic-real:...`` spec names (see the module docstring)."""
     parts = parse_agentic_real(spec.partition(":")[2])
@@ -80,7 +90,7 @@ def make_agentic_real(spec: str) -> AgenticRealWorkload:
 
 
 @dataclass
-class AgenticRealWorkload:
+class AgenticRealWorkload(Workload):
     """Workflows of WorFBench shapes with Azure token counts and WfInstances-fitted tool durations.
 
     Args:

@@ -7,7 +7,7 @@ execution time is::
     exec_s = context_tokens / prefill_tokens_per_s + generated_tokens / decode_tokens_per_s
 
 (:func:`llm_exec_time_s`). Other kinds keep one work component (seconds on a speed-1 server) and run at the speeds of
-:data:`~scale_rllib.workloads.agentic.AGENTIC_PROFILE`.
+:data:`~scale_rllib.workloads.generators.agentic.AGENTIC_PROFILE`.
 
 Rates (tokens/s per slot):
 

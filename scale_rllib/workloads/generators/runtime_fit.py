@@ -26,7 +26,7 @@ from scipy import stats
 
 from scale_rllib.sim.workflow import TaskKind
 from scale_rllib.workloads.errors import WorkloadFileError
-from scale_rllib.workloads.files import find_workflow_files
+from scale_rllib.workloads.formats.files import find_workflow_files
 
 __all__ = ["CANDIDATES", "EMBEDDED_FITS", "RuntimeFit", "fit_runtimes", "fit_wfinstances", "wfinstances_runtimes"]
 

@@ -1,0 +1,119 @@
+"""Flags shared by several commands, and the one conversion from flags to each typed config.
+
+Every flag's ``dest`` is the name of the config field it sets, so :func:`fields_of` maps parsed flags to a config
+with no second list of names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from scale_rllib.env.config import EnvConfig
+from scale_rllib.training.config import WARM_START_TEACHERS, TrainConfig
+from scale_rllib.workloads.spec import WORKLOAD_KINDS, with_arrivals
+
+WORKLOAD_HELP = "workload spec, one of: " + "; ".join(f"{syntax} ({what})" for syntax, what in WORKLOAD_KINDS.values())
+ARRIVALS_HELP = "replay the Azure LLM trace's request times (a CSV or folder), scaled to --load: azure:PATH"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every flag's default; keeps descriptions' line breaks."""
+
+
+def fields_of(config_cls: type, args: argparse.Namespace, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The parsed flags named like a field of the dataclass ``config_cls`` (lists → tuples)."""
+    names = (f.name for f in dataclasses.fields(config_cls) if f.name not in exclude)
+    values = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+class DeprecatedAlias(argparse.Action):
+    """A flag kept as an alias of ``--new``: stores into the new flag's dest and warns once on stderr."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"{parser.prog}: warning: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_workload_arguments(p: argparse.ArgumentParser, load_help: str = "offered load ρ") -> None:
+    """``--workload``, ``--arrivals``, ``--load``, ``--workflows-per-server``, ``--max-tasks``."""
+    p.add_argument("--workload", default=EnvConfig.workload, help=WORKLOAD_HELP)
+    p.add_argument("--arrivals", metavar="azure:PATH", help=ARRIVALS_HELP)
+    p.add_argument("--load", type=float, default=EnvConfig.load, help=f"{load_help}: arrival rate / sustainable rate")
+    p.add_argument(
+        "--workflows-per-server",
+        type=float,
+        default=EnvConfig.workflows_per_server,
+        help="episode length: W = this × N",
+    )
+    p.add_argument(
+        "--max-tasks", type=int, default=EnvConfig.max_tasks, help="file workloads: leave out larger workflows"
+    )
+
+
+def workload_of(args: argparse.Namespace) -> str:
+    """The workload spec of ``--workload`` with ``--arrivals`` appended."""
+    return with_arrivals(args.workload, args.arrivals)
+
+
+def add_ppo_arguments(p: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
+    """Every :class:`TrainConfig` field but ``env`` and ``seed`` as a flag (PPO, SRR, model, warm start), with the
+    defaults of ``defaults`` (default: :class:`TrainConfig`'s)."""
+    d = defaults or TrainConfig()
+    p.add_argument("--iterations", type=int, default=d.iterations, help="PPO iterations")
+    p.add_argument("--lambda-dec", type=float, default=d.lambda_dec, help="SRR decorrelation weight λ_dec (0: off)")
+    p.add_argument("--lambda-kl", type=float, default=d.lambda_kl, help="SRR KL-to-N(0, I) weight λ_KL (0: off)")
+    p.add_argument("--num-env-runners", type=int, default=d.num_env_runners, help="env runner actors (0: the driver)")
+    p.add_argument("--envs-per-runner", type=int, default=d.envs_per_runner, help="vectorised envs per env runner")
+    p.add_argument("--train-batch-size", type=int, default=d.train_batch_size, help="env steps per iteration")
+    p.add_argument("--minibatch-size", type=int, default=d.minibatch_size, help="SGD minibatch (decisions)")
+    p.add_argument("--num-epochs", type=int, default=d.num_epochs, help="SGD passes over each train batch")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    p.add_argument("--entropy-coeff", type=float, default=d.entropy_coeff, help="PPO entropy bonus")
+    p.add_argument("--vf-loss-coeff", type=float, default=d.vf_loss_coeff, help="value loss weight")
+    p.add_argument("--embed-dim", type=int, default=d.embed_dim, help="model width d")
+    p.add_argument("--num-heads", type=int, default=d.num_heads, help="attention heads (must divide d)")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="checkpoint every K iterations")
+    p.add_argument("--warm-start", choices=WARM_START_TEACHERS, help="behaviour-clone this heuristic before PPO")
+    p.add_argument("--warm-start-episodes", type=int, default=d.warm_start_episodes, help="teacher episodes per round")
+    p.add_argument("--warm-start-epochs", type=int, default=d.warm_start_epochs, help="cloning passes per round")
+    p.add_argument(
+        "--warm-start-dagger-rounds",
+        type=int,
+        default=d.warm_start_dagger_rounds,
+        help="DAgger rounds after the clone (the teacher labels the student's own states)",
+    )
+    add_threads_argument(p)
+
+
+def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    """``--num-threads``: torch threads of this process."""
+    p.add_argument(
+        "--num-threads",
+        type=int,
+        default=TrainConfig.num_threads,
+        help="torch threads of this process (1 keeps an episode fast when other jobs share the cores)",
+    )
+
+
+def add_tracking_arguments(p: argparse.ArgumentParser, ray: bool = True) -> None:
+    """``--mlflow-uri`` (and ``--address``)."""
+    p.add_argument(
+        "--mlflow-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current directory)",
+    )
+    if ray:
+        p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a new local Ray instance)")
+
+
+def output_argument(p: argparse.ArgumentParser, what: str, required: bool = True, default: Path | None = None) -> None:
+    """``--output DIR``."""
+    p.add_argument("--output", type=Path, required=required, default=default, help=what)

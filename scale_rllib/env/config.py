@@ -1,0 +1,88 @@
+"""What one episode looks like: :class:`EnvConfig`, validated at construction."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from scale_rllib.validation import ConfigError, from_dict, require
+from scale_rllib.workloads.spec import validate_spec
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """What one episode looks like (docs/design.md, "The MDP").
+
+    Attributes:
+        workload: Workload spec (``scale_rllib.workloads.spec.WORKLOAD_KINDS``; docs/workloads.md).
+        servers_range: (min, max) number of servers N, drawn uniformly per episode (min == max: fixed N).
+        max_servers: Padding size of the observation (≥ ``servers_range`` max); default = ``servers_range`` max.
+        load: Offered load ρ ∈ (0, 1.5]: arrival rate / the cluster's sustainable rate.
+        workflows_per_server: Workflows per episode = round(this × N), unless ``num_workflows`` is set.
+        num_workflows: Fixed number of workflows per episode.
+        randomize_mix: Draw the server-type proportions per episode (training); False = the profile's fixed mix.
+        reward_scale_s: Divides the reward (seconds); None = the episode's mean lower bound, so that the
+            return is −Σ response time / mean lower bound.
+        max_tasks: File workloads: skip workflows with more tasks.
+        bandwidth: Bytes/s between servers for transfer times; None = no transfer time.
+
+    Raises:
+        ConfigError: any invalid field (named), including an unknown workload kind or a missing path.
+    """
+
+    workload: str = "agentic"
+    servers_range: tuple[int, int] = (16, 16)
+    max_servers: int | None = None
+    load: float = 0.7
+    workflows_per_server: float = 4.0
+    num_workflows: int | None = None
+    randomize_mix: bool = True
+    reward_scale_s: float | None = None
+    max_tasks: int | None = 200
+    bandwidth: float | None = None
+
+    def __post_init__(self) -> None:
+        lo, hi = self.servers_range
+        require(
+            isinstance(lo, int) and isinstance(hi, int) and lo >= 1,
+            "servers_range",
+            f"need integers ≥ 1, got {self.servers_range}",
+        )
+        require(lo <= hi, "servers_range", f"inverted range ({lo}, {hi}): min must be ≤ max")
+        if self.max_servers is None:
+            object.__setattr__(self, "max_servers", hi)
+        require(
+            self.max_servers >= hi,
+            "max_servers",
+            f"N={hi} servers exceed max_servers={self.max_servers} (the observation padding)",
+        )
+        require(
+            0 < self.load <= 1.5 and math.isfinite(self.load),
+            "load",
+            f"offered load must be in (0, 1.5], got {self.load}",
+        )
+        require(self.workflows_per_server > 0, "workflows_per_server", f"must be > 0, got {self.workflows_per_server}")
+        require(self.num_workflows is None or self.num_workflows >= 1, "num_workflows", "must be ≥ 1")
+        require(self.reward_scale_s is None or self.reward_scale_s > 0, "reward_scale_s", "must be > 0 or None")
+        require(self.max_tasks is None or self.max_tasks >= 1, "max_tasks", "must be ≥ 1 or None")
+        require(self.bandwidth is None or self.bandwidth > 0, "bandwidth", "must be > 0 bytes/s or None")
+        try:
+            validate_spec(self.workload)
+        except (ValueError, FileNotFoundError) as err:
+            raise ConfigError(f"workload: {err}") from None
+
+    @classmethod
+    def fixed(cls, servers: int, **fields: Any) -> EnvConfig:
+        """An evaluation env: N = ``servers`` exactly, the profile's fixed server mix."""
+        return cls(servers_range=(servers, servers), randomize_mix=False, **fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (RLlib ``env_config``); round-trips through :meth:`from_dict`."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EnvConfig:
+        """Build from a dict, rejecting unknown keys by name."""
+        return from_dict(cls, values)

@@ -1,0 +1,212 @@
+"""Evaluation scenarios: what every scheduler is run on, as data for the one pipeline (:func:`evaluate`).
+
+A scenario is a list of :class:`EpisodeGroup` — an env and the seeded episodes every scheduler runs in it — plus the
+columns that identify a table cell and the MLflow metric names of a cell. The default scenario (:class:`EvalConfig`)
+draws episodes of the workload at each cluster size N; the DWS scenario (:class:`DwsEvalConfig`) replays the DWS
+peer's streams (docs/dws-benchmark.md) on a k×n VM pool. Both go through the same run loop, summary, table, files
+and MLflow logging.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scale_rllib import metrics as M
+from scale_rllib.env.config import EnvConfig
+from scale_rllib.schedulers import DEFAULT_HEURISTICS, SCHEDULERS
+from scale_rllib.sim.simulator import Simulator
+from scale_rllib.validation import ConfigError, require
+from scale_rllib.workloads.base import mean_work_by_kind
+from scale_rllib.workloads.dws.streams import PATTERNS, DwsStream, parse_pool, poisson_stream, pool_cluster, read_stream
+
+#: First episode seed of an evaluation (training episodes are seeded by RLlib from the run's seed).
+EVAL_SEED_BASE = 10_000
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One evaluation episode, identical for every scheduler.
+
+    Attributes:
+        seed: Seeds the env's episode and the scheduler's own randomness.
+        servers: N.
+        simulator: Builds a fresh simulator to run (a replayed stream) instead of drawing an episode; None = draw.
+        labels: Extra result columns (e.g. the DWS stream name and pool).
+    """
+
+    seed: int
+    servers: int
+    simulator: Callable[[], Simulator] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EpisodeGroup:
+    """Episodes that share one env (one N); a policy's feature statistics are reported per group."""
+
+    env_config: EnvConfig
+    episodes: list[Episode]
+
+
+def _check_schedulers(names: tuple[str, ...], flag: str) -> None:
+    unknown = [s for s in names if s not in SCHEDULERS]
+    require(not unknown, flag, f"unknown {unknown}; known: {list(SCHEDULERS)}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The default scenario: seeded episodes of the workload at each cluster size N, fixed server mix.
+
+    Attributes:
+        workload: Workload spec (docs/workloads.md).
+        servers: Cluster sizes N to evaluate at.
+        load: Offered load ρ.
+        episodes: Episodes (seeds) per N; every scheduler sees the same ones.
+        workflows_per_server: Episode length, as in training.
+        max_tasks: File workloads: skip larger workflows.
+        schedulers: Heuristics to compare (any name of :data:`scale_rllib.schedulers.SCHEDULERS`).
+        seed: First episode seed.
+
+    Raises:
+        ConfigError: an invalid field (named).
+    """
+
+    workload: str = "agentic"
+    servers: tuple[int, ...] = (16, 32, 48)
+    load: float = 0.7
+    episodes: int = 3
+    workflows_per_server: float = 4.0
+    max_tasks: int | None = 200
+    schedulers: tuple[str, ...] = DEFAULT_HEURISTICS
+    seed: int = EVAL_SEED_BASE
+
+    #: Columns that identify a table cell (besides the scheduler).
+    cell_keys = ("servers",)
+    #: Draw response time and the ratio views against N.
+    plot = True
+
+    def __post_init__(self) -> None:
+        require(bool(self.servers) and all(int(n) >= 1 for n in self.servers), "servers", f"need N ≥ 1: {self.servers}")
+        require(self.episodes >= 1, "episodes", f"must be ≥ 1, got {self.episodes}")
+        _check_schedulers(self.schedulers, "schedulers")
+        self.env_config(max(self.servers))  # validates workload, load, max_tasks
+
+    def env_config(self, servers: int) -> EnvConfig:
+        """The fixed-N, fixed-mix env of this evaluation at N = ``servers``."""
+        return EnvConfig.fixed(
+            servers,
+            workload=self.workload,
+            load=self.load,
+            workflows_per_server=self.workflows_per_server,
+            max_tasks=self.max_tasks,
+        )
+
+    def groups(self) -> list[EpisodeGroup]:
+        """One group per N: ``episodes`` seeded episodes."""
+        return [
+            EpisodeGroup(self.env_config(int(n)), [Episode(self.seed + i, int(n)) for i in range(self.episodes)])
+            for n in self.servers
+        ]
+
+    def metric_names(self, cell: dict) -> tuple[str, str]:
+        """(mean response time, ratio to the lower bound) MLflow names of a cell."""
+        return M.EVAL_RESPONSE_TIME.format(n=cell["servers"]), M.EVAL_RATIO_TO_BOUND.format(n=cell["servers"])
+
+
+#: Heuristics of the DWS scenario by default: ours (correct clock) and the peer's.
+DWS_SCHEDULERS: tuple[str, ...] = ("est", "eft", "peft", "eft-rollout", "peft-rollout", "dws-heft", "dws-peft")
+
+
+@dataclass(frozen=True)
+class DwsEvalConfig:
+    """The DWS scenario: a VM pool, and a replayed stream or seeded Poisson streams (docs/dws-benchmark.md).
+
+    Attributes:
+        dax_dir: Directory of the DAX files the streams name.
+        pool: ``"KxN"``: the first K vCPU types of [8, 16, 32, 48, 64, 96], N VMs each.
+        stream: A ``stream.csv`` to replay (exclusive with ``rate_per_hour``).
+        rate_per_hour: Poisson base rate (workflows/hour) for generated streams.
+        workflows: Workflows per generated stream.
+        seed: Seed of the first generated stream (and of every scheduler's tie-breaking RNG on a replay).
+        episodes: Generated streams, seeded ``seed, seed + 1, …`` (a replay is one episode).
+        pattern: ``constant``, ``change5`` or ``change10`` (generated streams).
+        schedulers: Heuristic names.
+
+    Raises:
+        ConfigError: an invalid field (named by its ``evaluate`` flag).
+        FileNotFoundError: the stream file does not exist.
+    """
+
+    dax_dir: Path
+    pool: str
+    stream: Path | None = None
+    rate_per_hour: float | None = None
+    workflows: int = 100
+    seed: int = 0
+    episodes: int = 1
+    pattern: str = "constant"
+    schedulers: tuple[str, ...] = DWS_SCHEDULERS
+
+    cell_keys = ("scenario", "pool")
+    plot = False
+
+    def __post_init__(self) -> None:
+        require(Path(self.dax_dir).is_dir(), "--dax-dir", f"not a directory: {self.dax_dir}")
+        try:
+            parse_pool(self.pool)
+        except ValueError as err:
+            raise ConfigError(f"--pool: {err}") from None
+        require((self.stream is None) != (self.rate_per_hour is None), "--stream", "give --stream or --rate-per-hour")
+        if self.stream is not None and not Path(self.stream).is_file():
+            raise FileNotFoundError(f"--stream: stream file does not exist: {self.stream}")
+        rate_ok = self.rate_per_hour is None or (math.isfinite(self.rate_per_hour) and self.rate_per_hour > 0)
+        require(rate_ok, "--rate-per-hour", f"must be > 0 workflows/hour, got {self.rate_per_hour}")
+        require(self.workflows >= 1, "--workflows", f"must be ≥ 1, got {self.workflows}")
+        require(self.episodes >= 1, "--episodes", f"must be ≥ 1, got {self.episodes}")
+        require(self.pattern in PATTERNS, "--pattern", f"must be one of {PATTERNS}, got {self.pattern!r}")
+        _check_schedulers(self.schedulers, "--schedulers")
+
+    def streams(self) -> list[tuple[int, DwsStream]]:
+        """(seed, stream) pairs: the replayed stream with ``seed``, or ``episodes`` Poisson streams.
+
+        Raises:
+            FileNotFoundError: a stream row names a DAX file not in ``dax_dir``.
+            WorkloadFileError, ValueError: a malformed stream file, or a change pattern at an unsupported rate.
+        """
+        if self.stream is not None:
+            return [(self.seed, read_stream(self.stream, self.dax_dir))]
+        seeds = range(self.seed, self.seed + self.episodes)
+        return [(s, poisson_stream(self.workflows, self.rate_per_hour, s, self.pattern)) for s in seeds]
+
+    def groups(self) -> list[EpisodeGroup]:
+        """One group per stream; the env only wraps the given simulators (its own workload is never drawn)."""
+        n = pool_cluster(self.pool).num_servers
+        env = EnvConfig.fixed(n)
+
+        def build(stream: DwsStream) -> Callable[[], Simulator]:
+            return lambda: stream.simulator(self.dax_dir, pool_cluster(self.pool))
+
+        return [
+            EpisodeGroup(env, [Episode(seed, n, build(stream), {"scenario": stream.name, "pool": self.pool})])
+            for seed, stream in self.streams()
+        ]
+
+    def metric_names(self, cell: dict) -> tuple[str, str]:
+        """(mean response time, ratio to the lower bound) MLflow names of a (stream, pool) cell."""
+        where = {"scenario": cell["scenario"], "pool": cell["pool"]}
+        return M.EVAL_DWS_FLOWTIME.format(**where), M.EVAL_DWS_RATIO.format(**where)
+
+
+#: Either scenario.
+Scenario = EvalConfig | DwsEvalConfig
+
+
+def offered_load(sim: Simulator) -> float:
+    """ρ of a replayed stream: its empirical arrival rate / the cluster's sustainable rate (docs/design.md)."""
+    arrivals = sim.arrival_s
+    span = float(arrivals[-1] - arrivals[0])
+    rate = (len(arrivals) - 1) / span if span > 0 else math.nan
+    return rate / sim.cluster.service_rate(mean_work_by_kind(list(sim.workflows)))

@@ -1,0 +1,99 @@
+"""TrainConfig → RLlib PPO: the config conversion, the Ray session, the Algorithm (restored or warm-started)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from scale_rllib import metrics as M
+from scale_rllib.env.registration import ENV_ID, register
+from scale_rllib.learner.srr_learner import LAMBDA_DEC, LAMBDA_KL, SRRPPOTorchLearner
+from scale_rllib.models.scale_module import ScaleRLModule
+from scale_rllib.tracking import MlflowTracker, flatten
+from scale_rllib.training.callbacks import EpisodeMetricsCallback
+from scale_rllib.training.config import TrainConfig
+from scale_rllib.training.warm_start import warm_start_algorithm
+
+
+def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
+    """The one place a :class:`TrainConfig` becomes an RLlib ``PPOConfig`` (new API stack).
+
+    Env runners sample episodes of randomized cluster size (``cfg.env.servers_range``); the learner is
+    :class:`SRRPPOTorchLearner` with λ_dec, λ_KL in ``learner_config_dict``; failed env runners are restarted.
+    """
+    register()
+    model_config = {"embed_dim": cfg.embed_dim, "num_heads": cfg.num_heads}
+    return (
+        PPOConfig()
+        .environment(ENV_ID, env_config=cfg.env.to_dict())
+        .env_runners(
+            num_env_runners=cfg.num_env_runners,
+            num_envs_per_env_runner=cfg.envs_per_runner,
+            rollout_fragment_length="auto",
+            num_cpus_per_env_runner=1,
+        )
+        .learners(
+            num_learners=0,
+            learner_class=SRRPPOTorchLearner,
+            learner_config_dict={LAMBDA_DEC: cfg.lambda_dec, LAMBDA_KL: cfg.lambda_kl},
+        )
+        .rl_module(rl_module_spec=RLModuleSpec(module_class=ScaleRLModule, model_config=model_config))
+        .training(
+            lr=cfg.lr,
+            gamma=cfg.gamma,
+            lambda_=cfg.gae_lambda,
+            train_batch_size_per_learner=cfg.train_batch_size,
+            minibatch_size=cfg.minibatch_size,
+            num_epochs=cfg.num_epochs,
+            entropy_coeff=cfg.entropy_coeff,
+            vf_loss_coeff=cfg.vf_loss_coeff,
+            vf_clip_param=100.0,
+        )
+        .callbacks(EpisodeMetricsCallback)
+        .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=100)
+        .evaluation(evaluation_num_env_runners=0)
+        .debugging(seed=cfg.seed, log_level="ERROR")
+        .reporting(metrics_num_episodes_for_smoothing=20)
+    )
+
+
+def select_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The finite, useful entries of an ``Algorithm.train()`` result, under short names (for MLflow)."""
+    chosen: dict[str, float] = {}
+    for key, value in flatten(result).items():
+        short = M.short_training_name(key)
+        if short is not None and isinstance(value, int | float) and math.isfinite(value):
+            chosen[short] = float(value)
+    return chosen
+
+
+def ray_address(address: str | None) -> str:
+    """The address :func:`init_ray` connects to: ``address``, else ``$RAY_ADDRESS`` (set by ``ray job submit``),
+    else ``"local"`` — a new local instance, never whatever cluster ``/tmp/ray/ray_current_cluster`` recorded (a stale
+    record would make a plain ``ray.init()`` try to join a dead cluster and hang)."""
+    return address or os.environ.get("RAY_ADDRESS") or "local"
+
+
+def init_ray(address: str | None) -> None:
+    """Connect to :func:`ray_address` unless already connected."""
+    if not ray.is_initialized():
+        ray.init(address=ray_address(address), include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def build_algorithm(cfg: TrainConfig, tracker: MlflowTracker, restore_from: Path | None = None, verbose: bool = True):
+    """Build the PPO Algorithm; restore it from a checkpoint, or warm-start it if configured."""
+    algo = build_ppo_config(cfg).build_algo()
+    if restore_from is not None:
+        algo.restore_from_path(str(Path(restore_from).resolve()))
+    elif cfg.warm_start:
+        stats = warm_start_algorithm(algo, cfg)
+        tracker.log_metrics(stats, step=0)
+        if verbose:
+            print(f"warm start from {cfg.warm_start}: " + ", ".join(f"{k}={v:.3f}" for k, v in stats.items()))
+    return algo
