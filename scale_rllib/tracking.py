@@ -20,6 +20,8 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 logger = logging.getLogger(__name__)
+# "Creating initial MLflow database tables…" at INFO, once per new sqlite store: nothing for a user to act on.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 DEFAULT_EXPERIMENT = "scale_rllib"
 #: MLflow caps a batch at 1000 metrics and 100 params.

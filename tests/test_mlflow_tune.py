@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,9 @@ def test_two_trial_sweep_logs_params_metrics_artifacts(server, sweep_result):
     assert parent.data.metrics["best/" + metric] == pytest.approx(result.best[metric])
     assert [a.path for a in client.list_artifacts(result.parent_run_id)] == ["best_checkpoint"]
     assert result.best_checkpoint is not None and (result.best_checkpoint / "scale_rllib.json").is_file()
+    # A trial checkpoints through the training loop of `train` (run_iterations + checkpoint_metadata): same record.
+    meta = json.loads((result.best_checkpoint / "scale_rllib.json").read_text())
+    assert set(meta) == {"config", "iteration", "mlflow_run_id", "mlflow_uri"} and meta["iteration"] == 2
 
 
 def test_sweep_config_errors_name_file_and_field(tmp_path):

@@ -9,6 +9,7 @@ from rich.progress import Progress
 
 from scale_rllib import metrics as M
 from scale_rllib.cli.options import (
+    WORKLOAD_EPILOG,
     HelpFormatter,
     add_threads_argument,
     add_tracking_arguments,
@@ -55,7 +56,7 @@ DWS_ONLY_FLAGS = {
 def add_parser(sub) -> None:
     """Add the ``evaluate`` subcommand to ``sub`` (argparse subparsers)."""
     p = sub.add_parser("evaluate", help="zero-shot evaluation of a checkpoint and the heuristics",
-                       description=DESCRIPTION, formatter_class=HelpFormatter)  # fmt: skip
+                       description=DESCRIPTION, formatter_class=HelpFormatter, epilog=WORKLOAD_EPILOG)  # fmt: skip
     p.add_argument("--checkpoint", type=Path, help="a training checkpoint directory (omit: heuristics only)")
     p.add_argument(
         "--scenario", choices=["default", "dws"], default="default", help="episodes at each N, or the DWS streams"

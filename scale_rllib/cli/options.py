@@ -16,12 +16,24 @@ from scale_rllib.env.config import EnvConfig
 from scale_rllib.training.config import WARM_START_TEACHERS, TrainConfig
 from scale_rllib.workloads.spec import WORKLOAD_KINDS, with_arrivals
 
-WORKLOAD_HELP = "workload spec, one of: " + "; ".join(f"{syntax} ({what})" for syntax, what in WORKLOAD_KINDS.values())
-ARRIVALS_HELP = "replay the Azure LLM trace's request times (a CSV or folder), scaled to --load: azure:PATH"
+WORKLOAD_HELP = "workload spec: one of the workload kinds below (docs/workloads.md)"
+#: The epilog of every command that takes ``--workload``: one line per kind.
+WORKLOAD_EPILOG = "workload kinds (any may end in @azure:PATH, the same as --arrivals azure:PATH):\n" + "\n".join(
+    f"  {syntax}\n      {what}" for syntax, what in WORKLOAD_KINDS.values()
+)
+ARRIVALS_HELP = "replay the Azure LLM trace's request times (a CSV or folder), scaled to --load"
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every flag's default; keeps descriptions' line breaks."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions' and epilogs' line breaks, and appends ``(default: X)`` to every flag that has a default
+    and does not state it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings:
+            return text
+        default = " ".join(map(str, action.default)) if isinstance(action.default, list | tuple) else action.default
+        return f"{text} (default: {default})"
 
 
 def fields_of(config_cls: type, args: argparse.Namespace, exclude: tuple[str, ...] = ()) -> dict[str, Any]:

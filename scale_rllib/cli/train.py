@@ -7,6 +7,7 @@ import dataclasses
 
 from scale_rllib import metrics as M
 from scale_rllib.cli.options import (
+    WORKLOAD_EPILOG,
     HelpFormatter,
     add_ppo_arguments,
     add_tracking_arguments,
@@ -30,7 +31,7 @@ Every flag is validated before Ray starts; a bad value or file exits with status
 def add_parser(sub) -> None:
     """Add the ``train`` subcommand to ``sub`` (argparse subparsers)."""
     p = sub.add_parser("train", help="train SCALE with PPO (+ SRR) on Ray RLlib", description=DESCRIPTION,
-                       formatter_class=HelpFormatter)  # fmt: skip
+                       formatter_class=HelpFormatter, epilog=WORKLOAD_EPILOG)  # fmt: skip
     add_workload_arguments(p)
     p.add_argument("--servers", type=int, default=16, help="cluster size N of every training episode")
     p.add_argument(

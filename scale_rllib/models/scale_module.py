@@ -17,6 +17,7 @@ depends on N_max, so a module's weights load into a module built for any other N
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,6 +36,17 @@ from scale_rllib.models.layers import CrossAttention, PointerHead, ServerEncoder
 
 SRR_FEATURE = "srr_feature"
 """Key of the (B, d) attention feature z in the output of ``_forward_train`` (regularised by SRR, DESIGN §6)."""
+
+class _RLModuleConfigNotice(logging.Filter):
+    """Drops RLlib's "`RLModule(config=[RLModuleConfig object])` has been deprecated" record: Ray 2.60's own
+    ``RLModule.__init__`` builds the deprecated ``RLModuleConfig`` for every module, so it appears for modules built the
+    recommended way (as here), and no user can act on it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "RLModuleConfig object" not in record.getMessage()
+
+
+logging.getLogger("ray._common.deprecation").addFilter(_RLModuleConfigNotice())
 
 OBS_KEYS = ("servers", "task", "action_mask")
 """Keys the observation ``Dict`` must hold."""

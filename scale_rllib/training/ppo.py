@@ -10,6 +10,7 @@ from typing import Any
 import ray
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.util import log_once
 
 from scale_rllib import metrics as M
 from scale_rllib.env.registration import ENV_ID, register
@@ -28,9 +29,13 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
     :class:`SRRPPOTorchLearner` with λ_dec, λ_KL in ``learner_config_dict``; failed env runners are restarted.
     """
     register()
+    # The new API stack is our explicit choice (below); RLlib's once-per-process notice that it is the default
+    # ("You are running PPO on the new API stack!") tells a user nothing to act on: mark it as already shown.
+    log_once("PPO_on_new_api_stack")
     model_config = {"embed_dim": cfg.embed_dim, "num_heads": cfg.num_heads}
     return (
         PPOConfig()
+        .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
         .environment(ENV_ID, env_config=cfg.env.to_dict())
         .env_runners(
             num_env_runners=cfg.num_env_runners,
@@ -58,7 +63,7 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
         .callbacks(EpisodeMetricsCallback)
         .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=100)
         .evaluation(evaluation_num_env_runners=0)
-        .debugging(seed=cfg.seed, log_level="ERROR")
+        .debugging(seed=cfg.seed, log_level="ERROR", log_sys_usage=False)  # no GPU monitor (nor its warning)
         .reporting(metrics_num_episodes_for_smoothing=20)
     )
 
