@@ -37,6 +37,7 @@ from scale_rllib.models.layers import CrossAttention, PointerHead, ServerEncoder
 SRR_FEATURE = "srr_feature"
 """Key of the (B, d) attention feature z in the output of ``_forward_train`` (regularised by SRR, DESIGN §6)."""
 
+
 class _RLModuleConfigNotice(logging.Filter):
     """Drops RLlib's "`RLModule(config=[RLModuleConfig object])` has been deprecated" record: Ray 2.60's own
     ``RLModule.__init__`` builds the deprecated ``RLModuleConfig`` for every module, so it appears for modules built the
