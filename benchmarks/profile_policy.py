@@ -1,4 +1,4 @@
-"""Where a policy forward spends its time: torch.profiler's operator table per (N, batch) case (issue 5's profiling).
+"""Where a policy forward spends its time: torch.profiler's operator table per (N, batch) case.
 
     python benchmarks/profile_policy.py [--cases 1024x1 48x1024] [--repeats 10] [--rows 12] [--distinct]
 

@@ -1,4 +1,4 @@
-"""RLlib speed and memory (BENCHMARKS.md §3): sampling throughput, PPO iteration time, SRR learner overhead, peak RSS.
+"""RLlib speed and memory (docs/performance.md): sampling throughput, PPO iteration time, SRR overhead, peak RSS.
 
 On the agentic default workload at N = 16:
 

@@ -1,4 +1,4 @@
-"""Speed of the hot paths (BENCHMARKS.md §3): simulator decisions/s with EFT, env steps/s, policy latency.
+"""Speed of the hot paths (docs/performance.md): simulator decisions/s with EFT, env steps/s, policy latency.
 
 Prints a table and writes ``benchmarks/results/speed.json``. Ratios within one run are what count
 (shared, noisy machines).
@@ -8,7 +8,7 @@ Prints a table and writes ``benchmarks/results/speed.json``. Ratios within one r
 Policy columns are for the default model (d = 64, 4 heads), without server self-attention (``no_self_attn``) and for
 the compact model (``compact``: d = 16, 2 heads).
 
-A second table replays the DWS 6×4 reference stream (BENCHMARKS.md §3: the peer's testbed makes ≈ 60 decisions/s)
+A second table replays the DWS 6×4 reference stream (the peer's testbed makes ≈ 60 decisions/s)
 with EFT, the peer's stale-clock HEFT and the rollout heuristics (each decision simulates up to 4 futures).
 """
 
@@ -40,7 +40,7 @@ def simulator_decisions_per_s(n: int, repeats: int) -> float:
         sim = build_episode(
             workload,
             np.random.default_rng(r),
-            num_servers=n,
+            servers=n,
             load=0.7,
             num_workflows=max(64, 4 * n),
             randomize_mix=False,

@@ -22,7 +22,7 @@ SRR_MEAN_ABS_OFFDIAG = f"srr/{FEATURE_MEAN_ABS_OFFDIAG_CORR}"
 # Episode metrics, logged by the env runners' callback at every episode end.
 EPISODE_RESPONSE_TIME = "episode/mean_response_time_s"
 EPISODE_RESPONSE_TIME_RATIO = "episode/response_time_over_lower_bound"
-EPISODE_NUM_SERVERS = "episode/num_servers"
+EPISODE_NUM_SERVERS = "episode/num_servers"  # the episode's N (MLflow key kept from the first release)
 
 # Training metrics as logged to MLflow (short names of RLlib result keys).
 TRAIN_RETURN = "train/episode_return_mean"

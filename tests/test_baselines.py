@@ -138,7 +138,7 @@ def test_run_episode_is_deterministic(name: str) -> None:
     assert a.mean_response_time_s == pytest.approx(env.sim.response_times_s().mean())
 
 
-def test_run_episode_num_servers_option() -> None:
+def test_run_episode_servers_option() -> None:
     env = SchedulingEnv({"servers_range": (4, 8), "max_servers": 16, "num_workflows": 5})
     assert run_episode(env, make_scheduler("eft"), seed=0, servers=12).servers == 12
 

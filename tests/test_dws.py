@@ -23,7 +23,7 @@ from scale_rllib.workloads.dws.workload import fixed_pool_counts, random_pool_co
 from scale_rllib.workloads.errors import WorkloadFileError
 
 SCENARIOS = {"6x4_r5.4_const_100": "6x4", "5x5_r9_const_100": "5x5"}
-#: Correct EFT / lower bound on the two streams (BENCHMARKS.md §1: "about 1.05 × and 1.04 ×").
+#: Correct EFT / lower bound on the two streams (about 1.05 × and 1.04 ×, docs/dws-benchmark.md).
 EFT_RATIO = {"6x4_r5.4_const_100": 1.05, "5x5_r9_const_100": 1.04}
 
 
@@ -81,7 +81,7 @@ def test_correct_eft_ratio_to_lower_bound(shared_data: Path, scenario: str) -> N
     sim = replay(scenario_sim(shared_data, scenario), EFTScheduler())
     ratio = sim.response_times_s().mean() / sim.lower_bound_s.mean()
     assert ratio == pytest.approx(EFT_RATIO[scenario], abs=0.006)
-    bound = {"6x4_r5.4_const_100": 257.59, "5x5_r9_const_100": 386.38}[scenario]  # BENCHMARKS.md §1 table
+    bound = {"6x4_r5.4_const_100": 257.59, "5x5_r9_const_100": 386.38}[scenario]  # docs/dws-benchmark.md
     assert sim.lower_bound_s.mean() == pytest.approx(bound, abs=0.01)
 
 
@@ -219,7 +219,7 @@ def test_dws_workload_spec_trains_on_random_pools(shared_data: Path) -> None:
         obs, info = env.reset(seed=seed)
         speeds = env.sim.cluster.speed[:, TaskKind.COMPUTE]
         types = sorted(set(speeds.tolist()))
-        assert 16 <= info["num_servers"] <= 25 and types == [8, 16, 32, 48, 64, 96][: len(types)] and len(types) >= 3
+        assert 16 <= info["servers"] <= 25 and types == [8, 16, 32, 48, 64, 96][: len(types)] and len(types) >= 3
         assert np.all(np.diff(speeds) >= 0) and env.sim.ready_order == "event"  # type-major pool, testbed event order
         vcpus.add(tuple(speeds))
         done = False
@@ -251,7 +251,7 @@ def test_env_runs_a_given_simulator_and_rejects_a_used_one(shared_data: Path) ->
     with pytest.raises(ValueError, match="fresh, unstarted Simulator"):
         env.reset(seed=0, options={"simulator": direct})
     with pytest.raises(ValueError, match="differs from the given simulator"):
-        env.reset(seed=0, options={"simulator": scenario_sim(shared_data, "6x4_r5.4_const_100"), "num_servers": 20})
+        env.reset(seed=0, options={"simulator": scenario_sim(shared_data, "6x4_r5.4_const_100"), "servers": 20})
     torch.manual_seed(0)
     module = ScaleRLModule(observation_space=observation_space(4), action_space=gym.spaces.Discrete(4), model_config={})
     cfg = DwsEvalConfig(

@@ -1,4 +1,4 @@
-"""Tests of the gymnasium env (DESIGN §4) and the embedded agentic generator (DESIGN §3)."""
+"""Tests of the gymnasium env (docs/design.md, "The MDP") and the embedded agentic generator (docs/workloads.md)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def run(env: SchedulingEnv, seed: int, action_seed: int = 0, options: dict | Non
     """One episode with uniformly random valid actions; returns (observations, rewards, final info, reset info)."""
     rng = np.random.default_rng(action_seed)
     obs, reset_info = env.reset(seed=seed, options=options)
-    n = reset_info["num_servers"]
+    n = reset_info["servers"]
     observations, rewards = [obs], []
     terminated = False
     while not terminated:
@@ -125,21 +125,21 @@ def test_step_after_termination_and_before_reset_raises() -> None:
 
 # ---------------------------------------------------------------------------------------------------- N
 @pytest.mark.parametrize("n", [1, 3, 9, 16])
-def test_reset_option_fixes_num_servers(n: int) -> None:
+def test_reset_option_fixes_servers(n: int) -> None:
     env = SchedulingEnv({"servers_range": (4, 8), "max_servers": 16, "num_workflows": 5})
-    obs, info = env.reset(seed=0, options={"num_servers": n})
-    assert info["num_servers"] == n == env.sim.cluster.num_servers
+    obs, info = env.reset(seed=0, options={"servers": n})
+    assert info["servers"] == n == env.sim.cluster.num_servers
     assert obs["action_mask"].sum() == n
     np.testing.assert_array_equal(obs["action_mask"], [1.0] * n + [0.0] * (16 - n))
     obs, _, _, _, info = env.step(n - 1)
-    assert info["num_servers"] == n and obs["action_mask"].sum() == n
+    assert info["servers"] == n and obs["action_mask"].sum() == n
 
 
 def test_reset_option_outside_max_servers_raises() -> None:
     env = SchedulingEnv({"servers_range": (4, 8), "max_servers": 16, "num_workflows": 5})
     for n in (0, 17):
-        with pytest.raises(ValueError, match="num_servers"):
-            env.reset(seed=0, options={"num_servers": n})
+        with pytest.raises(ValueError, match="servers"):
+            env.reset(seed=0, options={"servers": n})
 
 
 def test_randomized_n_stays_in_range() -> None:
@@ -147,7 +147,7 @@ def test_randomized_n_stays_in_range() -> None:
     seen = set()
     for seed in range(40):
         obs, info = env.reset(seed=seed)
-        n = info["num_servers"]
+        n = info["servers"]
         assert 3 <= n <= 6
         assert env.sim.cluster.num_servers == n and obs["action_mask"].sum() == n
         seen.add(n)

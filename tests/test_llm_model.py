@@ -144,7 +144,7 @@ def test_agentic_real_means_match_samples(real: AgenticRealWorkload) -> None:
 
 
 def test_agentic_real_episode_replays_azure_arrivals(real: AgenticRealWorkload) -> None:
-    sim = build_episode(real, np.random.default_rng(5), num_servers=16, load=0.7, num_workflows=64, randomize_mix=False)
+    sim = build_episode(real, np.random.default_rng(5), servers=16, load=0.7, num_workflows=64, randomize_mix=False)
     rate = 0.7 * sim.cluster.service_rate(real.mean_work_by_kind(), real.mean_decode_work_by_kind())
     windows = np.lib.stride_tricks.sliding_window_view(real.trace.arrival_s, 64)
     recorded = sim.arrival_s * rate / real.trace.mean_rate_per_s

@@ -1,4 +1,4 @@
-"""Tests of the discrete-event simulator and the cluster model (DESIGN §2) on hand-built DAGs.
+"""Tests of the discrete-event simulator and the cluster model (docs/design.md, "Simulator") on hand-built DAGs.
 
 Every expected number is computed by hand in the comments: execution time = work / speed[kind],
 start = max(data ready, earliest free slot of the server), FIFO and non-preemptive.

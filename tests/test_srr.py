@@ -1,4 +1,4 @@
-"""Tests of the SRR losses (DESIGN §6): hand-computed values, masking, degenerate batches, gradient flow."""
+"""Tests of the SRR losses (docs/design.md, "SRR"): hand-computed values, masking, degenerate batches, gradient flow."""
 
 from __future__ import annotations
 

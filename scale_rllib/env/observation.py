@@ -1,7 +1,7 @@
 """Observation encoding: simulator state at a decision → padded, N-independent feature arrays.
 
 Every feature is a ratio or a log1p of a ratio, so its scale does not drift with the number of
-servers N or the offered load (DESIGN §4). Times are divided either by the ready task's fastest
+servers N or the offered load (docs/design.md, "The MDP"). Times are divided either by the ready task's fastest
 execution time ``e_min`` (how much worse than the best server) or by the episode's time scale
 ``τ`` = mean lower bound of its workflows (how long in workflow terms).
 """

@@ -49,7 +49,7 @@ class SchedulingEnv(gym.Env):
 
     ## Arguments
     ``env_config``: an :class:`EnvConfig` or its dict (RLlib passes a dict).
-    ``info`` after each step has ``num_servers``; at the end also ``mean_response_time_s``,
+    ``info`` after each step has ``servers``; at the end also ``mean_response_time_s``,
     ``mean_lower_bound_s`` and ``total_response_time_s`` — scalars only: gymnasium's vector env stacks each info
     key across its envs, so a per-workflow array would break when two episodes with different workflow counts end
     in the same step (per-workflow values: ``env.sim.response_times_s()``).
@@ -69,7 +69,7 @@ class SchedulingEnv(gym.Env):
         self._last_area = 0.0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start an episode. ``options`` may fix ``num_servers`` (within ``max_servers``), or give ``simulator``: a
+        """Start an episode. ``options`` may fix ``servers`` (within ``max_servers``), or give ``simulator``: a
         fresh, unstarted :class:`Simulator` (e.g. a replayed DWS stream) to run instead of drawing an episode.
 
         Raises:
@@ -80,11 +80,11 @@ class SchedulingEnv(gym.Env):
         lo, hi = cfg.servers_range
         prebuilt = _fresh_simulator((options or {}).get("simulator"))
         default_n = prebuilt.cluster.num_servers if prebuilt is not None else self.np_random.integers(lo, hi + 1)
-        n = int((options or {}).get("num_servers", default_n))
+        n = int((options or {}).get("servers", default_n))
         if not 1 <= n <= cfg.max_servers:
-            raise ValueError(f"num_servers={n} is outside [1, max_servers={cfg.max_servers}]")
+            raise ValueError(f"servers={n} is outside [1, max_servers={cfg.max_servers}]")
         if prebuilt is not None and n != prebuilt.cluster.num_servers:
-            raise ValueError(f"num_servers={n} differs from the given simulator's {prebuilt.cluster.num_servers}")
+            raise ValueError(f"servers={n} differs from the given simulator's {prebuilt.cluster.num_servers}")
         workflows = cfg.num_workflows or max(1, round(cfg.workflows_per_server * n))
         self.sim = (
             prebuilt
@@ -92,7 +92,7 @@ class SchedulingEnv(gym.Env):
             else build_episode(
                 self.workload,
                 self.np_random,
-                num_servers=n,
+                servers=n,
                 load=cfg.load,
                 num_workflows=workflows,
                 randomize_mix=cfg.randomize_mix,
@@ -103,7 +103,7 @@ class SchedulingEnv(gym.Env):
         self._scale = cfg.reward_scale_s or self._tau
         self._last_area = 0.0
         self.sim.next_decision()
-        return self._observation(), {"num_servers": n}
+        return self._observation(), {"servers": n}
 
     def step(self, action):
         """Assign the ready task to server ``action``; advance to the next decision.
@@ -122,7 +122,7 @@ class SchedulingEnv(gym.Env):
         terminated = not sim.next_decision()
         reward = -(sim.area_s - self._last_area) / self._scale
         self._last_area = sim.area_s
-        info: dict[str, Any] = {"num_servers": sim.cluster.num_servers}
+        info: dict[str, Any] = {"servers": sim.cluster.num_servers}
         if terminated:
             rt = sim.response_times_s()
             info.update(

@@ -1,4 +1,4 @@
-"""Pure-torch building blocks of the SCALE cross-attention pointer policy (DESIGN §5).
+"""Pure-torch building blocks of the SCALE cross-attention pointer policy (docs/design.md, "The SCALE model").
 
 Nothing here imports Ray: these layers can be unit-tested, benchmarked and exported on their own.
 
@@ -189,7 +189,7 @@ class ServerSelfAttention(nn.Module):
 
 
 class ServerEncoder(nn.Module):
-    """Per-server MLP, optionally followed by one masked self-attention block (DESIGN §5)."""
+    """Per-server MLP, optionally followed by one masked self-attention block (docs/design.md, "The SCALE model")."""
 
     def __init__(self, server_dim: int, embed_dim: int, num_heads: int, self_attention: bool = True) -> None:
         """Initialises the encoder.
@@ -224,7 +224,8 @@ class ServerEncoder(nn.Module):
 class CrossAttention(nn.Module):
     """Masked multi-head attention from the task query to the server tokens (Vaswani et al. 2017, §3.2.2).
 
-    ``z = MHA(q, H, H)``: the task "reads" the cluster. z is the attention feature that SRR regularises (DESIGN §6).
+    ``z = MHA(q, H, H)``: the task "reads" the cluster. z is the attention feature that SRR regularises
+    (docs/design.md, "SRR").
     """
 
     def __init__(self, embed_dim: int, num_heads: int) -> None:
@@ -304,7 +305,8 @@ class PointerHead(nn.Module):
 
 
 def value_features(q: torch.Tensor, z: torch.Tensor, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Builds the value-head input ``[q; z; mean(H); max(H)]`` (DESIGN §5), pooled over valid servers.
+    """Builds the value-head input ``[q; z; mean(H); max(H)]`` (docs/design.md, "The SCALE model"), pooled over
+    valid servers.
 
     Args:
         q: (B, d) task query.

@@ -1,4 +1,5 @@
-"""The SCALE RLModule: a cross-attention pointer policy over servers with a shared critic (DESIGN §5).
+"""The SCALE RLModule: a cross-attention pointer policy over servers with a shared critic (docs/design.md, "The SCALE
+model").
 
 Observation contract (a ``gymnasium.spaces.Dict``, see ``scale_rllib.env``):
 
@@ -35,7 +36,7 @@ from ray.rllib.utils.annotations import override
 from scale_rllib.models.layers import CrossAttention, PointerHead, ServerEncoder, ValueHead, mlp, value_features
 
 SRR_FEATURE = "srr_feature"
-"""Key of the (B, d) attention feature z in the output of ``_forward_train`` (regularised by SRR, DESIGN §6)."""
+"""Key of the (B, d) attention feature z in the output of ``_forward_train`` (regularised by SRR)."""
 
 
 class _RLModuleConfigNotice(logging.Filter):

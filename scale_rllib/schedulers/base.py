@@ -88,7 +88,7 @@ def run_episode(
     Raises:
         ValueError: the scheduler returned an invalid server.
     """
-    options = {k: v for k, v in (("num_servers", servers), ("simulator", simulator)) if v is not None}
+    options = {k: v for k, v in (("servers", servers), ("simulator", simulator)) if v is not None}
     start = time.perf_counter()
     obs, info = env.reset(seed=seed, options=options or None)
     scheduler.reset(seed)

@@ -13,7 +13,7 @@ from scale_rllib.sim.workflow import NUM_KINDS, TaskKind
 
 @dataclass(frozen=True)
 class ServerType:
-    """A kind of server (DESIGN §2).
+    """A kind of server (docs/design.md, "Simulator").
 
     Attributes:
         name: Type name, e.g. ``"gpu"``.
@@ -123,8 +123,8 @@ class Cluster:
         (every kind's work is routed somewhere) and, for each server s,
         ``Σ_k λ · x[s, k] · (W_k / speed[s, k] + D_k / decode_speed[s, k]) ≤ slots[s]`` (no slot is busy
         more than 100 %), the time per workflow following the simulator's execution-time formula.
-        The offered load of a rate λ is ``λ / service_rate`` (DESIGN §3); it stays fixed across N
-        when the rate scales with this capacity. Identical servers are pooled, so the LP has one
+        The offered load of a rate λ is ``λ / service_rate`` (docs/design.md, "Offered load and lower bound"); it
+        stays fixed across N when the rate scales with this capacity. Identical servers are pooled, so the LP has one
         row per server type. Solved with ``scipy.optimize.linprog``.
 
         Args:

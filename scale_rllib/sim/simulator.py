@@ -1,4 +1,4 @@
-"""Discrete-event simulator of workflows arriving online at a heterogeneous cluster (DESIGN §2).
+"""Discrete-event simulator of workflows arriving online at a heterogeneous cluster (docs/design.md, "Simulator").
 
 The simulator knows nothing about RL: it exposes one *ready task* at a time and waits for a
 server index (:meth:`Simulator.assign`). Servers are non-preemptive with ``slots`` concurrent
@@ -9,7 +9,7 @@ server's queue is summarised by the times its slots become free.
 Event order: events are popped from a heap of ``(time_s, seq, EventType, payload)``; all events
 at the earliest time are processed before any decision, then ready tasks are served
 earliest-ready first, ties by workflow index then task index. With ``ready_order="event"`` (the DWS-Testbed's
-order, BENCHMARKS.md §1), ties are instead broken by the event that made the task ready: an arrival (by workflow
+order, docs/dws-benchmark.md), ties are instead broken by the event that made the task ready: an arrival (by workflow
 index) before a completion, completions by server index, then task index within one event.
 """
 

@@ -17,7 +17,7 @@ import numpy as np
 
 
 class TaskKind(enum.IntEnum):
-    """What a task does; a server's speed depends on it (DESIGN §2)."""
+    """What a task does; a server's speed depends on it (docs/design.md, "Simulator")."""
 
     LLM = 0
     TOOL = 1

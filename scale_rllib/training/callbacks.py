@@ -17,4 +17,4 @@ class EpisodeMetricsCallback(RLlibCallback):
         rt, lb = info["mean_response_time_s"], info["mean_lower_bound_s"]
         metrics_logger.log_value(M.EPISODE_RESPONSE_TIME, rt, reduce="mean", window=20)
         metrics_logger.log_value(M.EPISODE_RESPONSE_TIME_RATIO, rt / lb, reduce="mean", window=20)
-        metrics_logger.log_value(M.EPISODE_NUM_SERVERS, info["num_servers"], reduce="mean", window=20)
+        metrics_logger.log_value(M.EPISODE_NUM_SERVERS, info["servers"], reduce="mean", window=20)

@@ -111,7 +111,7 @@ def behaviour_clone(
     """Train ``module`` (a ScaleRLModule with a value head) in place on ``demos``.
 
     Loss = cross-entropy(pointer logits, teacher action) + value_coeff · MSE(V(s), discounted return)
-    + λ_dec · L_dec(z) + λ_KL · L_KL(z): the SRR terms of DESIGN §6 on the minibatch's attention features, so a
+    + λ_dec · L_dec(z) + λ_KL · L_KL(z): the SRR terms on the minibatch's attention features, so a
     warm-started run is regularized from its first update, as PPO is by :class:`SRRPPOTorchLearner`.
 
     Returns:

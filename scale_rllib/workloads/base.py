@@ -47,7 +47,7 @@ class Workload:
         self,
         rng: np.random.Generator,
         *,
-        num_servers: int,
+        servers: int,
         load: float,
         num_workflows: int,
         randomize_mix: bool,
@@ -60,7 +60,7 @@ class Workload:
 
         Args:
             rng: The episode's only source of randomness.
-            num_servers: N.
+            servers: N.
             load: Offered load ρ.
             num_workflows: W workflows in the stream.
             randomize_mix: Draw the server-type proportions (training) or use the profile's (evaluation).
@@ -70,9 +70,9 @@ class Workload:
             A fresh :class:`Simulator`.
         """
         if randomize_mix:
-            cluster = self.profile.randomized(num_servers, rng, bandwidth)
+            cluster = self.profile.randomized(servers, rng, bandwidth)
         else:
-            cluster = self.profile.fixed(num_servers, bandwidth)
+            cluster = self.profile.fixed(servers, bandwidth)
         workflows = self.sample(rng, num_workflows)
         rate = load * cluster.service_rate(self.mean_work_by_kind(), self.mean_decode_work_by_kind())
         return Simulator(cluster, workflows, self.arrival_times(rng, num_workflows, rate))
@@ -96,15 +96,15 @@ class ClusterProfile:
         if any(w < 0 for w in self.weights) or not np.isclose(sum(self.weights), 1.0):
             raise ValueError(f"cluster profile weights must be ≥ 0 and sum to 1, got {self.weights}")
 
-    def fixed(self, num_servers: int, bandwidth: float | None = None) -> Cluster:
+    def fixed(self, servers: int, bandwidth: float | None = None) -> Cluster:
         """Evaluation cluster: counts ∝ weights (largest remainder), every type ≥ 1 if N allows."""
         weights = np.asarray(self.weights)
-        return self._cluster(_apportion(weights, num_servers), bandwidth)
+        return self._cluster(_apportion(weights, servers), bandwidth)
 
-    def randomized(self, num_servers: int, rng: np.random.Generator, bandwidth: float | None = None) -> Cluster:
+    def randomized(self, servers: int, rng: np.random.Generator, bandwidth: float | None = None) -> Cluster:
         """A training cluster: proportions drawn from Dirichlet(4·weights + 0.5), then apportioned."""
         weights = rng.dirichlet(4.0 * np.asarray(self.weights) + 0.5)
-        return self._cluster(_apportion(weights, num_servers), bandwidth)
+        return self._cluster(_apportion(weights, servers), bandwidth)
 
     def _cluster(self, counts: np.ndarray, bandwidth: float | None) -> Cluster:
         return Cluster.from_counts(list(zip(self.types, counts)), bandwidth)

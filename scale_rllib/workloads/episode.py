@@ -12,7 +12,7 @@ def build_episode(
     workload: Workload,
     rng: np.random.Generator,
     *,
-    num_servers: int,
+    servers: int,
     load: float,
     num_workflows: int,
     randomize_mix: bool,
@@ -26,7 +26,7 @@ def build_episode(
     """
     return workload.build_episode(
         rng,
-        num_servers=num_servers,
+        servers=servers,
         load=load,
         num_workflows=num_workflows,
         randomize_mix=randomize_mix,

@@ -1,4 +1,4 @@
-"""The DWS peer benchmark's scenario (GOODRL / DWS-Testbed, BENCHMARKS.md §1) as a configuration of our simulator.
+"""The DWS peer benchmark's scenario (GOODRL / DWS-Testbed; docs/dws-benchmark.md) as a configuration of our simulator.
 
 - Workflows: Pegasus DAX 2.1 files, set "S" (:data:`DWS_SET_S`); task work = DAX ``runtime`` × 16 (work units), so
   a 16-vCPU VM runs a task in its DAX runtime.

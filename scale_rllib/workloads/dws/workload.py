@@ -35,34 +35,34 @@ MIN_TYPES = 3
 RATE_JITTER = 2.0
 
 
-def even_counts(num_types: int, num_servers: int, extra: np.ndarray | None = None) -> list[int]:
+def even_counts(num_types: int, servers: int, extra: np.ndarray | None = None) -> list[int]:
     """N servers over the first ``num_types`` types: N // k each, +1 for the types listed in ``extra``.
 
     Args:
         num_types: k ∈ [1, 6].
-        num_servers: N ≥ k.
+        servers: N ≥ k.
         extra: Which N mod k types get one more (default: the first ones).
     """
-    counts = [num_servers // num_types] * num_types
-    extra = np.arange(num_servers % num_types) if extra is None else extra
+    counts = [servers // num_types] * num_types
+    extra = np.arange(servers % num_types) if extra is None else extra
     for i in extra:
         counts[int(i)] += 1
     return counts
 
 
-def fixed_pool_counts(num_servers: int) -> list[int]:
+def fixed_pool_counts(servers: int) -> list[int]:
     """Evaluation pool of N servers: k×(N/k) for the largest k ≤ 6 dividing N with k ≥ 3, else an even split."""
-    divisors = [k for k in range(len(DWS_VCPUS), MIN_TYPES - 1, -1) if num_servers % k == 0]
-    k = divisors[0] if divisors else min(len(DWS_VCPUS), num_servers)
-    return even_counts(k, num_servers)
+    divisors = [k for k in range(len(DWS_VCPUS), MIN_TYPES - 1, -1) if servers % k == 0]
+    k = divisors[0] if divisors else min(len(DWS_VCPUS), servers)
+    return even_counts(k, servers)
 
 
-def random_pool_counts(num_servers: int, rng: np.random.Generator) -> list[int]:
+def random_pool_counts(servers: int, rng: np.random.Generator) -> list[int]:
     """Training pool of N servers: k uniform in [min(3, N), min(6, N)], even split, remainder to random types."""
-    hi = min(len(DWS_VCPUS), num_servers)
+    hi = min(len(DWS_VCPUS), servers)
     k = int(rng.integers(min(MIN_TYPES, hi), hi + 1))
-    extra = rng.choice(k, size=num_servers % k, replace=False)
-    return even_counts(k, num_servers, extra)
+    extra = rng.choice(k, size=servers % k, replace=False)
+    return even_counts(k, servers, extra)
 
 
 @dataclass
@@ -95,7 +95,7 @@ class DwsWorkload(Workload):
         self,
         rng: np.random.Generator,
         *,
-        num_servers: int,
+        servers: int,
         load: float,
         num_workflows: int,
         randomize_mix: bool,
@@ -105,13 +105,13 @@ class DwsWorkload(Workload):
 
         Args:
             rng: The episode's only source of randomness.
-            num_servers: N ≥ 1.
+            servers: N ≥ 1.
             load: Offered load ρ (before the training jitter).
             num_workflows: W.
             randomize_mix: Training (random pool and rate jitter) or evaluation (fixed pool, exact ρ).
             bandwidth: Bytes/s between servers (None: no transfer time, as in the peer).
         """
-        counts = random_pool_counts(num_servers, rng) if randomize_mix else fixed_pool_counts(num_servers)
+        counts = random_pool_counts(servers, rng) if randomize_mix else fixed_pool_counts(servers)
         cluster = dws_cluster(counts, bandwidth)
         jitter = math.exp(rng.uniform(-math.log(RATE_JITTER), math.log(RATE_JITTER))) if randomize_mix else 1.0
         rate = load * jitter * cluster.service_rate(self.mean_work_by_kind())

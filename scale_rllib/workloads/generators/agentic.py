@@ -1,6 +1,6 @@
 """The embedded agentic-workflow generator (the default workload; needs no data files).
 
-Shapes (DESIGN §3): ``chain`` (plan → tool/llm steps → answer), ``fanout`` (plan → parallel
+Shapes (docs/workloads.md): ``chain`` (plan → tool/llm steps → answer), ``fanout`` (plan → parallel
 tool/retrieval calls → aggregate), ``reflect`` (plan → code → reflect, repeated), ``mapreduce``
 (split → parallel llm maps → reduce). Work is in work units = seconds on a speed-1 (CPU) server.
 
@@ -8,7 +8,7 @@ Work distributions are lognormal with the medians below. They are first guesses 
 an LLM call of ~20 work units takes ~2 s on a GPU server of llm speed 10, in line with the
 Azure LLM trace's median of a few hundred generated tokens at tens of tokens/s (Patel et al.,
 "Splitwise", ISCA 2024); tool/code durations are of the order of the short jobs in WfInstances.
-Issue 6 refits them against ../shared/data.
+benchmarks/workload_stats.py compares them with the real traces (docs/workloads.md).
 """
 
 from __future__ import annotations
