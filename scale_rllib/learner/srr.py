@@ -1,4 +1,5 @@
-"""SRR: the statistical representation regulariser on the attention feature z (docs/design.md, "SRR").
+"""SRR, structured representation regularisation of the attention feature z (Xu et al., "SCALE: Scalable
+Cross-Attention Learning with Extrapolation for Agentic Workflow Scheduling", arXiv:2606.06820, 2026; docs/design.md).
 
 On a batch Z ∈ R^{B×d} of attention features (valid rows only):
 
