@@ -98,6 +98,7 @@ def ray_cluster(tmp: Path):
         f"--dashboard-port={dash}",
         "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
+        *_own_ports(head=True),
     ]
     worker = [
         ray,
@@ -106,6 +107,7 @@ def ray_cluster(tmp: Path):
         "--num-cpus=1",
         "--resources=" + json.dumps({"node2": 1}),
         "--disable-usage-stats",
+        *_own_ports(head=False),
     ]
     try:
         for cmd in (head, worker):
@@ -116,6 +118,15 @@ def ray_cluster(tmp: Path):
         yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}"}
     finally:
         _kill_cluster(port, temp_dir)
+
+
+def _own_ports(head: bool) -> list[str]:
+    """Free ports for the ports ``ray start`` otherwise takes at fixed defaults — the dashboard agent's HTTP port
+    (52365) and, on the head, the Ray client server (10001) — so that this cluster's two nodes, and any other Ray on
+    the machine, never collide (a taken agent port leaves the node without a job agent: "No available agent to submit
+    job")."""
+    ports = [f"--dashboard-agent-listen-port={free_port()}"]
+    return ports + ([f"--ray-client-server-port={free_port()}"] if head else [])
 
 
 def _kill_cluster(gcs_port: int, temp_dir: str, timeout_s: float = 30) -> None:

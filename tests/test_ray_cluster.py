@@ -57,7 +57,7 @@ def test_ray_job_submit_runs_a_training_job(cluster, tmp_path):
     entry += ["--mlflow-uri", store]
     cmd = [str(BIN / "ray"), "job", "submit", "--address", cluster["dashboard"], "--", *entry]
     deadline = time.monotonic() + 360
-    while True:  # on a loaded 2-core machine the head's job agent can lag the dashboard by minutes (seen: > 3 min)
+    while True:  # on a loaded 2-core machine the head's job agent can take a while to register
         proc = subprocess.run(cmd, env=ray_env(), capture_output=True, text=True, timeout=600)
         not_ready = "No available agent to submit job" in proc.stderr or "Failed to connect to Ray" in proc.stderr
         if not not_ready or time.monotonic() > deadline:

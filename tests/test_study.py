@@ -68,6 +68,10 @@ def test_results_cover_every_scheduler_and_variant_at_every_n_on_the_same_episod
     summary = pd.read_csv(root / "out" / "summary.csv")
     best = summary[summary["scheduler"] == summary["best_heuristic"]]
     assert len(best) == 2 and (best["ratio_to_best_heuristic"] == 1.0).all()
+    assert (best["paired_ratio_to_best"] == 1.0).all() and summary["paired_ratio_to_best"].notna().all()
+    assert {"gain", "gain_ci95", "p_value", "srr_wins", "median_seed_gain"} <= set(
+        pd.read_csv(root / "out" / "srr_gain.csv")
+    )
     features = pd.read_csv(root / "out" / "features.csv")
     assert set(zip(features["variant"], features["servers"], strict=True)) == {
         (v, n) for v in ("srr", "nosrr") for n in (8, 16)
@@ -85,7 +89,9 @@ def test_report_has_command_tables_and_computed_findings(study):
     for n in (8, 16):  # numeric RTs and gain per N
         row = rf"^\| {n} \| \d+\.\d \| \d+\.\d \| [+-]\d+\.\d% \| n/a \| 1 \| n/a \| [01] of 1 \| [+-]\d+\.\d% \|$"
         assert re.search(row, report, re.M), n
-    assert re.search(r"^\| scale-srr \| 1 training seeds \| \d+\.\d ± n/a \(\d+\.\d\d / \d+\.\d\d\)", report, re.M)
+    assert re.search(
+        r"^\| scale-srr \| 1 training seeds \| \d+\.\d ± n/a \(\d+\.\d{3} ± n/a / \d+\.\d\d\)", report, re.M
+    )
     assert re.search(r"scale-srr / best heuristic: N=8 \d+\.\d\d \(\w+\); N=16", report)
     assert "Expected pattern (drift without, stable with) holds: " in report
     assert "N=48 not evaluated" in report

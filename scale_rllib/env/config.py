@@ -23,8 +23,8 @@ class EnvConfig:
         workflows_per_server: Workflows per episode = round(this × N), unless ``num_workflows`` is set.
         num_workflows: Fixed number of workflows per episode.
         randomize_mix: Draw the server-type proportions per episode (training); False = the profile's fixed mix.
-        reward_scale_s: Divides the reward (seconds); None = the episode's mean lower bound, so that the
-            return is −Σ response time / mean lower bound.
+        reward_scale_s: Divides the reward (seconds); None = the episode's mean critical path on the fastest
+            servers, so that the return is −Σ response time / mean critical path.
         max_tasks: File workloads: skip workflows with more tasks.
         bandwidth: Bytes/s between servers for transfer times; None = no transfer time.
 

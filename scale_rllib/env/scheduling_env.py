@@ -38,7 +38,7 @@ class SchedulingEnv(gym.Env):
     ## Reward
     ``−(Σ over workflows in system of the time elapsed since the previous decision) / scale``, so
     the undiscounted return is exactly −(total response time) / scale (Decima, Mao et al. 2019).
-    ``scale`` = ``reward_scale_s`` or the episode's mean lower bound.
+    ``scale`` = ``reward_scale_s`` or the episode's mean critical path (on the fastest servers).
 
     ## Starting state
     The first decision: the entry tasks of the first arrival at t = 0 on an idle cluster.
@@ -99,7 +99,7 @@ class SchedulingEnv(gym.Env):
                 bandwidth=cfg.bandwidth,
             )
         )
-        self._tau = max(float(self.sim.lower_bound_s.mean()), 1e-9)
+        self._tau = max(float(self.sim.critical_path_s.mean()), 1e-9)  # the time unit of observations and reward
         self._scale = cfg.reward_scale_s or self._tau
         self._last_area = 0.0
         self.sim.next_decision()

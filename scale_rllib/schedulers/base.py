@@ -52,7 +52,8 @@ class EpisodeResult:
         load: Offered load ρ.
         seed: Episode seed.
         mean_response_time_s: Mean over workflows of completion − arrival (seconds).
-        lower_bound_s: Mean over workflows of the critical path on the fastest servers (seconds).
+        lower_bound_s: Mean over workflows of the lower bound on their response time: max(critical path on the
+            fastest servers, capacity bounds) (seconds; :mod:`scale_rllib.sim.bounds`).
         decisions: Number of scheduling decisions.
         wall_time_s: Wall-clock time of the episode (seconds).
     """

@@ -22,8 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scale_rllib.sim.bounds import critical_paths_s, lower_bounds_s
 from scale_rllib.sim.cluster import Cluster
-from scale_rllib.sim.workflow import Workflow, critical_path
+from scale_rllib.sim.workflow import Workflow
 
 
 class EventType(enum.IntEnum):
@@ -113,9 +114,10 @@ class Simulator:
         self.remaining_tasks = list(sizes)  # per workflow: tasks not yet finished
         self.task_decode = np.concatenate([w.decode_work for w in wfs])  # (T_total,) decode work (0: none)
         self.task_fastest_s = _fastest_exec_s(self.cluster, self.task_kind, self.task_work, self.task_decode)
-        cps = [critical_path(w, self.task_fastest_s[o : o + w.num_tasks]) for w, o in zip(wfs, self.offset)]
+        cps = critical_paths_s(wfs, self.task_fastest_s, self.offset)
         self.task_critical_path_s = np.concatenate(cps)  # remaining critical path incl. the task, fastest servers
-        self.lower_bound_s = np.array([cp[list(w.entries)].max() for w, cp in zip(wfs, cps)])
+        # (W,) each workflow's critical path, and its lower bound = max(critical path, capacity bounds) (sim.bounds)
+        self.critical_path_s, self.lower_bound_s = lower_bounds_s(wfs, self.cluster, self.task_fastest_s, cps)
         self.task_server = np.full(len(self.task_work), -1, dtype=np.int64)
         self.task_finish_s = np.full(len(self.task_work), np.nan)
 

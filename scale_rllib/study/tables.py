@@ -72,7 +72,8 @@ def summarize_study(results):
 
     Returns:
         DataFrame with ``mean_response_time_s``, ``ci95_s``, ``n``, ``ci_over``, ``lower_bound_s``,
-        ``ratio_to_lower_bound``, ``best_heuristic``, ``ratio_to_best_heuristic``.
+        ``ratio_to_lower_bound``, ``best_heuristic``, ``ratio_to_best_heuristic``, ``paired_ratio_to_best``,
+        ``paired_ratio_ci95`` (see :func:`_paired_ratios`).
     """
 
     keys = ["workload", "load", "scheduler", "variant", "servers"]
@@ -95,10 +96,30 @@ def summarize_study(results):
     best["best_heuristic_s"] = heuristics.loc[best.index, "mean_response_time_s"]
     table = table.merge(best.rename(columns={"scheduler": "best_heuristic"}), on=cell, how="left")
     table["ratio_to_best_heuristic"] = table["mean_response_time_s"] / table.pop("best_heuristic_s")
+    table = table.merge(_paired_ratios(frame, table, keys), on=keys, how="left")
     rank = {name: i for i, name in enumerate([*VARIANTS.values(), *DEFAULT_HEURISTICS])}
     table["rank"] = table["scheduler"].map(rank).fillna(len(rank))
     table = table.sort_values(["workload", "load", "rank", "servers"], kind="stable").drop(columns="rank")
     return table.reset_index(drop=True)
+
+
+def _paired_ratios(frame, table, keys: list[str]):
+    """Per row of ``table``: the paired ratio to the cell's best heuristic and its 95 % half-width.
+
+    Every scheduler ran the same episodes, so each episode e gives RT(e) / RT_best(e); a unit's ratio is the mean over
+    its episodes, and the interval is over units (training seeds for a policy, episodes for a heuristic), as for the
+    response time.
+    """
+    cell = ["workload", "load", "servers"]
+    best = table[["workload", "load", "servers", "best_heuristic"]].drop_duplicates()
+    best_rt = frame.merge(best, left_on=cell + ["scheduler"], right_on=cell + ["best_heuristic"])
+    best_rt = best_rt[cell + ["seed", "mean_response_time_s"]].rename(columns={"mean_response_time_s": "best_rt"})
+    paired = frame.merge(best_rt, on=cell + ["seed"])
+    paired["ratio"] = paired["mean_response_time_s"] / paired["best_rt"]
+    per_unit = paired.groupby(keys + ["unit"], as_index=False, sort=False)["ratio"].mean()
+    return per_unit.groupby(keys, as_index=False, sort=False).agg(
+        paired_ratio_to_best=("ratio", "mean"), paired_ratio_ci95=("ratio", ci95_half_width)
+    )
 
 
 def srr_gain(results):
@@ -112,7 +133,7 @@ def srr_gain(results):
     ``median_seed_gain``, the median over seeds of (RT_λ=0 − RT_SRR) / RT_λ=0.
 
     Returns:
-        DataFrame: workload, load, servers, rt_nosrr_s, rt_srr_s, gain, gainci95_half_width (half-width, as a fraction),
+        DataFrame: workload, load, servers, rt_nosrr_s, rt_srr_s, gain, gain_ci95 (half-width, as a fraction),
         seeds, p_value, srr_wins, median_seed_gain.
     """
 
@@ -127,7 +148,7 @@ def srr_gain(results):
         "rt_nosrr_s",
         "rt_srr_s",
         "gain",
-        "gainci95_half_width",
+        "gain_ci95",
         "seeds",
         "p_value",
     ]
