@@ -182,8 +182,10 @@ def test_lower_bound_diamond_uses_fastest_server_per_kind() -> None:
     assert sim.lower_bound_s == pytest.approx([5.0])
     assert sim.task_fastest_s == pytest.approx([1.0, 2.0, 3.0, 1.0])
     assert sim.task_critical_path_s == pytest.approx([5.0, 3.0, 4.0, 1.0])
-    # On the GPU alone b takes 4/1 = 4: bound 1 + max(4, 3) + 1 = 6.
-    assert Simulator(Cluster((GPU,)), [diamond()], [0.0]).lower_bound_s == pytest.approx([6.0])
+    # On the GPU alone b takes 4/1 = 4: critical path 1 + max(4, 3) + 1 = 6. Its one slot runs all four tasks one
+    # after the other, 1 + 4 + 3 + 1 = 9 s: the cluster-capacity bound (sim/bounds.py) is the tighter, exact one.
+    alone = Simulator(Cluster((GPU,)), [diamond()], [0.0])
+    assert alone.critical_path_s == pytest.approx([6.0]) and alone.lower_bound_s == pytest.approx([9.0])
     # The assignment a→0, b→1, c→0, d→0 attains it: a [0,1], b [1,3], c [1,4], d [4,5].
     run_assignments(sim, [0, 1, 0, 0])
     assert sim.response_times_s() == pytest.approx([5.0])
