@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.training.config import WARM_START_TEACHERS, TrainConfig
+from scale_rllib.training.config import ADVANTAGES, RETURNS, WARM_START_TEACHERS, TrainConfig
 from scale_rllib.workloads.spec import WORKLOAD_KINDS, with_arrivals
 
 WORKLOAD_HELP = "workload spec: one of the workload kinds below (docs/workloads.md)"
@@ -102,6 +102,22 @@ def add_ppo_arguments(p: argparse.ArgumentParser, defaults: TrainConfig | None =
         type=int,
         default=d.warm_start_dagger_rounds,
         help="DAgger rounds after the clone (the teacher labels the student's own states)",
+    )
+    p.add_argument(
+        "--advantage",
+        choices=ADVANTAGES,
+        default=d.advantage,
+        help="gae, or input-driven: each env runner's envs run groups of episodes with one input, and the baseline "
+        "is the group's mean return-to-go at the same simulated time (Mao et al., ICLR 2019)",
+    )
+    p.add_argument(
+        "--group-size", type=int, default=d.group_size, help="input-driven: episodes per input (= --envs-per-runner)"
+    )
+    p.add_argument(
+        "--returns",
+        choices=RETURNS,
+        default=d.returns,
+        help="input-driven: discounted returns, or average-reward (differential, undiscounted; Decima)",
     )
     add_threads_argument(p)
 

@@ -27,6 +27,9 @@ class EnvConfig:
             servers, so that the return is −Σ response time / mean critical path.
         max_tasks: File workloads: skip workflows with more tasks.
         bandwidth: Bytes/s between servers for transfer times; None = no transfer time.
+        shared_inputs: The envs of one RLlib env runner draw the same input for their k-th episodes (groups of
+            episodes for input-driven baselines); the input of episode k is seeded by (``input_seed``, runner, k).
+        input_seed: Seed of the shared inputs.
 
     Raises:
         ConfigError: any invalid field (named), including an unknown workload kind or a missing path.
@@ -42,6 +45,8 @@ class EnvConfig:
     reward_scale_s: float | None = None
     max_tasks: int | None = 200
     bandwidth: float | None = None
+    shared_inputs: bool = False
+    input_seed: int = 0
 
     def __post_init__(self) -> None:
         lo, hi = self.servers_range

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from scale_rllib.env.config import EnvConfig
+from scale_rllib.env.info import INPUT_ID, TIME_S
 from scale_rllib.env.observation import encode, observation_space, terminal_observation
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.workloads.episode import build_episode
@@ -48,11 +49,15 @@ class SchedulingEnv(gym.Env):
     the final decision). Never truncated by the env itself.
 
     ## Arguments
-    ``env_config``: an :class:`EnvConfig` or its dict (RLlib passes a dict).
-    ``info`` after each step has ``servers``; at the end also ``mean_response_time_s``,
-    ``mean_lower_bound_s`` and ``total_response_time_s`` — scalars only: gymnasium's vector env stacks each info
-    key across its envs, so a per-workflow array would break when two episodes with different workflow counts end
-    in the same step (per-workflow values: ``env.sim.response_times_s()``).
+    ``env_config``: an :class:`EnvConfig` or its dict (RLlib passes its ``EnvContext``, whose ``worker_index`` names
+    the env runner for ``shared_inputs``).
+
+    ## Info
+    Keys in :mod:`scale_rllib.env.info`: ``servers`` and ``time_s`` (the observation's simulated time); with
+    ``shared_inputs`` also ``input_id`` (the group of episodes that share the input); at the end also
+    ``mean_response_time_s``, ``mean_lower_bound_s`` and ``total_response_time_s`` — scalars only: gymnasium's
+    vector env stacks each info key across its envs, so a per-workflow array would break when two episodes with
+    different workflow counts end in the same step (per-workflow values: ``env.sim.response_times_s()``).
     """
 
     metadata = {"render_modes": []}
@@ -60,6 +65,9 @@ class SchedulingEnv(gym.Env):
     def __init__(self, env_config: EnvConfig | dict[str, Any] | None = None):
         config = env_config if isinstance(env_config, EnvConfig) else EnvConfig.from_dict(dict(env_config or {}))
         self.config = config
+        # RLlib's EnvContext names the env runner: its sub-envs share their inputs (EnvConfig.shared_inputs).
+        self._worker_index = int(getattr(env_config, "worker_index", 0))
+        self._episodes = 0
         self.workload = make_workload(config.workload, config.max_tasks)
         self.observation_space = observation_space(config.max_servers)
         self.action_space = gym.spaces.Discrete(config.max_servers)
@@ -78,8 +86,9 @@ class SchedulingEnv(gym.Env):
         super().reset(seed=seed)
         cfg = self.config
         lo, hi = cfg.servers_range
+        rng, info = self._episode_rng()
         prebuilt = _fresh_simulator((options or {}).get("simulator"))
-        default_n = prebuilt.cluster.num_servers if prebuilt is not None else self.np_random.integers(lo, hi + 1)
+        default_n = prebuilt.cluster.num_servers if prebuilt is not None else rng.integers(lo, hi + 1)
         n = int((options or {}).get("servers", default_n))
         if not 1 <= n <= cfg.max_servers:
             raise ValueError(f"servers={n} is outside [1, max_servers={cfg.max_servers}]")
@@ -91,7 +100,7 @@ class SchedulingEnv(gym.Env):
             if prebuilt is not None
             else build_episode(
                 self.workload,
-                self.np_random,
+                rng,
                 servers=n,
                 load=cfg.load,
                 num_workflows=workflows,
@@ -103,7 +112,21 @@ class SchedulingEnv(gym.Env):
         self._scale = cfg.reward_scale_s or self._tau
         self._last_area = 0.0
         self.sim.next_decision()
-        return self._observation(), {"servers": n}
+        return self._observation(), info | {"servers": n, TIME_S: self.sim.now_s}
+
+    def _episode_rng(self) -> tuple[np.random.Generator, dict[str, Any]]:
+        """The episode's source of randomness, and the info keys that name its input.
+
+        By default the env's own generator (seeded by ``reset(seed=…)``). With ``shared_inputs``, the k-th episode of
+        every env of one env runner draws from ``default_rng([input_seed, worker index, k])``: the envs of a runner
+        run groups of episodes with the same workflows, arrivals, N and server mix (``input_id`` names the group),
+        which differ only by the policy's actions (input-driven baselines, :mod:`scale_rllib.learner.advantages`).
+        """
+        if not self.config.shared_inputs:
+            return self.np_random, {}
+        k, self._episodes = self._episodes, self._episodes + 1
+        key = [self.config.input_seed, self._worker_index, k]
+        return np.random.default_rng(key), {INPUT_ID: (self._worker_index << 32) + k}
 
     def step(self, action):
         """Assign the ready task to server ``action``; advance to the next decision.
@@ -122,7 +145,7 @@ class SchedulingEnv(gym.Env):
         terminated = not sim.next_decision()
         reward = -(sim.area_s - self._last_area) / self._scale
         self._last_area = sim.area_s
-        info: dict[str, Any] = {"servers": sim.cluster.num_servers}
+        info: dict[str, Any] = {"servers": sim.cluster.num_servers, TIME_S: sim.now_s}
         if terminated:
             rt = sim.response_times_s()
             info.update(

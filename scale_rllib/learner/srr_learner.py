@@ -11,10 +11,12 @@ from typing import Any
 
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.connectors.learner.general_advantage_estimation import GeneralAdvantageEstimation
 from ray.rllib.core.columns import Columns
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, TensorType
 
+from scale_rllib.learner.input_driven import InputDrivenAdvantageEstimation
 from scale_rllib.learner.srr import SRRStats, check_srr_weights, srr_penalty
 from scale_rllib.metrics import (
     SRR_DECORRELATION,
@@ -29,6 +31,12 @@ LAMBDA_DEC = "lambda_dec"
 """``learner_config_dict`` key of λ_dec, the weight of the decorrelation loss."""
 LAMBDA_KL = "lambda_kl"
 """``learner_config_dict`` key of λ_KL, the weight of the KL-to-N(0, I) loss."""
+ADVANTAGE = "advantage"
+"""``learner_config_dict`` key: ``gae`` (RLlib's) or ``input-driven`` (:class:`InputDrivenAdvantageEstimation`)."""
+AVERAGE_REWARD = "average_reward"
+"""``learner_config_dict`` key: input-driven advantages on average-reward (differential) returns."""
+GROUP_SIZE = "group_size"
+"""``learner_config_dict`` key: K, the episodes of one input."""
 
 
 def srr_coefficients(config: PPOConfig) -> tuple[float, float]:
@@ -58,6 +66,23 @@ class SRRPPOTorchLearner(PPOTorchLearner):
     :data:`~scale_rllib.metrics.SRR_MEAN_ABS_MU`, :data:`~scale_rllib.metrics.SRR_MEAN_SIGMA`,
     :data:`~scale_rllib.metrics.SRR_MEAN_ABS_OFFDIAG`.
     """
+
+    @override(PPOTorchLearner)
+    def build(self) -> None:
+        """PPO's learner, with RLlib's GAE piece replaced by :class:`InputDrivenAdvantageEstimation` when
+        ``learner_config_dict["advantage"] == "input-driven"``."""
+        super().build()
+        options = self.config.learner_config_dict or {}
+        if options.get(ADVANTAGE, "gae") == "input-driven" and self._learner_connector is not None:
+            self._learner_connector.remove(GeneralAdvantageEstimation)
+            self._learner_connector.append(
+                InputDrivenAdvantageEstimation(
+                    gamma=self.config.gamma,
+                    lambda_=self.config.lambda_,
+                    average_reward=bool(options.get(AVERAGE_REWARD, False)),
+                    group_size=int(options.get(GROUP_SIZE, 2)),
+                )
+            )
 
     @override(PPOTorchLearner)
     def compute_loss_for_module(

@@ -13,6 +13,10 @@ from scale_rllib.learner.srr import check_srr_weights
 from scale_rllib.training.memory import check_training_memory
 from scale_rllib.validation import ConfigError, from_dict, require
 
+#: Advantage estimators: RLlib's GAE, or input-driven baselines over groups of episodes sharing an input.
+ADVANTAGES = ("gae", "input-driven")
+#: Returns of the input-driven advantages: discounted by gamma, or average-reward (differential, undiscounted).
+RETURNS = ("discounted", "average-reward")
 #: Heuristics a warm start can clone (``*-rollout``: EFT/PEFT improved by simulated lookahead, slower to collect).
 WARM_START_TEACHERS = ("eft", "peft", "eft-rollout", "peft-rollout")
 _AT_LEAST_ONE = (
@@ -60,6 +64,12 @@ class TrainConfig:
         warm_start_dagger_rounds: DAgger rounds after the first clone: the student runs, the teacher labels the
             states it reaches (each round adds ``warm_start_episodes`` episodes).
         num_threads: torch threads of the driver and learner (1: one core per process, robust under contention).
+        advantage: ``gae`` (RLlib's GAE) or ``input-driven``: each env runner's ``envs_per_runner`` envs run groups
+            of episodes with the same input, and an action's advantage is its return-to-go minus the group's mean
+            return-to-go at the same simulated time (Mao et al., ICLR 2019; :mod:`scale_rllib.learner.advantages`).
+        group_size: K, the episodes of one input (= ``envs_per_runner`` with ``input-driven``).
+        returns: Returns of the input-driven advantages: ``discounted`` (gamma) or ``average-reward`` (rewards minus
+            the batch's reward rate × elapsed time, undiscounted; Decima, Mao et al., SIGCOMM 2019).
 
     Raises:
         ConfigError: any invalid field (named), including a size whose learner memory would not fit this machine
@@ -89,6 +99,9 @@ class TrainConfig:
     warm_start_epochs: int = 5
     warm_start_dagger_rounds: int = 0
     num_threads: int = 1
+    advantage: str = "gae"
+    group_size: int = 4
+    returns: str = "discounted"
 
     def __post_init__(self) -> None:
         try:
@@ -111,6 +124,16 @@ class TrainConfig:
             f"must be one of {', '.join(WARM_START_TEACHERS)} or None, got {self.warm_start!r}",
         )
         require(self.warm_start_dagger_rounds >= 0, "warm_start_dagger_rounds", "must be ≥ 0")
+        require(self.advantage in ADVANTAGES, "advantage", f"must be one of {', '.join(ADVANTAGES)}")
+        require(self.returns in RETURNS, "returns", f"must be one of {', '.join(RETURNS)}")
+        if self.advantage == "input-driven":
+            require(self.group_size >= 2, "group_size", f"a group needs ≥ 2 episodes, got {self.group_size}")
+            require(
+                self.envs_per_runner == self.group_size,
+                "group_size",
+                f"the {self.group_size} episodes of a group run on one env runner's envs: set --envs-per-runner "
+                f"{self.group_size} (got {self.envs_per_runner})",
+            )
         check_training_memory(
             max_servers=self.env.max_servers,
             train_batch_size=self.train_batch_size,

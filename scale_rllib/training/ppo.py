@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -14,7 +15,14 @@ from ray.util import log_once
 
 from scale_rllib import metrics as M
 from scale_rllib.env.registration import ENV_ID, register
-from scale_rllib.learner.srr_learner import LAMBDA_DEC, LAMBDA_KL, SRRPPOTorchLearner
+from scale_rllib.learner.srr_learner import (
+    ADVANTAGE,
+    AVERAGE_REWARD,
+    GROUP_SIZE,
+    LAMBDA_DEC,
+    LAMBDA_KL,
+    SRRPPOTorchLearner,
+)
 from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.tracking import MlflowTracker, flatten
 from scale_rllib.training.callbacks import EpisodeMetricsCallback
@@ -29,6 +37,8 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
     :class:`SRRPPOTorchLearner` with λ_dec, λ_KL in ``learner_config_dict``; failed env runners are restarted.
     """
     register()
+    grouped = cfg.advantage == "input-driven"
+    env_config = dataclasses.replace(cfg.env, shared_inputs=True, input_seed=cfg.seed) if grouped else cfg.env
     # The new API stack is our explicit choice (below); RLlib's once-per-process notice that it is the default
     # ("You are running PPO on the new API stack!") tells a user nothing to act on: mark it as already shown.
     log_once("PPO_on_new_api_stack")
@@ -36,17 +46,24 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
     return (
         PPOConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
-        .environment(ENV_ID, env_config=cfg.env.to_dict())
+        .environment(ENV_ID, env_config=env_config.to_dict())
         .env_runners(
             num_env_runners=cfg.num_env_runners,
             num_envs_per_env_runner=cfg.envs_per_runner,
             rollout_fragment_length="auto",
             num_cpus_per_env_runner=1,
+            batch_mode="complete_episodes" if grouped else "truncate_episodes",  # a group's episodes end together
         )
         .learners(
             num_learners=0,
             learner_class=SRRPPOTorchLearner,
-            learner_config_dict={LAMBDA_DEC: cfg.lambda_dec, LAMBDA_KL: cfg.lambda_kl},
+            learner_config_dict={
+                LAMBDA_DEC: cfg.lambda_dec,
+                LAMBDA_KL: cfg.lambda_kl,
+                ADVANTAGE: cfg.advantage,
+                AVERAGE_REWARD: cfg.returns == "average-reward",
+                GROUP_SIZE: cfg.group_size,
+            },
         )
         .rl_module(rl_module_spec=RLModuleSpec(module_class=ScaleRLModule, model_config=model_config))
         .training(
