@@ -3,13 +3,15 @@ through the same run loop, summary, files, console table and MLflow logging."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import scale_rllib.cli.evaluate as cli_evaluate
 import scale_rllib.evaluation.run as evaluation_run
 from scale_rllib.cli import main
-from scale_rllib.evaluation import summarize
+from scale_rllib.evaluation import EvalConfig, evaluate, summarize
+from scale_rllib.schedulers.heuristics import EFTScheduler
 
 
 @pytest.fixture
@@ -61,3 +63,32 @@ def test_paired_ratio_is_the_mean_of_per_episode_ratios_with_a_t_interval():
     assert table.loc["eft", "paired_ratio_to_best"] == 1.0 and table.loc["scale", "best_heuristic"] == "eft"
     # Unpaired, the same numbers give a CI wider than the difference itself.
     assert table.loc["scale", "ci95_s"] > abs(table.loc["scale", "mean_response_time_s"] - 20.0)
+
+
+class NoisyEFT(EFTScheduler):
+    """A stand-in policy: EFT, but a random server on one decision in fifty (seeded per episode)."""
+
+    name = "noisy-eft"
+
+    def reset(self, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def select(self, observation, sim) -> int:
+        if self._rng.random() < 0.02:
+            return int(self._rng.integers(sim.cluster.num_servers))
+        return super().select(observation, sim)
+
+
+def test_target_ci_adds_episodes_until_the_paired_ratio_is_known_well_enough():
+    cfg = EvalConfig(servers=(6,), episodes=2, workflows_per_server=2, schedulers=("eft",), target_ci=0.05,
+                     max_episodes=25)  # fmt: skip
+    out = evaluate(cfg, [NoisyEFT()])
+    table = summarize(out.results).set_index("scheduler")
+    episodes = int(table.loc["noisy-eft", "episodes"])
+    assert 2 < episodes < 25 and episodes == table.loc["eft", "episodes"]  # every scheduler ran every added episode
+    assert table.loc["noisy-eft", "paired_ratio_ci95"] <= 0.05  # it stopped as soon as the interval was narrow
+    seeds = sorted(r["seed"] for r in out.results if r["scheduler"] == "eft")
+    assert seeds == list(range(cfg.seed, cfg.seed + episodes))  # the next seeds, in order
+    # Without a target, exactly the episodes asked for.
+    fixed = evaluate(EvalConfig(servers=(6,), episodes=2, workflows_per_server=2, schedulers=("eft",)), [NoisyEFT()])
+    assert len(fixed.results) == 2 * 2

@@ -65,6 +65,13 @@ def add_parser(sub) -> None:
     p.add_argument("--servers", type=int, nargs="+", default=list(EvalConfig.servers), help="cluster sizes N")
     p.add_argument("--episodes", type=int, default=EvalConfig.episodes, help="seeded episodes per N (or DWS streams)")
     p.add_argument(
+        "--target-ci",
+        type=float,
+        help="with --checkpoint: add episodes at each N until the policy's paired ratio to the best heuristic is "
+        "known to ± this (95 %%), e.g. 0.01 (default: exactly --episodes)",
+    )
+    p.add_argument("--max-episodes", type=int, default=EvalConfig.max_episodes, help="the most episodes per N")
+    p.add_argument(
         "--schedulers",
         nargs="+",
         help=f"heuristics to compare (default: {' '.join(DEFAULT_HEURISTICS)}; with --scenario dws the DWS set)",
@@ -97,7 +104,11 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             workflows_per_server=args.workflows_per_server,
             max_tasks=args.max_tasks,
             schedulers=tuple(args.schedulers or DEFAULT_HEURISTICS),
+            target_ci=args.target_ci,
+            max_episodes=max(args.max_episodes, args.episodes),
         )
+    if args.target_ci is not None:
+        raise ConfigError("--target-ci: only with --scenario default (DWS streams are a fixed set)")
     for dest in ("dax_dir", "pool"):
         if getattr(args, dest) is None:
             raise ConfigError(f"{DWS_ONLY_FLAGS[dest]}: required with --scenario dws")

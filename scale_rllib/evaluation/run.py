@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import torch
 
 from scale_rllib.env.scheduling_env import SchedulingEnv
-from scale_rllib.evaluation.scenarios import Scenario, offered_load
+from scale_rllib.evaluation.scenarios import Episode, EpisodeGroup, Scenario, offered_load
+from scale_rllib.evaluation.summary import summarize
 from scale_rllib.schedulers import Scheduler, make_scheduler, run_episode
 
 
@@ -44,6 +45,9 @@ def evaluate(
         on_result: Called with each result row (progress reporting).
         num_threads: torch threads (1: robust under CPU contention — unpinned, one episode ran 7× slower).
 
+    A group with a ``target_ci`` grows one episode at a time (for every scheduler) until each policy's paired ratio
+    to the best heuristic is known to ± ``target_ci`` (95 %), or ``max_episodes``.
+
     Raises:
         ValueError: a scheduler returned an invalid server.
     """
@@ -51,18 +55,41 @@ def evaluate(
     out = EvalOutput([], [])
     for group in scenario.groups():
         env = SchedulingEnv(group.env_config)
-        for scheduler in [make_scheduler(name) for name in scenario.schedulers] + list(policies):
-            for episode in group.episodes:
-                sim = episode.simulator() if episode.simulator is not None else None
-                load = offered_load(sim) if sim is not None else None
-                servers = None if sim is not None else episode.servers
-                result = run_episode(env, scheduler, episode.seed, servers=servers, simulator=sim, load=load)
-                row = dataclasses.asdict(result) | episode.labels
-                out.results.append(row)
-                if on_result is not None:
-                    on_result(row)
+        schedulers = [make_scheduler(name) for name in scenario.schedulers] + list(policies)
+        rows: list[dict] = []
+        episodes, pending = list(group.episodes), list(group.episodes)
+        while pending:
+            for scheduler in schedulers:
+                for episode in pending:
+                    rows.append(_run(env, scheduler, episode))
+                    if on_result is not None:
+                        on_result(rows[-1])
+            pending = _more_episodes(group, rows, len(episodes), [p.name for p in policies], scenario.cell_keys)
+            episodes += pending
+        out.results += rows
+        for scheduler in schedulers:
             stats = scheduler.feature_statistics()
             if stats:
                 labels = group.episodes[0].labels
-                out.features.append({"scheduler": scheduler.name, **labels, "servers": row["servers"], **stats})
+                out.features.append({"scheduler": scheduler.name, **labels, "servers": rows[-1]["servers"], **stats})
     return out
+
+
+def _run(env: SchedulingEnv, scheduler: Scheduler, episode: Episode) -> dict:
+    """One episode's result row: :class:`~scale_rllib.schedulers.EpisodeResult`'s fields and the episode's labels."""
+    sim = episode.simulator() if episode.simulator is not None else None
+    load = offered_load(sim) if sim is not None else None
+    servers = None if sim is not None else episode.servers
+    result = run_episode(env, scheduler, episode.seed, servers=servers, simulator=sim, load=load)
+    return dataclasses.asdict(result) | episode.labels
+
+
+def _more_episodes(group: EpisodeGroup, rows: list[dict], count: int, policies: list[str], cell_keys) -> list[Episode]:
+    """The next episode of ``group`` while a policy's paired-ratio interval is wider than ``group.target_ci``."""
+    if group.target_ci is None or group.more is None or count >= group.max_episodes or not policies:
+        return []
+    table = summarize(rows, cell_keys)
+    widths = table.loc[table["scheduler"].isin(policies), "paired_ratio_ci95"]
+    if len(widths) and not (widths.isna() | (widths > group.target_ci)).any():
+        return []
+    return [group.more(count)]

@@ -45,10 +45,22 @@ class Episode:
 
 @dataclass(frozen=True)
 class EpisodeGroup:
-    """Episodes that share one env (one N); a policy's feature statistics are reported per group."""
+    """Episodes that share one env (one N); a policy's feature statistics are reported per group.
+
+    Attributes:
+        env_config: The env of every episode.
+        episodes: The episodes every scheduler runs.
+        more: The i-th further episode (i ≥ len(episodes)), when the group can grow; None = fixed.
+        target_ci: Add episodes (one at a time, every scheduler) until each policy's 95 % half-width of its paired
+            ratio to the best heuristic is at most this (e.g. 0.01); None = exactly ``episodes``.
+        max_episodes: The most episodes ``target_ci`` may grow the group to.
+    """
 
     env_config: EnvConfig
     episodes: list[Episode]
+    more: Callable[[int], Episode] | None = None
+    target_ci: float | None = None
+    max_episodes: int = 0
 
 
 def _check_schedulers(names: tuple[str, ...], flag: str) -> None:
@@ -69,6 +81,10 @@ class EvalConfig:
         max_tasks: File workloads: skip larger workflows.
         schedulers: Heuristics to compare (any name of :data:`scale_rllib.schedulers.SCHEDULERS`).
         seed: First episode seed.
+        target_ci: Run more episodes at an N (seeds ``seed + episodes``, …) until every policy's paired ratio to the
+            best heuristic has a 95 % half-width ≤ this, e.g. 0.01 (the paired t-interval of
+            :mod:`scale_rllib.evaluation.summary`); None = exactly ``episodes``.
+        max_episodes: The most episodes per N with ``target_ci``.
 
     Raises:
         ConfigError: an invalid field (named).
@@ -82,6 +98,8 @@ class EvalConfig:
     max_tasks: int | None = 200
     schedulers: tuple[str, ...] = DEFAULT_HEURISTICS
     seed: int = EVAL_SEED_BASE
+    target_ci: float | None = None
+    max_episodes: int = 100
 
     #: Columns that identify a table cell (besides the scheduler).
     cell_keys = ("servers",)
@@ -91,6 +109,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         require(bool(self.servers) and all(int(n) >= 1 for n in self.servers), "servers", f"need N ≥ 1: {self.servers}")
         require(self.episodes >= 1, "episodes", f"must be ≥ 1, got {self.episodes}")
+        require(self.target_ci is None or self.target_ci > 0, "target_ci", f"must be > 0, got {self.target_ci}")
+        require(self.max_episodes >= self.episodes, "max_episodes", f"must be ≥ episodes ({self.episodes})")
         _check_schedulers(self.schedulers, "schedulers")
         self.env_config(max(self.servers))  # validates workload, load, max_tasks
 
@@ -105,11 +125,15 @@ class EvalConfig:
         )
 
     def groups(self) -> list[EpisodeGroup]:
-        """One group per N: ``episodes`` seeded episodes."""
-        return [
-            EpisodeGroup(self.env_config(int(n)), [Episode(self.seed + i, int(n)) for i in range(self.episodes)])
-            for n in self.servers
-        ]
+        """One group per N: ``episodes`` seeded episodes (more up to ``max_episodes`` with ``target_ci``)."""
+        return [self._group(int(n)) for n in self.servers]
+
+    def _group(self, n: int) -> EpisodeGroup:
+        def episode(i: int) -> Episode:
+            return Episode(self.seed + i, n)
+
+        first = [episode(i) for i in range(self.episodes)]
+        return EpisodeGroup(self.env_config(n), first, episode, self.target_ci, self.max_episodes)
 
     def metric_names(self, cell: dict) -> tuple[str, str]:
         """(mean response time, ratio to the lower bound) MLflow names of a cell."""
