@@ -33,8 +33,9 @@ TRAIN_NUM_SERVERS = "train/num_servers"
 TRAIN_ENV_STEPS = "train/env_steps"
 TRAIN_ITER_TIME = "train/time_this_iter_s"
 
-# Warm start (behaviour cloning + DAgger), logged at step 0.
+# Warm start (behaviour cloning + DAgger) and policy iteration (self-rollout labels + distillation), at step 0.
 WARM_START_PREFIX = "warm_start/"
+POLICY_ITERATION_PREFIX = "policy_iteration/"
 
 _RESULT_KEYS = {
     "env_runners/episode_return_mean": TRAIN_RETURN,

@@ -46,6 +46,33 @@ def test_env_runners_are_placed_on_both_nodes(cluster):
     assert out["steps"] >= 256
 
 
+def test_policy_iteration_labels_on_both_nodes(cluster):
+    script = textwrap.dedent(f"""
+        import json, ray
+        import gymnasium as gym
+        from scale_rllib import EnvConfig
+        from scale_rllib.env.observation import observation_space
+        from scale_rllib.models.scale_module import ScaleRLModule
+        from scale_rllib.training import init_ray
+        from scale_rllib.training.policy_iteration import LabelJob, label_in_parallel
+        init_ray({cluster["address"]!r})
+        env = EnvConfig(servers_range=(3, 4), num_workflows=3)
+        module = ScaleRLModule(observation_space=observation_space(4), action_space=gym.spaces.Discrete(4),
+                               model_config={{"embed_dim": 16, "num_heads": 2}})
+        weights = {{k: v.numpy() for k, v in module.state_dict().items()}}
+        jobs = [LabelJob(weights, dict(module.model_config), env.to_dict(), s, 1, 0.99, 2) for s in (0, 1)]
+        results = label_in_parallel(jobs)
+        print(json.dumps({{"labelled": [len(d.actions) for d, _ in results],
+                          "task_nodes": [info["node_id"] for _, info in results],
+                          "nodes": [n["NodeID"] for n in ray.nodes() if n["Alive"]]}}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], env=ray_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert all(n > 0 for n in out["labelled"])
+    assert sorted(out["task_nodes"]) == sorted(out["nodes"])  # one labelling task on each of the two nodes
+
+
 def test_ray_job_submit_runs_a_training_job(cluster, tmp_path):
     from mlflow.tracking import MlflowClient
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.training.config import ADVANTAGES, RETURNS, WARM_START_TEACHERS, TrainConfig
+from scale_rllib.training.config import ADVANTAGES, RETURNS, TEACHERS, WARM_START_TEACHERS, TrainConfig
 from scale_rllib.workloads.spec import WORKLOAD_KINDS, with_arrivals
 
 WORKLOAD_HELP = "workload spec: one of the workload kinds below (docs/workloads.md)"
@@ -118,6 +118,25 @@ def add_ppo_arguments(p: argparse.ArgumentParser, defaults: TrainConfig | None =
         choices=RETURNS,
         default=d.returns,
         help="input-driven: discounted returns, or average-reward (differential, undiscounted; Decima)",
+    )
+    p.add_argument(
+        "--teacher",
+        choices=TEACHERS,
+        help="before PPO (after --warm-start): policy iteration — the network acts, its own rollout labels the "
+        "states it visits, the network is distilled on the labels",
+    )
+    p.add_argument("--policy-iterations", type=int, default=d.policy_iterations, help="rounds of policy iteration")
+    p.add_argument(
+        "--policy-iteration-episodes", type=int, default=d.policy_iteration_episodes, help="episodes labelled per round"
+    )
+    p.add_argument(
+        "--rollout-candidates", type=int, default=d.rollout_candidates, help="servers a self-rollout tries per decision"
+    )
+    p.add_argument(
+        "--labelling-workers",
+        type=int,
+        default=d.labelling_workers,
+        help="Ray tasks (1 CPU each, spread over the cluster's nodes) that label a round's episodes",
     )
     add_threads_argument(p)
 

@@ -3,7 +3,7 @@
 Every feature is a ratio or a log1p of a ratio, so its scale does not drift with the number of
 servers N or the offered load (docs/design.md, "The MDP"). Times are divided either by the ready task's fastest
 execution time ``e_min`` (how much worse than the best server) or by the episode's time scale
-``τ`` = mean lower bound of its workflows (how long in workflow terms).
+``τ`` = mean critical path of its workflows on the fastest servers (how long in workflow terms).
 """
 
 from __future__ import annotations

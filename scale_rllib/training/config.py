@@ -17,6 +17,8 @@ from scale_rllib.validation import ConfigError, from_dict, require
 ADVANTAGES = ("gae", "input-driven")
 #: Returns of the input-driven advantages: discounted by gamma, or average-reward (differential, undiscounted).
 RETURNS = ("discounted", "average-reward")
+#: Teachers of policy iteration: the network's own rollout.
+TEACHERS = ("self-rollout",)
 #: Heuristics a warm start can clone (``*-rollout``: EFT/PEFT improved by simulated lookahead, slower to collect).
 WARM_START_TEACHERS = ("eft", "peft", "eft-rollout", "peft-rollout")
 _AT_LEAST_ONE = (
@@ -68,6 +70,13 @@ class TrainConfig:
             of episodes with the same input, and an action's advantage is its return-to-go minus the group's mean
             return-to-go at the same simulated time (Mao et al., ICLR 2019; :mod:`scale_rllib.learner.advantages`).
         group_size: K, the episodes of one input (= ``envs_per_runner`` with ``input-driven``).
+        teacher: ``self-rollout``: after the warm start (if any) and before PPO, ``policy_iterations`` rounds in
+            which the network acts, its own rollout labels the states it visits, and it is distilled on the labels
+            (approximate policy iteration; :mod:`scale_rllib.training.policy_iteration`); None = no such rounds.
+        policy_iterations: Rounds of policy iteration.
+        policy_iteration_episodes: Episodes labelled per round.
+        rollout_candidates: The network's most likely servers the self-rollout tries per decision.
+        labelling_workers: Ray tasks (1 CPU each, spread over the cluster) that label a round's episodes.
         returns: Returns of the input-driven advantages: ``discounted`` (gamma) or ``average-reward`` (rewards minus
             the batch's reward rate × elapsed time, undiscounted; Decima, Mao et al., SIGCOMM 2019).
 
@@ -102,6 +111,11 @@ class TrainConfig:
     advantage: str = "gae"
     group_size: int = 4
     returns: str = "discounted"
+    teacher: str | None = None
+    policy_iterations: int = 0
+    policy_iteration_episodes: int = 8
+    rollout_candidates: int = 4
+    labelling_workers: int = 1
 
     def __post_init__(self) -> None:
         try:
@@ -126,6 +140,15 @@ class TrainConfig:
         require(self.warm_start_dagger_rounds >= 0, "warm_start_dagger_rounds", "must be ≥ 0")
         require(self.advantage in ADVANTAGES, "advantage", f"must be one of {', '.join(ADVANTAGES)}")
         require(self.returns in RETURNS, "returns", f"must be one of {', '.join(RETURNS)}")
+        require(self.teacher is None or self.teacher in TEACHERS, "teacher", f"must be one of {', '.join(TEACHERS)}")
+        require(self.policy_iterations >= 0, "policy_iterations", "must be ≥ 0")
+        require(
+            (self.teacher is None) == (self.policy_iterations == 0),
+            "policy_iterations",
+            "give --teacher self-rollout with --policy-iterations R ≥ 1 (or neither)",
+        )
+        for name in ("policy_iteration_episodes", "rollout_candidates", "labelling_workers"):
+            require(getattr(self, name) >= 1, name, f"must be ≥ 1, got {getattr(self, name)}")
         if self.advantage == "input-driven":
             require(self.group_size >= 2, "group_size", f"a group needs ≥ 2 episodes, got {self.group_size}")
             require(

@@ -27,6 +27,7 @@ from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.tracking import MlflowTracker, flatten
 from scale_rllib.training.callbacks import EpisodeMetricsCallback
 from scale_rllib.training.config import TrainConfig
+from scale_rllib.training.policy_iteration import policy_iteration
 from scale_rllib.training.warm_start import warm_start_algorithm
 
 
@@ -109,13 +110,20 @@ def init_ray(address: str | None) -> None:
 
 
 def build_algorithm(cfg: TrainConfig, tracker: MlflowTracker, restore_from: Path | None = None, verbose: bool = True):
-    """Build the PPO Algorithm; restore it from a checkpoint, or warm-start it if configured."""
+    """Build the PPO Algorithm; restore it from a checkpoint, or else warm-start it and run the policy-iteration rounds
+    if configured."""
     algo = build_ppo_config(cfg).build_algo()
     if restore_from is not None:
         algo.restore_from_path(str(Path(restore_from).resolve()))
-    elif cfg.warm_start:
-        stats = warm_start_algorithm(algo, cfg)
-        tracker.log_metrics(stats, step=0)
-        if verbose:
-            print(f"warm start from {cfg.warm_start}: " + ", ".join(f"{k}={v:.3f}" for k, v in stats.items()))
+        return algo
+    stages = (
+        (cfg.warm_start, warm_start_algorithm, f"warm start from {cfg.warm_start}"),
+        (cfg.teacher, policy_iteration, f"{cfg.policy_iterations} policy iteration(s) by {cfg.teacher}"),
+    )
+    for wanted, stage, label in stages:
+        if wanted:
+            stats = stage(algo, cfg)
+            tracker.log_metrics(stats, step=0)
+            if verbose:
+                print(f"{label}: " + ", ".join(f"{k}={v:.3f}" for k, v in stats.items()))
     return algo

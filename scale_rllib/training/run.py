@@ -19,7 +19,7 @@ from scale_rllib.validation import ConfigError
 from scale_rllib.workloads.spec import make_workload
 
 CHECKPOINT_DIR = "checkpoint"
-#: Where a warm-started run keeps the clone before PPO (iteration 0).
+#: Where a run with a warm start or policy iteration keeps the network before PPO (iteration 0).
 WARM_START_DIR = "warm_start_checkpoint"
 
 
@@ -95,8 +95,8 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train with PPO + SRR; checkpoint to ``output_dir/checkpoint`` every ``checkpoint_every`` iterations (and,
-    with a warm start, the clone before PPO to ``output_dir/warm_start_checkpoint``); at the end, log the checkpoint
-    and the policy (an MLflow pyfunc model) to the run.
+    with a warm start or policy iteration, the network before PPO to ``output_dir/warm_start_checkpoint``); at the end,
+    log the checkpoint and the policy (an MLflow pyfunc model) to the run.
 
     The workload is loaded and validated before Ray starts, so a malformed workflow file fails fast.
 
@@ -128,7 +128,7 @@ def train(
     init_ray(address)
     algo = build_algorithm(cfg, tracker, restore_from=found, verbose=progress)
     ckpt = output / CHECKPOINT_DIR
-    if cfg.warm_start and not resume:
+    if (cfg.warm_start or cfg.teacher) and not resume:
         save_checkpoint(algo, output / WARM_START_DIR, checkpoint_metadata(cfg, 0, tracker))
 
     def save(iteration: int, _metrics: dict[str, float]) -> None:

@@ -49,16 +49,17 @@ class Demonstrations:
 
 def collect_demonstrations(
     env_config: EnvConfig,
-    teacher: str,
+    teacher: str | Scheduler,
     episodes: int,
     gamma: float,
     seed: int = 0,
     actor: Scheduler | None = None,
 ) -> Demonstrations:
-    """Label every decision of ``episodes`` training episodes (randomized N and mix, as in training) with
-    ``teacher``'s choice.
+    """Label every decision of ``episodes`` training episodes (randomized N and mix, as in training; seeds ``seed``,
+    ``seed + 1``, …) with ``teacher``'s choice.
 
     Args:
+        teacher: A heuristic's name, or a :class:`~scale_rllib.schedulers.Scheduler` (e.g. a self-rollout).
         actor: A :class:`~scale_rllib.schedulers.Scheduler` whose choices are executed (DAgger: the
             student's current policy, so that the teacher labels the states the student reaches — Ross, Gordon &
             Bagnell 2011); None = the teacher's own. ``returns`` are the executed policy's.
@@ -66,7 +67,8 @@ def collect_demonstrations(
     Raises:
         ValueError: unknown teacher name.
     """
-    env, scheduler = SchedulingEnv(env_config), make_scheduler(teacher)
+    env = SchedulingEnv(env_config)
+    scheduler = make_scheduler(teacher) if isinstance(teacher, str) else teacher
     obs_lists: dict[str, list] = {"servers": [], "task": [], "action_mask": []}
     actions, returns = [], []
     for i in range(episodes):

@@ -1,0 +1,148 @@
+"""Approximate policy iteration with the network as its own teacher (docs/design.md, "Policy iteration").
+
+Each round: the current network acts greedily on new training episodes; a self-rollout
+(:class:`~scale_rllib.schedulers.self_rollout.SelfRolloutScheduler`: the network's top candidates, each finished by
+the network in a simulator fork) labels every state it visits; the network is distilled on all labels so far
+(cross-entropy + value regression + the SRR terms, as the warm start; dataset aggregation as in DAgger). The labelling
+runs as Ray tasks, one per chunk of episodes, so it spreads over every node of the cluster (Bertsekas 2019, ch. 5,
+"approximate policy iteration"; Anthony, Tian & Barber, NeurIPS 2017, "expert iteration").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import ray
+import torch
+from ray.rllib.core import DEFAULT_MODULE_ID
+
+from scale_rllib import metrics as M
+from scale_rllib.env.config import EnvConfig
+from scale_rllib.env.observation import observation_space
+from scale_rllib.models.scale_module import ScaleRLModule
+from scale_rllib.schedulers.policy import PolicyScheduler
+from scale_rllib.schedulers.self_rollout import SelfRolloutScheduler
+from scale_rllib.training.warm_start import Demonstrations, behaviour_clone, collect_demonstrations
+
+
+@dataclass(frozen=True)
+class LabelJob:
+    """One labelling task: the network's weights and which episodes to run.
+
+    Attributes:
+        weights: The module's ``state_dict`` as numpy arrays.
+        model_config: The module's model config.
+        env_config: The training episodes' config (dict).
+        seed: Seed of the first episode; the job runs ``episodes`` consecutive seeds.
+        episodes: Episodes to label.
+        gamma: Discount of the returns-to-go recorded with the labels.
+        candidates: Servers the self-rollout tries per decision.
+    """
+
+    weights: dict[str, np.ndarray]
+    model_config: dict
+    env_config: dict
+    seed: int
+    episodes: int
+    gamma: float
+    candidates: int
+
+
+def label(job: LabelJob) -> tuple[Demonstrations, dict[str, float]]:
+    """Run a :class:`LabelJob` in this process: the network acts, the self-rollout labels.
+
+    Returns:
+        The labelled decisions, and ``node_id`` / ``wall_time_s`` / ``changed`` (the fraction of labels that differ
+        from the network's own choice) of the job.
+    """
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    env_config = EnvConfig.from_dict(job.env_config)
+    space = observation_space(env_config.max_servers)
+    module = ScaleRLModule(
+        observation_space=space, action_space=gym.spaces.Discrete(env_config.max_servers), model_config=job.model_config
+    )
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in job.weights.items()})
+    teacher = SelfRolloutScheduler(module, job.candidates)
+    student = PolicyScheduler(module, "student")
+    demos = collect_demonstrations(env_config, teacher, job.episodes, job.gamma, job.seed, actor=student)
+    own = [student.select({k: v[i] for k, v in demos.obs.items()}, None) for i in range(len(demos.actions))]
+    info = {
+        "node_id": ray.get_runtime_context().get_node_id() if ray.is_initialized() else "",
+        "wall_time_s": time.perf_counter() - start,
+        "changed": float(np.mean(np.asarray(own) != demos.actions)) if len(own) else 0.0,
+    }
+    return demos, info
+
+
+@ray.remote(num_cpus=1, scheduling_strategy="SPREAD")
+def _label_task(job: LabelJob) -> tuple[Demonstrations, dict[str, float]]:
+    return label(job)
+
+
+def label_in_parallel(jobs: list[LabelJob]) -> list[tuple[Demonstrations, dict[str, float]]]:
+    """Every job as a Ray task (1 CPU each, spread over the cluster's nodes); results in job order."""
+    return ray.get([_label_task.remote(job) for job in jobs])
+
+
+def split_episodes(seed: int, episodes: int, workers: int) -> list[tuple[int, int]]:
+    """(first seed, count) of each worker's consecutive share of ``episodes`` episodes from ``seed`` (no empty one)."""
+    counts = [episodes // workers + (1 if i < episodes % workers else 0) for i in range(workers)]
+    starts = np.concatenate([[0], np.cumsum(counts)])[:-1]
+    return [(seed + int(s), c) for s, c in zip(starts, counts, strict=True) if c > 0]
+
+
+def _weights(module: ScaleRLModule) -> tuple[dict[str, np.ndarray], dict]:
+    """The module's weights (numpy) and model config."""
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}, dict(module.model_config)
+
+
+def _on_learner(algo, fn):
+    """``fn(module)`` on the learner's module (in its process), its result."""
+    return next(iter(algo.learner_group.foreach_learner(lambda learner: fn(learner.module[DEFAULT_MODULE_ID])))).get()
+
+
+def policy_iteration(algo, cfg) -> dict[str, float]:
+    """``cfg.policy_iterations`` rounds of label-and-distill on the learner's module; the result is pushed to the
+    env runners.
+
+    Args:
+        algo: A built PPO Algorithm (one local learner).
+        cfg: The run's :class:`~scale_rllib.training.config.TrainConfig`.
+
+    Returns:
+        The last round's statistics, keyed ``policy_iteration/<name>``: cloning accuracy and losses, ``samples``,
+        ``changed`` (labels that differ from the network's choice), ``nodes`` (distinct nodes that labelled) and
+        ``round_time_s``.
+    """
+    demos: Demonstrations | None = None
+    stats: dict[str, float] = {}
+    for r in range(cfg.policy_iterations):
+        start = time.perf_counter()
+        weights, model_config = _on_learner(algo, _weights)
+        first = cfg.seed + 1_000_000 * (r + 1)  # episodes unseen by the warm start and by earlier rounds
+        jobs = [
+            LabelJob(weights, model_config, cfg.env.to_dict(), s, n, cfg.gamma, cfg.rollout_candidates)
+            for s, n in split_episodes(first, cfg.policy_iteration_episodes, cfg.labelling_workers)
+        ]
+        results = label_in_parallel(jobs)
+        for new, _ in results:
+            demos = new if demos is None else demos + new
+        stats = _on_learner(
+            algo,
+            lambda module, data=demos, round_=r: behaviour_clone(
+                module, data, epochs=cfg.warm_start_epochs, seed=cfg.seed + round_,
+                lambda_dec=cfg.lambda_dec, lambda_kl=cfg.lambda_kl,
+            ),
+        )  # fmt: skip
+        stats |= {
+            "samples": float(len(demos.actions)),
+            "changed": float(np.mean([info["changed"] for _, info in results])),
+            "nodes": float(len({info["node_id"] for _, info in results})),
+            "round_time_s": time.perf_counter() - start,
+        }
+    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+    return {f"{M.POLICY_ITERATION_PREFIX}{k}": v for k, v in stats.items()}
