@@ -29,7 +29,7 @@ def _finish_with_network(sim, server: int, network: NetworkPolicy) -> float:
     fork = sim.fork(future_arrivals=False)
     fork.assign(server)
     while fork.next_decision():
-        fork.assign(int(np.argmax(network.logits(None, fork))))
+        fork.assign(int(network.choose_batch([fork])[0]))  # the network's greedy choice, one fork at a time
     return float(fork.completion_s[in_system].sum())
 
 

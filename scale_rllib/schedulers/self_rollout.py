@@ -5,25 +5,27 @@ Anthony, Tian & Barber, NeurIPS 2017).
 :class:`SelfRolloutScheduler` tries the network's ``candidates`` most likely servers for the ready task, each in a
 fork of the simulator whose in-system workflows the network then finishes greedily (future arrivals are unknown and
 dropped, as in :mod:`scale_rllib.schedulers.rollout`), and picks the candidate with the smallest total completion
-time. Its choices are labels for the next network (:mod:`scale_rllib.training.policy_iteration`); rollouts are for
-training only — evaluation runs the network alone.
+time. The candidates' forks advance in lockstep, one batched forward pass per step (:func:`rollout_costs`). Its
+choices are labels for the next network (:mod:`scale_rllib.training.policy_iteration`); rollouts are for training
+only — evaluation runs the network alone.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from ray.rllib.core.columns import Columns
 
 from scale_rllib.env.observation import encode
 from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.schedulers.base import Scheduler
-from scale_rllib.schedulers.rollout import rollout_cost
 from scale_rllib.sim.simulator import Simulator
 
 
 class NetworkPolicy(Scheduler):
-    """Greedy network decisions on a bare simulator: it encodes the observation itself (padded to N, the episode's
-    time unit τ = its mean critical path, as the env does), so it can finish a rollout in a simulator fork.
+    """Greedy network decisions on bare simulators: it encodes the observations itself (padded to N, the episode's
+    time unit τ = its mean critical path, as the env does), so it can finish rollouts in simulator forks — several
+    forks in one batched forward pass.
 
     Args:
         module: A :class:`ScaleRLModule`.
@@ -34,17 +36,47 @@ class NetworkPolicy(Scheduler):
     def __init__(self, module: ScaleRLModule) -> None:
         self.module = module.eval()
 
+    @staticmethod
+    def observe(sim: Simulator) -> dict[str, np.ndarray]:
+        """The env's observation of ``sim``'s pending decision, padded to its own N."""
+        return encode(sim, sim.cluster.num_servers, max(float(sim.critical_path_s.mean()), 1e-9))
+
     @torch.no_grad()
     def logits(self, observation: dict[str, np.ndarray] | None, sim: Simulator) -> np.ndarray:
         """Shape (N,). The masked pointer logits for ``sim.task`` (encoding the observation if not given)."""
-        if observation is None:
-            observation = encode(sim, sim.cluster.num_servers, max(float(sim.critical_path_s.mean()), 1e-9))
+        observation = self.observe(sim) if observation is None else observation
         logits, _ = self.module.infer_one({k: torch.from_numpy(v)[None] for k, v in observation.items()})
         return logits[0, : sim.cluster.num_servers].numpy()
+
+    @torch.no_grad()
+    def choose_batch(self, sims: list[Simulator]) -> np.ndarray:
+        """Shape (B,). The greedy server of each simulator's pending decision, in one batched forward pass (the
+        simulators share N: forks of one episode)."""
+        observations = [self.observe(sim) for sim in sims]
+        batch = {k: torch.from_numpy(np.stack([o[k] for o in observations])) for k in observations[0]}
+        logits = self.module.forward_inference({Columns.OBS: batch})[Columns.ACTION_DIST_INPUTS]
+        return logits.argmax(-1).numpy()
 
     def select(self, observation: dict[str, np.ndarray] | None, sim: Simulator) -> int:
         """argmax of the logits."""
         return int(np.argmax(self.logits(observation, sim)))
+
+
+def rollout_costs(sim: Simulator, servers: list[int], workflows: np.ndarray, network: NetworkPolicy) -> list[float]:
+    """Σ completion time (seconds) of ``workflows`` after giving the current task to each of ``servers``, every later
+    task of the in-system workflows going to the network's greedy choice (future arrivals dropped); the forks advance
+    in lockstep so that each step is one batched forward pass. ``sim`` is not changed."""
+    forks = []
+    for server in servers:
+        fork = sim.fork(future_arrivals=False)
+        fork.assign(server)
+        forks.append(fork)
+    active = [f for f in forks if f.next_decision()]
+    while active:
+        for fork, server in zip(active, network.choose_batch(active), strict=True):
+            fork.assign(int(server))
+        active = [f for f in active if f.next_decision()]
+    return [float(f.completion_s[workflows].sum()) for f in forks]
 
 
 class SelfRolloutScheduler(Scheduler):
@@ -79,5 +111,5 @@ class SelfRolloutScheduler(Scheduler):
         if len(servers) == 1:
             return servers[0]
         in_system = np.flatnonzero(np.isnan(sim.completion_s) & (sim.arrival_s <= sim.now_s))
-        costs = [rollout_cost(sim, s, in_system, self.base) for s in servers]
+        costs = rollout_costs(sim, servers, in_system, self.base)
         return servers[int(np.argmin(costs))]
