@@ -1,4 +1,5 @@
-"""Every metric name the project logs, defined once (MLflow keys, RLlib metrics-logger keys, CSV columns).
+"""Every metric name the project logs, defined once (MLflow keys, RLlib metrics-logger keys, CSV columns), and the
+keys of the env's info dicts.
 
 Names are namespaced like cleanrl's (``srr/…``, ``train/…``, ``eval/…``); per-scheduler evaluation metrics are
 prefixed ``<scheduler>/``. docs/cli.md lists where each appears.
@@ -57,6 +58,13 @@ EVAL_FEATURE_STAT = "eval/{stat}/N{n}"
 # … and one per (stream, pool) of the DWS scenario (flowtime = response time, the peer's term).
 EVAL_DWS_FLOWTIME = "eval/dws/mean_flowtime_s/{scenario}/{pool}"
 EVAL_DWS_RATIO = "eval/dws/flowtime_over_lower_bound/{scenario}/{pool}"
+
+# Keys of the env's info dicts (scalars only: gymnasium's vector env stacks each key across its envs).
+INFO_SERVERS = "servers"  # every info: N of the episode
+INFO_TIME_S = "time_s"  # every info: the observation's simulated time (s); at the end, the last completion
+INFO_INPUT_ID = "input_id"  # with EnvConfig.shared_inputs: the group of episodes that share one input
+INFO_MEAN_RESPONSE_TIME_S = "mean_response_time_s"  # the final info: mean response time over the workflows (s)
+INFO_MEAN_LOWER_BOUND_S = "mean_lower_bound_s"  # the final info: mean lower bound over the workflows (s)
 
 # MLflow tag on an evaluation run: the training run whose checkpoint it evaluated.
 TAG_TRAINING_RUN = "scale_rllib.training_run_id"

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from scale_rllib import EnvConfig, SchedulingEnv, TrainConfig
-from scale_rllib.env.info import INPUT_ID, TIME_S
 from scale_rllib.learner.advantages import differential_rewards, group_advantages, returns_to_go
+from scale_rllib.metrics import INFO_INPUT_ID as INPUT_ID
+from scale_rllib.metrics import INFO_TIME_S as TIME_S
 
 # Episode A: decisions at 0 and 1 s, end at 3 s, rewards −1, −2 → returns-to-go −3, −2 (then 0 at the end).
 # Episode B: decisions at 0 and 2 s, end at 4 s, rewards −2, −2 → returns-to-go −4, −2.

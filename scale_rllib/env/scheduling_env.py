@@ -8,8 +8,9 @@ import gymnasium as gym
 import numpy as np
 
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.env.info import INPUT_ID, TIME_S
 from scale_rllib.env.observation import encode, observation_space, terminal_observation
+from scale_rllib.metrics import INFO_INPUT_ID as INPUT_ID
+from scale_rllib.metrics import INFO_TIME_S as TIME_S
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.spec import make_workload
@@ -53,7 +54,7 @@ class SchedulingEnv(gym.Env):
     the env runner for ``shared_inputs``).
 
     ## Info
-    Keys in :mod:`scale_rllib.env.info`: ``servers`` and ``time_s`` (the observation's simulated time); with
+    Keys ``INFO_*`` of :mod:`scale_rllib.metrics`: ``servers`` and ``time_s`` (the observation's simulated time); with
     ``shared_inputs`` also ``input_id`` (the group of episodes that share the input); at the end also
     ``mean_response_time_s``, ``mean_lower_bound_s`` and ``total_response_time_s`` — scalars only: gymnasium's
     vector env stacks each info key across its envs, so a per-workflow array would break when two episodes with

@@ -21,8 +21,9 @@ from ray.rllib.utils.numpy import convert_to_numpy
 from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
 from ray.rllib.utils.postprocessing.zero_padding import unpad_data_if_necessary
 
-from scale_rllib.env.info import INPUT_ID, TIME_S
 from scale_rllib.learner.advantages import differential_rewards, group_advantages
+from scale_rllib.metrics import INFO_INPUT_ID as INPUT_ID
+from scale_rllib.metrics import INFO_TIME_S as TIME_S
 
 
 def episode_groups(episodes: list) -> dict[Any, list[int]]:
