@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import ray
 import torch
 
+from scale_rllib import metrics as M
 from scale_rllib.env.config import EnvConfig
 from scale_rllib.evaluation import EvalConfig, evaluate, summarize
 from scale_rllib.schedulers.policy import PolicyScheduler
@@ -45,15 +46,21 @@ def train_config(advantage: str, seed: int, iterations: int) -> TrainConfig:
     )
 
 
+def training_minutes(meta: dict) -> float:
+    """Training wall time of a run (minutes): the sum of its iterations' times in its MLflow run, so resumed runs count
+    every iteration once (the latest value per step)."""
+    history = mlflow.MlflowClient(meta["mlflow_uri"]).get_metric_history(meta["mlflow_run_id"], M.TRAIN_ITER_TIME)
+    return sum({m.step: m.value for m in sorted(history, key=lambda m: m.timestamp)}.values()) / 60
+
+
 def run(advantage: str, seed: int, args: argparse.Namespace) -> pd.DataFrame:
     """Train (or reuse a finished run), evaluate; one row per N."""
     out = args.runs_dir / advantage / f"seed{seed}"
     found = find_checkpoint(out / "checkpoint")
-    start = time.perf_counter()
     if found is None or read_metadata(found)["iteration"] < args.iterations:
         train(train_config(advantage, seed, args.iterations), out, resume=found is not None, progress=False)
         ray.shutdown()
-    minutes = (time.perf_counter() - start) / 60
+    minutes = training_minutes(read_metadata(find_checkpoint(out / "checkpoint")))
     cfg = EvalConfig(servers=tuple(args.servers), episodes=3, schedulers=("eft",), target_ci=args.target_ci,
                      max_episodes=args.max_episodes)  # fmt: skip
     table = summarize(evaluate(cfg, [PolicyScheduler.from_checkpoint(out / "checkpoint")]).results)
@@ -68,12 +75,12 @@ def report(rows: pd.DataFrame, command: str, path: Path) -> None:
     """``report.md``: every seed, and per estimator the worst seed and the collapsed ones."""
     lines = ["# Learning from scratch: GAE vs input-driven baselines", "", "Command:", "", "```", command, "```", ""]
     lines += [
-        "| advantage | seed | N | episodes | SCALE / EFT (paired) | ± 95 % | collapsed |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| advantage | seed | training (min) | N | episodes | SCALE / EFT (paired) | ± 95 % | collapsed |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]  # noqa: E501
     for r in rows.itertuples():
         collapsed = "yes" if r.paired_ratio_to_best > COLLAPSED else "no"
-        cells = [r.advantage, r.seed, r.servers, r.episodes, f"{r.paired_ratio_to_best:.3f}"]
+        cells = [r.advantage, r.seed, f"{r.train_minutes:.1f}", r.servers, r.episodes, f"{r.paired_ratio_to_best:.3f}"]
         lines.append("| " + " | ".join(map(str, cells)) + f" | {r.paired_ratio_ci95:.3f} | {collapsed} |")
     lines += ["", "Per estimator: worst seed's ratio at each N, and seeds ≤ 1.02 × EFT at every N:", ""]
     for advantage, g in rows.groupby("advantage", sort=False):
