@@ -6,12 +6,14 @@ simulator; the fork then schedules every remaining task of the workflows *alread
 heuristic, EFT (``eft-rollout``) or PEFT (``peft-rollout``) (future
 arrivals are dropped: they are unknown at decision time), and the candidate whose fork gives the smallest sum of
 those workflows' completion times — the same as the smallest sum of their response times — is chosen. Ties keep the
-lower EFT, so with ``candidates=1`` it is EFT.
+lower EFT, so with ``candidates=1`` it is EFT. The schedulers run the forks in compiled code
+(:func:`scale_rllib.sim.fast_finish.rollout_completions_s`); :func:`rollout_cost` is the Python fork it reproduces,
+kept as the reference (and for any other base heuristic).
 
 EFT is greedy per task: it gives a non-critical task the fastest VM even when a critical sibling becomes ready an
 instant later and must then wait or run on a slow VM. The rollout sees that cost. Interchangeable servers (same
 speeds, same EFT for this task) are tried once. Cost per decision: ``candidates`` × the remaining tasks of the
-in-system workflows (cheap at the DWS benchmark's loads, ~2 s per 100-workflow stream; costly at high load).
+in-system workflows (≈ 0.2 s per 100-workflow DWS stream; costly at high load; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from scale_rllib.schedulers.base import Scheduler
-from scale_rllib.schedulers.heuristics import EFTScheduler, PEFTScheduler
+from scale_rllib.schedulers.heuristics import EFTScheduler
+from scale_rllib.sim.fast_finish import EFT, PEFT, rollout_completions_s
 from scale_rllib.sim.simulator import Simulator
 
 
@@ -34,22 +37,19 @@ class EFTRolloutScheduler(Scheduler):
     """
 
     name = "eft-rollout"
-    base_heuristic = EFTScheduler
+    compiled_base = EFT  # the base heuristic, as the compiled fork loop names it (scale_rllib.sim.fast_finish)
 
     def __init__(self, candidates: int = 4) -> None:
         if candidates < 1:
             raise ValueError(f"candidates must be ≥ 1, got {candidates}")
         self.candidates = candidates
-        self.base = self.base_heuristic()
 
     def select(self, observation, sim: Simulator) -> int:
         """The candidate server whose EFT rollout gives the smallest total completion time of in-system workflows."""
-        servers = candidate_servers(sim, self.candidates)
+        servers, completions_s = rollout_completions_s(sim, self.candidates, self.compiled_base)
         if len(servers) == 1:
-            return servers[0]
-        in_system = np.flatnonzero(np.isnan(sim.completion_s) & (sim.arrival_s <= sim.now_s))
-        costs = [rollout_cost(sim, s, in_system, self.base) for s in servers]
-        return servers[int(np.argmin(costs))]
+            return int(servers[0])
+        return int(servers[np.argmin(completions_s.sum(axis=1))])  # Σ completion times = Σ response times + const
 
 
 class PEFTRolloutScheduler(EFTRolloutScheduler):
@@ -58,7 +58,7 @@ class PEFTRolloutScheduler(EFTRolloutScheduler):
     """
 
     name = "peft-rollout"
-    base_heuristic = PEFTScheduler
+    compiled_base = PEFT
 
 
 ROLLOUT_HEURISTICS = {cls.name: cls for cls in (EFTRolloutScheduler, PEFTRolloutScheduler)}

@@ -6,8 +6,9 @@ tasks and a FIFO queue. Because execution times are known at assignment, a task'
 finish are fixed when it is assigned (start = max(data ready, earliest free slot)), so each
 server's queue is summarised by the times its slots become free.
 
-Event order: events are popped from a heap of ``(time_s, seq, EventType, payload)``; all events
-at the earliest time are processed before any decision, then ready tasks are served
+Event order: arrivals (known in advance, non-decreasing) are read in order and task completions are popped from a
+heap of ``(time_s, seq, task)``; all events at the earliest time are processed before any decision (arrivals
+first, by workflow index, then completions in assignment order), then ready tasks are served
 earliest-ready first, ties by workflow index then task index. With ``ready_order="event"`` (the DWS-Testbed's
 order, docs/dws-benchmark.md), ties are instead broken by the event that made the task ready: an arrival (by workflow
 index) before a completion, completions by server index, then task index within one event.
@@ -16,7 +17,6 @@ index) before a completion, completions by server index, then task index within 
 from __future__ import annotations
 
 import copy
-import enum
 import heapq
 from collections.abc import Sequence
 
@@ -25,13 +25,6 @@ import numpy as np
 from scale_rllib.sim.bounds import critical_paths_s, lower_bounds_s
 from scale_rllib.sim.cluster import Cluster
 from scale_rllib.sim.workflow import Workflow
-
-
-class EventType(enum.IntEnum):
-    """Kinds of events on the heap."""
-
-    ARRIVAL = 0  # payload: workflow index
-    FINISH = 1  # payload: global task index
 
 
 class Simulator:
@@ -89,8 +82,10 @@ class Simulator:
         self.in_system = 0
         self.area_s = 0.0  # ∫ (workflows in system) dt up to now: Σ response times at the end
         self._area_time_s = 0.0
-        self._events: list = [(a, i, EventType.ARRIVAL, i) for i, a in enumerate(arrivals)]
-        heapq.heapify(self._events)
+        self._arrivals = arrivals.tolist()  # (W,) arrival times as floats, read in order
+        self._next_arrival = 0  # the first workflow that has not arrived
+        self._arrivals_end = len(workflows)  # arrivals from this index on are dropped (a fork without the future)
+        self._events: list[tuple[float, int, int]] = []  # heap of task completions: (finish time, seq, task)
         self._seq = len(workflows)
         self._ready: list[tuple[float, int, int]] = []  # (ready time, workflow, global task)
         self.task: int = -1  # global index of the ready task awaiting a decision, -1 if none
@@ -110,8 +105,8 @@ class Simulator:
         self.parents = [
             tuple(int(p) + int(o) for p in w.parents[t]) for w, o in zip(wfs, self.offset) for t in range(w.num_tasks)
         ]
-        self._waiting_parents = [len(p) for p in self.parents]
-        self.remaining_tasks = list(sizes)  # per workflow: tasks not yet finished
+        self._waiting_parents = np.array([len(p) for p in self.parents], dtype=np.int64)  # (T_total,)
+        self.remaining_tasks = np.array(sizes, dtype=np.int64)  # (W,) per workflow: tasks not yet finished
         self.task_decode = np.concatenate([w.decode_work for w in wfs])  # (T_total,) decode work (0: none)
         self.task_fastest_s = _fastest_exec_s(self.cluster, self.task_kind, self.task_work, self.task_decode)
         cps = critical_paths_s(wfs, self.task_fastest_s, self.offset)
@@ -145,16 +140,25 @@ class Simulator:
             self.completion_s[wf] = self.now_s
             self.in_system -= 1
 
+    def _next_event_s(self) -> float:
+        """Time of the earliest pending event (seconds); +inf when none is left."""
+        arrival = self._arrivals[self._next_arrival] if self._next_arrival < self._arrivals_end else np.inf
+        return min(arrival, self._events[0][0]) if self._events else arrival
+
     def _pop_events(self) -> None:
-        """Process every event at the earliest pending time."""
-        time_s = self._events[0][0]
+        """Process every event at the earliest pending time: its arrivals, then its completions."""
+        time_s = self._next_event_s()
         self.now_s = time_s
         self._advance_area(time_s)
+        while self._next_arrival < self._arrivals_end and self._arrivals[self._next_arrival] == time_s:
+            self._next_arrival += 1
+            self._on_arrival(self._next_arrival - 1)
         while self._events and self._events[0][0] == time_s:
-            _, _, kind, payload = heapq.heappop(self._events)
-            self._dispatch[kind](self, payload)
+            self._on_finish(heapq.heappop(self._events)[2])
 
-    _dispatch = {EventType.ARRIVAL: _on_arrival, EventType.FINISH: _on_finish}
+    @property
+    def _has_events(self) -> bool:
+        return bool(self._events) or self._next_arrival < self._arrivals_end
 
     # --------------------------------------------------------------- decisions
     def next_decision(self) -> bool:
@@ -162,7 +166,7 @@ class Simulator:
         if self.task >= 0:
             raise RuntimeError("the current ready task has not been assigned yet")
         while not self._ready:
-            if not self._events:
+            if not self._has_events:
                 return False
             self._pop_events()
         self.task = heapq.heappop(self._ready)[2]
@@ -171,7 +175,7 @@ class Simulator:
     @property
     def done(self) -> bool:
         """True once every workflow has completed."""
-        return not self._events and not self._ready and self.task < 0
+        return not self._has_events and not self._ready and self.task < 0
 
     @property
     def num_ready(self) -> int:
@@ -236,7 +240,7 @@ class Simulator:
         self.busy_work_s[server] += exec_s
         self.task_server[t] = server
         self.task_finish_s[t] = finish
-        heapq.heappush(self._events, (finish, self._seq, EventType.FINISH, t))
+        heapq.heappush(self._events, (finish, self._seq, t))
         self._seq += 1
         self.task = -1
         self.decisions += 1
@@ -246,7 +250,7 @@ class Simulator:
         """Process the remaining events once no decision is pending (the episode's tail)."""
         if self.task >= 0 or self._ready:
             raise RuntimeError("ready tasks are still waiting for a decision")
-        while self._events:
+        while self._has_events:
             self._pop_events()
 
     def fork(self, *, future_arrivals: bool = True) -> Simulator:
@@ -262,14 +266,12 @@ class Simulator:
         fork = copy.copy(self)
         for name in ("slot_free_s", "server_free_s", "busy_work_s", "completion_s", "task_server", "task_finish_s"):
             setattr(fork, name, getattr(self, name).copy())
-        if future_arrivals:
-            fork._events = list(self._events)
-        else:  # a filtered heap is a heap again only once re-heapified
-            fork._events = [e for e in self._events if e[2] != EventType.ARRIVAL]
-            heapq.heapify(fork._events)
+        fork._events = list(self._events)
+        if not future_arrivals:
+            fork._arrivals_end = self._next_arrival
         fork._ready = list(self._ready)
-        fork._waiting_parents = list(self._waiting_parents)
-        fork.remaining_tasks = list(self.remaining_tasks)
+        fork._waiting_parents = self._waiting_parents.copy()
+        fork.remaining_tasks = self.remaining_tasks.copy()
         return fork
 
     # ----------------------------------------------------------------- results
