@@ -272,7 +272,7 @@ def _real_batch(args, module, size: int):
         done = False
         while not done and len(rows) < size:
             rows.append(obs)
-            obs, _, done, _, _ = env.step(sched.select(obs, env.sim))
+            obs, _, done, _, _ = env.step(sched.select(obs, env.view))
         seed += 1
     obs = {k: np.stack([r[k] for r in rows]).astype(np.float32) for k in rows[0]}
     return ppo_batch(module, obs, np.random.default_rng(0))

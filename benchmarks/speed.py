@@ -83,7 +83,7 @@ def env_steps_per_s(n: int, repeats: int, scheduler) -> float:
         scheduler.reset(r)
         steps, done, start = 0, False, time.perf_counter()
         while not done:
-            obs, _, done, _, _ = env.step(scheduler.select(obs, env.sim))
+            obs, _, done, _, _ = env.step(scheduler.select(obs, env.view))
             steps += 1
         best = max(best, steps / (time.perf_counter() - start))
     return best
@@ -99,7 +99,7 @@ def env_observations(n: int, count: int) -> list[dict[str, np.ndarray]]:
     while not done and len(out) < count:
         if step % every == 0:
             out.append(obs)
-        obs, _, done, _, _ = env.step(EFTScheduler().select(obs, env.sim))
+        obs, _, done, _, _ = env.step(EFTScheduler().select(obs, env.view))
         step += 1
     return out
 

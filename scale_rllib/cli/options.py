@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scale_rllib.env.config import EnvConfig
+from scale_rllib.sim.knowledge import RUNTIME_KNOWLEDGE
 from scale_rllib.training.config import ADVANTAGES, RETURNS, TEACHERS, WARM_START_TEACHERS, TrainConfig
 from scale_rllib.workloads.spec import WORKLOAD_KINDS, with_arrivals
 
@@ -56,7 +57,8 @@ class DeprecatedAlias(argparse.Action):
 
 
 def add_workload_arguments(p: argparse.ArgumentParser, load_help: str = "offered load ρ") -> None:
-    """``--workload``, ``--arrivals``, ``--load``, ``--workflows-per-server``, ``--max-tasks``."""
+    """``--workload``, ``--arrivals``, ``--load``, ``--workflows-per-server``, ``--max-tasks``,
+    ``--runtime-knowledge``, ``--profile-error``."""
     p.add_argument("--workload", default=EnvConfig.workload, help=WORKLOAD_HELP)
     p.add_argument("--arrivals", metavar="azure:PATH", help=ARRIVALS_HELP)
     p.add_argument("--load", type=float, default=EnvConfig.load, help=f"{load_help}: arrival rate / sustainable rate")
@@ -68,6 +70,19 @@ def add_workload_arguments(p: argparse.ArgumentParser, load_help: str = "offered
     )
     p.add_argument(
         "--max-tasks", type=int, default=EnvConfig.max_tasks, help="file workloads: leave out larger workflows"
+    )
+    p.add_argument(
+        "--runtime-knowledge",
+        choices=RUNTIME_KNOWLEDGE,
+        default=EnvConfig.runtime_knowledge,
+        help="what schedulers know of execution times: the truth, or a performance model's estimates corrected "
+        "online from completions (docs/design.md §10)",
+    )
+    p.add_argument(
+        "--profile-error",
+        type=float,
+        default=EnvConfig.profile_error,
+        help="σ of the profile's log speed error per server type × task kind, drawn per episode (0: exact)",
     )
 
 

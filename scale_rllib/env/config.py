@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from scale_rllib.sim.knowledge import RUNTIME_KNOWLEDGE
 from scale_rllib.validation import ConfigError, from_dict, require
 from scale_rllib.workloads.spec import validate_spec
 
@@ -30,6 +31,11 @@ class EnvConfig:
         shared_inputs: The envs of one RLlib env runner draw the same input for their k-th episodes (groups of
             episodes for input-driven baselines); the input of episode k is seeded by (``input_seed``, runner, k).
         input_seed: Seed of the shared inputs.
+        runtime_knowledge: ``oracle`` (schedulers and the observation read true execution times) or ``estimated``
+            (they read a performance model's estimates, corrected online from completions; docs/design.md §10).
+        profile_error: σ of the profile's error: the true speed of each (server type, task kind) is the workload's
+            (the profile's) × exp(ε), ε ~ N(0, σ²) drawn per episode (0: the profile is exact). The arrival rate is
+            set for the profile's capacity, so the true offered load differs from ``load`` by the error.
 
     Raises:
         ConfigError: any invalid field (named), including an unknown workload kind or a missing path.
@@ -47,6 +53,8 @@ class EnvConfig:
     bandwidth: float | None = None
     shared_inputs: bool = False
     input_seed: int = 0
+    runtime_knowledge: str = "oracle"
+    profile_error: float = 0.0
 
     def __post_init__(self) -> None:
         lo, hi = self.servers_range
@@ -73,6 +81,16 @@ class EnvConfig:
         require(self.reward_scale_s is None or self.reward_scale_s > 0, "reward_scale_s", "must be > 0 or None")
         require(self.max_tasks is None or self.max_tasks >= 1, "max_tasks", "must be ≥ 1 or None")
         require(self.bandwidth is None or self.bandwidth > 0, "bandwidth", "must be > 0 bytes/s or None")
+        require(
+            self.runtime_knowledge in RUNTIME_KNOWLEDGE,
+            "runtime_knowledge",
+            f"must be one of {', '.join(RUNTIME_KNOWLEDGE)}, got {self.runtime_knowledge!r}",
+        )
+        require(
+            0 <= self.profile_error <= 3 and math.isfinite(self.profile_error),
+            "profile_error",
+            f"σ of the log speed error must be in [0, 3], got {self.profile_error}",
+        )
         try:
             validate_spec(self.workload)
         except (ValueError, FileNotFoundError) as err:

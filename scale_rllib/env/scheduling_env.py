@@ -11,6 +11,7 @@ from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.observation import encode, observation_space, terminal_observation
 from scale_rllib.metrics import INFO_INPUT_ID as INPUT_ID
 from scale_rllib.metrics import INFO_TIME_S as TIME_S
+from scale_rllib.sim.knowledge import EstimatedRuntimes
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.spec import make_workload
@@ -72,7 +73,9 @@ class SchedulingEnv(gym.Env):
         self.workload = make_workload(config.workload, config.max_tasks)
         self.observation_space = observation_space(config.max_servers)
         self.action_space = gym.spaces.Discrete(config.max_servers)
-        self.sim: Simulator | None = None
+        self.sim: Simulator | None = None  # the engine: the true cluster
+        self.knowledge: EstimatedRuntimes | None = None  # with runtime_knowledge="estimated"
+        self.view: Simulator | None = None  # what schedulers and the observation read at this decision
         self._scale = 1.0
         self._tau = 1.0
         self._last_area = 0.0
@@ -109,11 +112,18 @@ class SchedulingEnv(gym.Env):
                 bandwidth=cfg.bandwidth,
             )
         )
-        self._tau = max(float(self.sim.critical_path_s.mean()), 1e-9)  # the time unit of observations and reward
-        self._scale = cfg.reward_scale_s or self._tau
+        self.sim, self.knowledge = _with_knowledge(self.sim, cfg, rng)
         self._last_area = 0.0
-        self.sim.next_decision()
+        self._next_decision()
+        self._tau = max(float(self.view.critical_path_s.mean()), 1e-9)  # the time unit of observations and reward
+        self._scale = cfg.reward_scale_s or self._tau
         return self._observation(), info | {"servers": n, TIME_S: self.sim.now_s}
+
+    def _next_decision(self) -> bool:
+        """Advance to the next decision and take its view; False when the episode is over."""
+        more = self.knowledge.next_decision() if self.knowledge else self.sim.next_decision()
+        self.view = (self.knowledge.view() if self.knowledge else self.sim) if more else None
+        return more
 
     def _episode_rng(self) -> tuple[np.random.Generator, dict[str, Any]]:
         """The episode's source of randomness, and the info keys that name its input.
@@ -142,8 +152,8 @@ class SchedulingEnv(gym.Env):
         server = int(action)
         if server != action or not 0 <= server < sim.cluster.num_servers:
             raise ValueError(f"invalid action {action!r}: valid servers are 0..{sim.cluster.num_servers - 1}")
-        sim.assign(server)
-        terminated = not sim.next_decision()
+        (self.knowledge or sim).assign(server)
+        terminated = not self._next_decision()
         reward = -(sim.area_s - self._last_area) / self._scale
         self._last_area = sim.area_s
         info: dict[str, Any] = {"servers": sim.cluster.num_servers, TIME_S: sim.now_s}
@@ -158,7 +168,26 @@ class SchedulingEnv(gym.Env):
         return self._observation(), reward, False, False, info
 
     def _observation(self) -> dict[str, np.ndarray]:
-        return encode(self.sim, self.config.max_servers, self._tau)
+        return encode(self.view, self.config.max_servers, self._tau)
+
+
+def _with_knowledge(
+    profile_sim: Simulator, cfg: EnvConfig, rng: np.random.Generator
+) -> tuple[Simulator, EstimatedRuntimes | None]:
+    """The engine (true speeds: the profile's × exp(ε) with ``profile_error``) and, with estimated runtime knowledge,
+    what stands between it and the schedulers. With neither option, ``profile_sim`` itself and None."""
+    engine = profile_sim
+    if cfg.profile_error > 0:
+        names = sorted({t.name for t in profile_sim.cluster.server_types})
+        error = np.exp(rng.normal(0.0, cfg.profile_error, size=(len(names), profile_sim.cluster.speed.shape[1])))
+        rows = error[[names.index(t.name) for t in profile_sim.cluster.server_types]]  # (N, K)
+        true_cluster = profile_sim.cluster.with_speeds(profile_sim.cluster.speed * rows,
+                                                       profile_sim.cluster.decode_speed * rows)  # fmt: skip
+        engine = Simulator(true_cluster, profile_sim.workflows, profile_sim.arrival_s,
+                           ready_order=profile_sim.ready_order)  # fmt: skip
+    if cfg.runtime_knowledge == "oracle":
+        return engine, None
+    return engine, EstimatedRuntimes(engine, profile_sim.cluster)
 
 
 def _fresh_simulator(sim: Any) -> Simulator | None:

@@ -85,6 +85,8 @@ class EvalConfig:
             best heuristic has a 95 % half-width ≤ this, e.g. 0.01 (the paired t-interval of
             :mod:`scale_rllib.evaluation.summary`); None = exactly ``episodes``.
         max_episodes: The most episodes per N with ``target_ci``.
+        runtime_knowledge: ``oracle`` or ``estimated`` execution times for every scheduler (:class:`EnvConfig`).
+        profile_error: σ of the profile's log speed error (:class:`EnvConfig`).
 
     Raises:
         ConfigError: an invalid field (named).
@@ -100,6 +102,8 @@ class EvalConfig:
     seed: int = EVAL_SEED_BASE
     target_ci: float | None = None
     max_episodes: int = 100
+    runtime_knowledge: str = "oracle"
+    profile_error: float = 0.0
 
     #: Columns that identify a table cell (besides the scheduler).
     cell_keys = ("servers",)
@@ -122,6 +126,8 @@ class EvalConfig:
             load=self.load,
             workflows_per_server=self.workflows_per_server,
             max_tasks=self.max_tasks,
+            runtime_knowledge=self.runtime_knowledge,
+            profile_error=self.profile_error,
         )
 
     def groups(self) -> list[EpisodeGroup]:

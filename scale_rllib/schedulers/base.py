@@ -95,7 +95,7 @@ def run_episode(
     scheduler.reset(seed)
     terminated = False
     while not terminated:
-        obs, _, terminated, _, info = env.step(scheduler.select(obs, env.sim))
+        obs, _, terminated, _, info = env.step(scheduler.select(obs, env.view))
     return EpisodeResult(
         scheduler.name,
         env.sim.cluster.num_servers,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -104,6 +105,30 @@ class Cluster:
     inv_speed: np.ndarray = field(init=False, repr=False)  # (N, K) s / work unit
     decode_speed: np.ndarray = field(init=False, repr=False)  # (N, K) decode work units / s
     inv_decode_speed: np.ndarray = field(init=False, repr=False)  # (N, K) s / decode work unit
+
+    def with_speeds(self, speed: np.ndarray, decode_speed: np.ndarray) -> Cluster:
+        """The same servers (slots, bandwidth, type names) at other speeds — a cluster as a performance model
+        believes it to be, or as it really runs.
+
+        Args:
+            speed: Shape (N, K). Work units / s per server and task kind.
+            decode_speed: Shape (N, K). Decode work units / s.
+
+        Returns:
+            A new cluster whose speed arrays are these; its ``server_types`` still list the original speeds.
+
+        Raises:
+            ValueError: a shape other than (N, K), or a speed that is not positive and finite.
+        """
+        speed, decode = np.asarray(speed, dtype=np.float64), np.asarray(decode_speed, dtype=np.float64)
+        for name, arr in (("speed", speed), ("decode_speed", decode)):
+            if arr.shape != self.speed.shape or not np.all(np.isfinite(arr) & (arr > 0)):
+                raise ValueError(f"{name} must be positive and finite with shape {self.speed.shape}, got {arr.shape}")
+        other = copy.copy(self)
+        for name, value in (("speed", speed), ("inv_speed", 1.0 / speed), ("decode_speed", decode),
+                            ("inv_decode_speed", 1.0 / decode)):  # fmt: skip
+            object.__setattr__(other, name, value)
+        return other
 
     @property
     def num_servers(self) -> int:

@@ -26,23 +26,33 @@ EFT, PEFT = 0, 1  # base heuristics the compiled loop knows
 
 
 class _Static:
-    """A simulator's immutable per-episode arrays in the kernel's layout (built once, shared by its forks).
+    """A simulator's per-episode arrays in the kernel's layout, shared by its forks.
 
     Children and parents are CSR lists: the children of task t are ``child_idx[child_ptr[t]:child_ptr[t + 1]]``.
+    The DAG part is built once per episode; the part that depends on the cluster's speeds and on the critical paths
+    is rebuilt when a simulator (a snapshot with believed speeds, :mod:`scale_rllib.sim.knowledge`) has other ones.
     """
 
     def __init__(self, sim: Simulator) -> None:
-        child_ptr, child_idx = _csr(sim.children)
-        parent_ptr, parent_idx = _csr(sim.parents)
-        downstream_s = sim.task_critical_path_s - sim.task_fastest_s  # PEFT's remaining path after the task
-        speed = sim.cluster.speed
-        server_type = np.unique(speed, axis=0, return_inverse=True)[1].ravel().astype(np.int64)  # (N,) same speeds
-        self.arrays = (
-            child_ptr, child_idx, parent_ptr, parent_idx, sim.offset, sim.task_workflow, sim.task_kind,
-            sim.task_work, sim.task_decode, sim.task_output, downstream_s, sim.cluster.inv_speed,
-            sim.cluster.inv_decode_speed, speed, speed.max(axis=0), server_type,
-        )  # fmt: skip
+        self.graph = (*_csr(sim.children), *_csr(sim.parents))
+        self._key: tuple = ()
+        self.arrays: tuple = ()
         self.bandwidth = 0.0 if sim.cluster.bandwidth is None else float(sim.cluster.bandwidth)
+
+    def for_sim(self, sim: Simulator) -> tuple:
+        """The kernel's array tuple for ``sim``'s cluster and critical paths."""
+        key = (sim.cluster, sim.task_critical_path_s, sim.task_fastest_s)
+        if len(self._key) != 3 or any(a is not b for a, b in zip(key, self._key)):
+            speed = sim.cluster.speed
+            downstream_s = sim.task_critical_path_s - sim.task_fastest_s  # PEFT's remaining path after the task
+            server_type = np.unique(speed, axis=0, return_inverse=True)[1].ravel().astype(np.int64)  # (N,)
+            self.arrays = (
+                *self.graph, sim.offset, sim.task_workflow, sim.task_kind, sim.task_work, sim.task_decode,
+                sim.task_output, downstream_s, sim.cluster.inv_speed, sim.cluster.inv_decode_speed, speed,
+                speed.max(axis=0), server_type,
+            )  # fmt: skip
+            self._key = key
+        return self.arrays
 
 
 def _csr(lists: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
@@ -52,12 +62,12 @@ def _csr(lists: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
     return ptr, idx
 
 
-def _static(sim: Simulator) -> _Static:
-    """The kernel layout of ``sim``'s immutable arrays, cached on the simulator (forks share it via ``copy.copy``)."""
+def _static(sim: Simulator) -> tuple[tuple, float]:
+    """The kernel's array tuple and bandwidth for ``sim`` (the DAG part cached on the simulator; forks share it)."""
     static = sim.__dict__.get("_fast_finish_static")
     if static is None:
         static = sim._fast_finish_static = _Static(sim)
-    return static
+    return static.for_sim(sim), static.bandwidth
 
 
 def rollout_completions_s(sim: Simulator, candidates: int, base: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,13 +98,13 @@ def rollout_completions_s(sim: Simulator, candidates: int, base: int) -> tuple[n
         raise ValueError(f"candidates must be ≥ 1, got {candidates}")
     if base not in (EFT, PEFT):
         raise ValueError(f"base must be EFT ({EFT}) or PEFT ({PEFT}), got {base!r}")
-    st = _static(sim)
+    arrays, bandwidth = _static(sim)
     state = (
         sim.slot_free_s, sim.server_free_s, _heap_array(sim._events), _heap_array(sim._ready), sim._waiting_parents,
         sim.remaining_tasks, sim.task_server, sim.task_finish_s, sim.completion_s,
     )  # fmt: skip
-    scalars = (float(sim.now_s), sim._seq, sim.task, sim._next_arrival, st.bandwidth, sim._order_by_event)
-    return _rollouts(st.arrays, state, scalars, candidates, base)
+    scalars = (float(sim.now_s), sim._seq, sim.task, sim._next_arrival, bandwidth, sim._order_by_event)
+    return _rollouts(arrays, state, scalars, candidates, base)
 
 
 def _heap_array(heap: list[tuple]) -> np.ndarray:

@@ -108,13 +108,18 @@ class Simulator:
         self._waiting_parents = np.array([len(p) for p in self.parents], dtype=np.int64)  # (T_total,)
         self.remaining_tasks = np.array(sizes, dtype=np.int64)  # (W,) per workflow: tasks not yet finished
         self.task_decode = np.concatenate([w.decode_work for w in wfs])  # (T_total,) decode work (0: none)
-        self.task_fastest_s = _fastest_exec_s(self.cluster, self.task_kind, self.task_work, self.task_decode)
+        self.task_fastest_s = fastest_exec_s(self.cluster, self.task_kind, self.task_work, self.task_decode)
         cps = critical_paths_s(wfs, self.task_fastest_s, self.offset)
         self.task_critical_path_s = np.concatenate(cps)  # remaining critical path incl. the task, fastest servers
         # (W,) each workflow's critical path, and its lower bound = max(critical path, capacity bounds) (sim.bounds)
         self.critical_path_s, self.lower_bound_s = lower_bounds_s(wfs, self.cluster, self.task_fastest_s, cps)
         self.task_server = np.full(len(self.task_work), -1, dtype=np.int64)
         self.task_finish_s = np.full(len(self.task_work), np.nan)
+        self.task_start_s = np.full(len(self.task_work), np.nan)  # (T_total,) when each assigned task starts
+        self.task_ready_s = np.full(len(self.task_work), np.nan)  # (T_total,) when its inputs are on its server
+        self.task_exec_s = np.full(len(self.task_work), np.nan)  # (T_total,) its execution time on its server
+        self.task_slot = np.full(len(self.task_work), -1, dtype=np.int64)  # (T_total,) the slot it runs in
+        self.finished: list[int] = []  # tasks in completion order since construction (or fork): what a scheduler sees
 
     # ------------------------------------------------------------------ events
     def _advance_area(self, time_s: float) -> None:
@@ -128,6 +133,7 @@ class Simulator:
             heapq.heappush(self._ready, (self.now_s, wf, o + t))
 
     def _on_finish(self, task: int) -> None:
+        self.finished.append(task)
         wf = int(self.task_workflow[task])
         # tie key among tasks ready at the same time: the workflow, or (event order) after every arrival, by server
         key = len(self.workflows) + int(self.task_server[task]) if self._order_by_event else wf
@@ -234,7 +240,9 @@ class Simulator:
         exec_s = float(self.task_work[t] * self.cluster.inv_speed[server, kind])
         if self.task_decode[t]:
             exec_s += float(self.task_decode[t] * self.cluster.inv_decode_speed[server, kind])
-        finish = max(ready, float(row[slot])) + exec_s
+        start = max(ready, float(row[slot]))
+        finish = start + exec_s
+        self.task_start_s[t], self.task_ready_s[t], self.task_exec_s[t], self.task_slot[t] = start, ready, exec_s, slot
         row[slot] = finish
         self.server_free_s[server] = row.min()
         self.busy_work_s[server] += exec_s
@@ -264,7 +272,9 @@ class Simulator:
                 workflows in the system complete.
         """
         fork = copy.copy(self)
-        for name in ("slot_free_s", "server_free_s", "busy_work_s", "completion_s", "task_server", "task_finish_s"):
+        fork.finished = []  # a fork's own completions
+        for name in ("slot_free_s", "server_free_s", "busy_work_s", "completion_s", "task_server", "task_finish_s",
+                     "task_start_s", "task_ready_s", "task_exec_s", "task_slot"):  # fmt: skip
             setattr(fork, name, getattr(self, name).copy())
         fork._events = list(self._events)
         if not future_arrivals:
@@ -280,7 +290,7 @@ class Simulator:
         return self.completion_s - self.arrival_s
 
 
-def _fastest_exec_s(cluster: Cluster, kind: np.ndarray, work: np.ndarray, decode: np.ndarray) -> np.ndarray:
+def fastest_exec_s(cluster: Cluster, kind: np.ndarray, work: np.ndarray, decode: np.ndarray) -> np.ndarray:
     """Shape (T,). Each task's execution time on its fastest server (seconds).
 
     min over servers of work / speed[s, kind] + decode / decode_speed[s, kind]; with no decode work this is

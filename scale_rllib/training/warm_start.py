@@ -78,11 +78,11 @@ def collect_demonstrations(
             actor.reset(seed + i)
         rewards, done = [], False
         while not done:
-            action = scheduler.select(obs, env.sim)
+            action = scheduler.select(obs, env.view)
             for key in obs_lists:
                 obs_lists[key].append(obs[key])
             actions.append(action)
-            executed = action if actor is None else actor.select(obs, env.sim)
+            executed = action if actor is None else actor.select(obs, env.view)
             obs, reward, done, _, _ = env.step(executed)
             rewards.append(reward)
         returns.extend(_discounted(np.asarray(rewards), gamma))
