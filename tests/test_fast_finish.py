@@ -1,6 +1,6 @@
 """The compiled rollout loop (scale_rllib.sim.fast_finish) against the Python fork it replaces: the same candidates
 and bit-identical completion times on random clusters and workflows — multi-slot servers, transfers, decode work,
-both ready orders, EFT and PEFT — and the simulator it reads is left unchanged."""
+interference, both ready orders, EFT and PEFT — and the simulator it reads is left unchanged."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ BASES = {EFT: EFTScheduler, PEFT: PEFTScheduler}
 
 
 def random_sim(
-    seed: int, *, bandwidth: float | None, ready_order: str, workflows: int = 12, mean_gap_s: float = 1.5
+    seed: int,
+    *,
+    bandwidth: float | None,
+    ready_order: str,
+    workflows: int = 12,
+    mean_gap_s: float = 1.5,
+    interference: bool = False,
 ) -> Simulator:
     """3 server types (1–2 slots, some decode speeds), 2–7 servers, ``workflows`` random DAGs arriving close together
     (``mean_gap_s`` apart on average, so several are in the system at once; 0: all at once), integer-valued work so
@@ -42,7 +48,8 @@ def random_sim(
                                 output_size=rng.integers(0, 4, size) * 1e6, decode_work=rng.integers(0, 3, size) * 4.0)
         )  # fmt: skip
     arrivals = np.floor(np.cumsum(rng.exponential(mean_gap_s, size=workflows))) if mean_gap_s else np.zeros(workflows)
-    return Simulator(cluster, flows, arrivals - arrivals[0], ready_order=ready_order)
+    factors = rng.choice([1.0, 1.5, 2.0], size=cluster.num_servers) if interference else None
+    return Simulator(cluster, flows, arrivals - arrivals[0], ready_order=ready_order, interference=factors)
 
 
 def python_costs(sim: Simulator, servers: list[int], base) -> list[np.ndarray]:
@@ -61,8 +68,11 @@ def python_costs(sim: Simulator, servers: list[int], base) -> list[np.ndarray]:
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("bandwidth", [None, 2e6])
 @pytest.mark.parametrize("ready_order", ["ready-time", "event"])
-def test_compiled_forks_equal_the_python_forks(seed: int, bandwidth: float | None, ready_order: str) -> None:
-    sim = random_sim(seed, bandwidth=bandwidth, ready_order=ready_order)
+@pytest.mark.parametrize("interference", [False, True])
+def test_compiled_forks_equal_the_python_forks(
+    seed: int, bandwidth: float | None, ready_order: str, interference: bool
+) -> None:
+    sim = random_sim(seed, bandwidth=bandwidth, ready_order=ready_order, interference=interference)
     compared = 0
     while sim.next_decision():
         for base, heuristic in BASES.items():

@@ -129,3 +129,35 @@ def test_bad_knowledge_options_are_refused() -> None:
     other = Cluster.from_counts([(ServerType.from_kind_speeds("cpu", {}), 3)])
     with pytest.raises(ValueError, match="same N"):
         EstimatedRuntimes(sim, other)
+
+
+def test_interference_slows_co_located_tasks_by_the_drawn_factor() -> None:
+    """Server 0 has 2 slots and factor 1.5, server 1 one slot (never co-located). a (10 s) starts alone at 0: 10 s.
+    b (4 s) starts at 0 while a runs: 6 s, ends at 6. c (2 s) starts at 6 in b's slot, a still runs: 3 s, ends at 9.
+    d (2 s) on the 1-slot server: 2 s. The EFT the heuristics read applies the same rule."""
+    two = ServerType.from_kind_speeds("two", {}, slots=2, default=1.0)
+    one = ServerType.from_kind_speeds("one", {}, slots=1, default=1.0)
+    cluster = Cluster.from_counts([(two, 1), (one, 1)])
+    flows = [chain("a", [10.0]), chain("b", [4.0]), chain("c", [2.0]), chain("d", [2.0])]
+    sim = Simulator(cluster, flows, [0.0, 0.0, 0.0, 0.0], interference=np.array([1.5, 3.0]))
+    expected_eft = [(10.0, 10.0), (6.0, 4.0), (9.0, 2.0), None]
+    for choice, eft in zip([0, 0, 0, 1], expected_eft):
+        assert sim.next_decision()
+        if eft is not None:
+            assert tuple(sim.earliest_finish_times_s()) == eft
+        sim.assign(choice)
+    assert not sim.next_decision()
+    assert sim.completion_s.tolist() == [10.0, 6.0, 9.0, 2.0]
+    with pytest.raises(ValueError, match="interference"):
+        Simulator(cluster, flows, [0.0] * 4, interference=np.array([0.5, 1.0]))
+
+
+def test_interference_is_drawn_per_server_and_hidden_from_estimated_schedulers() -> None:
+    env = SchedulingEnv(EnvConfig.fixed(16, interference=0.5, runtime_knowledge="estimated"))
+    env.reset(seed=1)
+    factors = env.sim.interference
+    assert factors.shape == (16,) and np.all((factors >= 1.0) & (factors <= 2.0)) and len(set(factors)) > 1
+    assert env.view.interference is None
+    plain = run_episode(SchedulingEnv(EnvConfig.fixed(16)), make_scheduler("eft"), 1).mean_response_time_s
+    slowed = run_episode(SchedulingEnv(EnvConfig.fixed(16, interference=0.5)), make_scheduler("eft"), 1)
+    assert slowed.mean_response_time_s > plain

@@ -108,11 +108,12 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             max_episodes=max(args.max_episodes, args.episodes),
             runtime_knowledge=args.runtime_knowledge,
             profile_error=args.profile_error,
+            interference=args.interference,
         )
     if args.target_ci is not None:
         raise ConfigError("--target-ci: only with --scenario default (DWS streams are a fixed set)")
-    if args.runtime_knowledge != "oracle" or args.profile_error:
-        raise ConfigError("--runtime-knowledge / --profile-error: only with --scenario default for now")
+    if args.runtime_knowledge != "oracle" or args.profile_error or args.interference:
+        raise ConfigError("--runtime-knowledge / --profile-error / --interference: only with --scenario default")
     for dest in ("dax_dir", "pool"):
         if getattr(args, dest) is None:
             raise ConfigError(f"{DWS_ONLY_FLAGS[dest]}: required with --scenario dws")

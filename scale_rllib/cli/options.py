@@ -84,6 +84,12 @@ def add_workload_arguments(p: argparse.ArgumentParser, load_help: str = "offered
         default=EnvConfig.profile_error,
         help="σ of the profile's log speed error per server type × task kind, drawn per episode (0: exact)",
     )
+    p.add_argument(
+        "--interference",
+        type=float,
+        default=EnvConfig.interference,
+        help="c: a task that starts while another runs on its server takes f ~ 1 + U(0, 2c) × longer (f per server)",
+    )
 
 
 def workload_of(args: argparse.Namespace) -> str:

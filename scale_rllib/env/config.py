@@ -36,6 +36,8 @@ class EnvConfig:
         profile_error: σ of the profile's error: the true speed of each (server type, task kind) is the workload's
             (the profile's) × exp(ε), ε ~ N(0, σ²) drawn per episode (0: the profile is exact). The arrival rate is
             set for the profile's capacity, so the true offered load differs from ``load`` by the error.
+        interference: c ≥ 0: each server slows a task that starts while another task runs there by a factor
+            f ~ 1 + U(0, 2c), drawn per server and episode (:class:`~scale_rllib.sim.simulator.Simulator`); 0: none.
 
     Raises:
         ConfigError: any invalid field (named), including an unknown workload kind or a missing path.
@@ -55,6 +57,7 @@ class EnvConfig:
     input_seed: int = 0
     runtime_knowledge: str = "oracle"
     profile_error: float = 0.0
+    interference: float = 0.0
 
     def __post_init__(self) -> None:
         lo, hi = self.servers_range
@@ -90,6 +93,11 @@ class EnvConfig:
             0 <= self.profile_error <= 3 and math.isfinite(self.profile_error),
             "profile_error",
             f"σ of the log speed error must be in [0, 3], got {self.profile_error}",
+        )
+        require(
+            0 <= self.interference <= 10 and math.isfinite(self.interference),
+            "interference",
+            f"mean extra slowdown must be in [0, 10], got {self.interference}",
         )
         try:
             validate_spec(self.workload)

@@ -174,17 +174,21 @@ class SchedulingEnv(gym.Env):
 def _with_knowledge(
     profile_sim: Simulator, cfg: EnvConfig, rng: np.random.Generator
 ) -> tuple[Simulator, EstimatedRuntimes | None]:
-    """The engine (true speeds: the profile's × exp(ε) with ``profile_error``) and, with estimated runtime knowledge,
-    what stands between it and the schedulers. With neither option, ``profile_sim`` itself and None."""
-    engine = profile_sim
-    if cfg.profile_error > 0:
-        names = sorted({t.name for t in profile_sim.cluster.server_types})
-        error = np.exp(rng.normal(0.0, cfg.profile_error, size=(len(names), profile_sim.cluster.speed.shape[1])))
-        rows = error[[names.index(t.name) for t in profile_sim.cluster.server_types]]  # (N, K)
-        true_cluster = profile_sim.cluster.with_speeds(profile_sim.cluster.speed * rows,
-                                                       profile_sim.cluster.decode_speed * rows)  # fmt: skip
+    """The engine (true speeds: the profile's × exp(ε) with ``profile_error``; ``interference`` factors) and, with
+    estimated runtime knowledge, what stands between it and the schedulers. With none of these options,
+    ``profile_sim`` itself and None."""
+    engine, cluster = profile_sim, profile_sim.cluster
+    if cfg.profile_error > 0 or cfg.interference > 0:
+        true_cluster, interference = cluster, None
+        if cfg.profile_error > 0:
+            names = sorted({t.name for t in cluster.server_types})
+            error = np.exp(rng.normal(0.0, cfg.profile_error, size=(len(names), cluster.speed.shape[1])))
+            rows = error[[names.index(t.name) for t in cluster.server_types]]  # (N, K)
+            true_cluster = cluster.with_speeds(cluster.speed * rows, cluster.decode_speed * rows)
+        if cfg.interference > 0:
+            interference = 1.0 + rng.uniform(0.0, 2 * cfg.interference, size=cluster.num_servers)
         engine = Simulator(true_cluster, profile_sim.workflows, profile_sim.arrival_s,
-                           ready_order=profile_sim.ready_order)  # fmt: skip
+                           ready_order=profile_sim.ready_order, interference=interference)  # fmt: skip
     if cfg.runtime_knowledge == "oracle":
         return engine, None
     return engine, EstimatedRuntimes(engine, profile_sim.cluster)

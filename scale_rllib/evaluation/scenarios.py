@@ -87,6 +87,7 @@ class EvalConfig:
         max_episodes: The most episodes per N with ``target_ci``.
         runtime_knowledge: ``oracle`` or ``estimated`` execution times for every scheduler (:class:`EnvConfig`).
         profile_error: σ of the profile's log speed error (:class:`EnvConfig`).
+        interference: Mean extra slowdown of co-located tasks (:class:`EnvConfig`).
 
     Raises:
         ConfigError: an invalid field (named).
@@ -104,6 +105,7 @@ class EvalConfig:
     max_episodes: int = 100
     runtime_knowledge: str = "oracle"
     profile_error: float = 0.0
+    interference: float = 0.0
 
     #: Columns that identify a table cell (besides the scheduler).
     cell_keys = ("servers",)
@@ -128,6 +130,7 @@ class EvalConfig:
             max_tasks=self.max_tasks,
             runtime_knowledge=self.runtime_knowledge,
             profile_error=self.profile_error,
+            interference=self.interference,
         )
 
     def groups(self) -> list[EpisodeGroup]:

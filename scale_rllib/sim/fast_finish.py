@@ -41,8 +41,8 @@ class _Static:
 
     def for_sim(self, sim: Simulator) -> tuple:
         """The kernel's array tuple for ``sim``'s cluster and critical paths."""
-        key = (sim.cluster, sim.task_critical_path_s, sim.task_fastest_s)
-        if len(self._key) != 3 or any(a is not b for a, b in zip(key, self._key)):
+        key = (sim.cluster, sim.task_critical_path_s, sim.task_fastest_s, sim.interference)
+        if len(self._key) != len(key) or any(a is not b for a, b in zip(key, self._key)):
             speed = sim.cluster.speed
             downstream_s = sim.task_critical_path_s - sim.task_fastest_s  # PEFT's remaining path after the task
             server_type = np.unique(speed, axis=0, return_inverse=True)[1].ravel().astype(np.int64)  # (N,)
@@ -50,6 +50,7 @@ class _Static:
                 *self.graph, sim.offset, sim.task_workflow, sim.task_kind, sim.task_work, sim.task_decode,
                 sim.task_output, downstream_s, sim.cluster.inv_speed, sim.cluster.inv_decode_speed, speed,
                 speed.max(axis=0), server_type,
+                np.ones(len(speed)) if sim.interference is None else sim.interference,
             )  # fmt: skip
             self._key = key
         return self.arrays
@@ -134,7 +135,7 @@ def _candidates(arrays, state, scalars, t_lo, k):
     server_type, slot_free, server_free = arrays[15], state[0], state[1]
     now, task, bandwidth = scalars[0], scalars[2], scalars[4]
     eft = np.empty(server_free.size)
-    _scores(arrays, state[6][t_lo:], state[7][t_lo:], t_lo, task, now, server_free, bandwidth, EFT, eft)
+    _scores(arrays, state[6][t_lo:], state[7][t_lo:], t_lo, task, now, slot_free, server_free, bandwidth, EFT, eft)
     chosen = np.empty(k, dtype=np.int64)
     count = 0
     for s in np.argsort(eft, kind="mergesort"):
@@ -153,9 +154,9 @@ def _candidates(arrays, state, scalars, t_lo, k):
 
 
 @numba.njit(cache=True, inline="always")
-def _scores(arrays, task_server, task_finish, t_lo, t, now, server_free, bandwidth, base, out):
+def _scores(arrays, task_server, task_finish, t_lo, t, now, slot_free, server_free, bandwidth, base, out):
     """EFT (or PEFT's score) of task t on every server, into ``out`` (N,); per-task state from t_lo on."""
-    task_kind, task_work, task_decode = arrays[6], arrays[7], arrays[8]
+    task_kind, task_work, task_decode, interference = arrays[6], arrays[7], arrays[8], arrays[16]
     downstream_s, inv_speed, inv_decode, speed, max_speed = arrays[10], arrays[11], arrays[12], arrays[13], arrays[14]
     k = task_kind[t]
     work, decode, downstream = task_work[t], task_decode[t], downstream_s[t] * max_speed[k]
@@ -163,13 +164,25 @@ def _scores(arrays, task_server, task_finish, t_lo, t, now, server_free, bandwid
         data_s = now
         if bandwidth > 0.0:
             data_s = _data_ready_s(arrays, task_server, task_finish, t_lo, t, srv, now, bandwidth)
-        score = work * inv_speed[srv, k]  # Simulator.exec_times_s
+        exec_s = work * inv_speed[srv, k]  # Simulator.exec_times_s
         if decode != 0.0:
-            score += decode * inv_decode[srv, k]
-        score = max(server_free[srv], data_s) + score
+            exec_s += decode * inv_decode[srv, k]
+        start = max(server_free[srv], data_s)
+        if interference[srv] != 1.0 and _co_located(slot_free[srv], -1, start):
+            exec_s = exec_s * interference[srv]
+        score = start + exec_s
         if base == PEFT:  # PEFTScheduler.select
             score = score + downstream / speed[srv, k]
         out[srv] = score
+
+
+@numba.njit(cache=True, inline="always")
+def _co_located(row, own_slot, start):
+    """Whether a slot of ``row`` other than ``own_slot`` is still busy at ``start`` (Simulator's interference)."""
+    for j in range(row.size):
+        if j != own_slot and start < row[j] < np.inf:
+            return True
+    return False
 
 
 @numba.njit(cache=True, inline="always")
@@ -211,7 +224,7 @@ def _fork(arrays, state, scalars, w_lo, server, base, in_system, out):
             break
         t = int(ready[0, 2])
         n_rd = _pop(ready, n_rd)
-        _scores(arrays, fork[3], fork[4], t_lo, t, now, fork[1], bandwidth, base, scores)
+        _scores(arrays, fork[3], fork[4], t_lo, t, now, fork[0], fork[1], bandwidth, base, scores)
         s = int(np.argmin(scores))
     for m in range(in_system.size):
         out[m] = fork[6][in_system[m] - w_lo]
@@ -233,7 +246,10 @@ def _assign(arrays, fork, events, n_ev, t_lo, t, s, now, seq, bandwidth):
     exec_s = task_work[t] * inv_speed[s, k]
     if task_decode[t] != 0.0:
         exec_s += task_decode[t] * inv_decode[s, k]
-    finish = max(data_s, slot_free[s, slot]) + exec_s
+    start = max(data_s, slot_free[s, slot])
+    if arrays[16][s] != 1.0 and _co_located(slot_free[s], slot, start):
+        exec_s *= arrays[16][s]
+    finish = start + exec_s
     slot_free[s, slot] = finish
     server_free[s] = slot_free[s].min()
     task_server[t - t_lo], task_finish[t - t_lo] = s, finish

@@ -37,10 +37,13 @@ class Simulator:
         ready_order: How ready tasks of equal ready time are ordered: ``"ready-time"`` (default: by workflow,
             then task index) or ``"event"`` (by the event that readied them: arrivals first, then completions
             in server-index order, then task index — the DWS-Testbed's dispatch order).
+        interference: Shape (N,), each ≥ 1, or None. A task that starts while another task runs on its server (a
+            co-located task: another slot busy at its start) takes this factor × longer on that server — contention
+            for memory bandwidth and caches (Delimitrou & Kozyrakis, "Paragon", ASPLOS 2013). None: no interference.
 
     Raises:
-        ValueError: lengths differ, arrival times are negative, non-finite or decreasing, or ``ready_order`` is
-            unknown.
+        ValueError: lengths differ, arrival times are negative, non-finite or decreasing, ``ready_order`` is
+            unknown, or ``interference`` is not N factors ≥ 1.
 
     Usage::
 
@@ -57,9 +60,15 @@ class Simulator:
         arrival_times_s: Sequence[float],
         *,
         ready_order: str = "ready-time",
+        interference: np.ndarray | None = None,
     ):
         if ready_order not in ("ready-time", "event"):
             raise ValueError(f"ready_order must be 'ready-time' or 'event', got {ready_order!r}")
+        if interference is not None:
+            interference = np.asarray(interference, dtype=np.float64)
+            if interference.shape != (cluster.num_servers,) or not np.all(interference >= 1):
+                raise ValueError(f"interference must be {cluster.num_servers} factors ≥ 1, got {interference}")
+        self.interference = interference
         self.ready_order = ready_order
         self._order_by_event = ready_order == "event"
         arrivals = np.asarray(arrival_times_s, dtype=np.float64)
@@ -191,7 +200,8 @@ class Simulator:
     def exec_times_s(self) -> np.ndarray:
         """Shape (N,). Execution time of the current ready task on each server (seconds).
 
-        work / speed[s, kind] + decode_work / decode_speed[s, kind] (the second term only for tasks with decode work).
+        work / speed[s, kind] + decode_work / decode_speed[s, kind] (the second term only for tasks with decode work),
+        × the server's interference factor if another task would still run there when this one starts.
         """
         t = self.task
         kind = self.task_kind[t]
@@ -199,6 +209,9 @@ class Simulator:
         decode = self.task_decode[t]
         if decode:
             exec_s += decode * self.cluster.inv_decode_speed[:, kind]
+        if self.interference is not None:  # co-located at its start: another slot still busy then
+            co_located = (self.slot_free_s > self.start_times_s()[:, None]) & np.isfinite(self.slot_free_s)
+            exec_s = exec_s * np.where(co_located.any(axis=1), self.interference, 1.0)
         return exec_s
 
     def data_ready_s(self) -> np.ndarray | float:
@@ -241,6 +254,8 @@ class Simulator:
         if self.task_decode[t]:
             exec_s += float(self.task_decode[t] * self.cluster.inv_decode_speed[server, kind])
         start = max(ready, float(row[slot]))
+        if self.interference is not None and any(f > start for j, f in enumerate(row) if j != slot and f < np.inf):
+            exec_s *= float(self.interference[server])
         finish = start + exec_s
         self.task_start_s[t], self.task_ready_s[t], self.task_exec_s[t], self.task_slot[t] = start, ready, exec_s, slot
         row[slot] = finish
