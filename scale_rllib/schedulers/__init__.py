@@ -1,8 +1,9 @@
 """Schedulers: the :class:`Scheduler` base class, the heuristic registry and ``run_episode``.
 
 Every heuristic is registered by name (:data:`SCHEDULERS`, :func:`make_scheduler`): the default set
-(:data:`DEFAULT_HEURISTICS`: random, round-robin, EST, EFT, PEFT), the rollouts (``eft-rollout``, ``peft-rollout``)
-and the DWS peer's stale-clock compatibility schedulers (``dws-est``, ``dws-heft``, ``dws-peft``). The trained policy
+(:data:`DEFAULT_HEURISTICS`: random, round-robin, EST, EFT, PEFT), the rollouts (``eft-rollout``, ``peft-rollout``),
+the DWS peer's stale-clock compatibility schedulers (``dws-est``, ``dws-heft``, ``dws-peft``) and the load-balancing
+routers of LLM serving stacks (``power-of-two``, ``least-outstanding``). The trained policy
 is :class:`scale_rllib.schedulers.policy.PolicyScheduler` (it imports torch and RLlib, so it is not loaded here).
 """
 
@@ -12,9 +13,10 @@ from scale_rllib.schedulers.base import EpisodeResult, Scheduler, run_episode
 from scale_rllib.schedulers.dws_compat import COMPAT_HEURISTICS
 from scale_rllib.schedulers.heuristics import HEURISTICS
 from scale_rllib.schedulers.rollout import ROLLOUT_HEURISTICS
+from scale_rllib.schedulers.routers import ROUTERS
 
 #: Every heuristic by name.
-SCHEDULERS: dict[str, type[Scheduler]] = {**HEURISTICS, **ROLLOUT_HEURISTICS, **COMPAT_HEURISTICS}
+SCHEDULERS: dict[str, type[Scheduler]] = {**HEURISTICS, **ROLLOUT_HEURISTICS, **COMPAT_HEURISTICS, **ROUTERS}
 #: The heuristics an evaluation compares against by default.
 DEFAULT_HEURISTICS: tuple[str, ...] = tuple(HEURISTICS)
 

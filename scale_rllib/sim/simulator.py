@@ -87,6 +87,7 @@ class Simulator:
         self.slot_free_s = slot_free  # (N, S_max); +inf marks a slot the server does not have
         self.server_free_s = np.zeros(n)  # (N,) earliest time a slot frees: the server's queue summary
         self.busy_work_s = np.zeros(n)  # (N,) total execution time assigned to each server (seconds)
+        self.outstanding = np.zeros(n, dtype=np.int64)  # (N,) tasks assigned to each server and not finished
         self.completion_s = np.full(len(workflows), np.nan)
         self.in_system = 0
         self.area_s = 0.0  # ∫ (workflows in system) dt up to now: Σ response times at the end
@@ -143,6 +144,7 @@ class Simulator:
 
     def _on_finish(self, task: int) -> None:
         self.finished.append(task)
+        self.outstanding[self.task_server[task]] -= 1
         wf = int(self.task_workflow[task])
         # tie key among tasks ready at the same time: the workflow, or (event order) after every arrival, by server
         key = len(self.workflows) + int(self.task_server[task]) if self._order_by_event else wf
@@ -261,6 +263,7 @@ class Simulator:
         row[slot] = finish
         self.server_free_s[server] = row.min()
         self.busy_work_s[server] += exec_s
+        self.outstanding[server] += 1
         self.task_server[t] = server
         self.task_finish_s[t] = finish
         heapq.heappush(self._events, (finish, self._seq, t))
@@ -289,7 +292,7 @@ class Simulator:
         fork = copy.copy(self)
         fork.finished = []  # a fork's own completions
         for name in ("slot_free_s", "server_free_s", "busy_work_s", "completion_s", "task_server", "task_finish_s",
-                     "task_start_s", "task_ready_s", "task_exec_s", "task_slot"):  # fmt: skip
+                     "task_start_s", "task_ready_s", "task_exec_s", "task_slot", "outstanding"):  # fmt: skip
             setattr(fork, name, getattr(self, name).copy())
         fork._events = list(self._events)
         if not future_arrivals:
