@@ -60,13 +60,14 @@ def run(advantage: str, seed: int, args: argparse.Namespace) -> pd.DataFrame:
     if found is None or read_metadata(found)["iteration"] < args.iterations:
         train(train_config(advantage, seed, args.iterations), out, resume=found is not None, progress=False)
         ray.shutdown()
-    minutes = training_minutes(read_metadata(find_checkpoint(out / "checkpoint")))
+    meta = read_metadata(find_checkpoint(out / "checkpoint"))
+    minutes, iterations = training_minutes(meta), meta["iteration"]  # a reused run may have trained longer
     cfg = EvalConfig(servers=tuple(args.servers), episodes=3, schedulers=("eft",), target_ci=args.target_ci,
                      max_episodes=args.max_episodes)  # fmt: skip
     table = summarize(evaluate(cfg, [PolicyScheduler.from_checkpoint(out / "checkpoint")]).results)
     scale = table[table["scheduler"] == "scale"]
-    return scale.assign(advantage=advantage, seed=seed, train_minutes=minutes)[
-        ["advantage", "seed", "servers", "episodes", "mean_response_time_s", "paired_ratio_to_best",
+    return scale.assign(advantage=advantage, seed=seed, train_minutes=minutes, iterations=iterations)[
+        ["advantage", "seed", "iterations", "servers", "episodes", "mean_response_time_s", "paired_ratio_to_best",
          "paired_ratio_ci95", "train_minutes"]
     ]  # fmt: skip
 
@@ -75,12 +76,13 @@ def report(rows: pd.DataFrame, command: str, path: Path) -> None:
     """``report.md``: every seed, and per estimator the worst seed and the collapsed ones."""
     lines = ["# Learning from scratch: GAE vs input-driven baselines", "", "Command:", "", "```", command, "```", ""]
     lines += [
-        "| advantage | seed | training (min) | N | episodes | SCALE / EFT (paired) | ± 95 % | collapsed |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| advantage | seed | iterations | training (min) | N | episodes | SCALE / EFT (paired) | ± 95 % | collapsed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]  # noqa: E501
     for r in rows.itertuples():
         collapsed = "yes" if r.paired_ratio_to_best > COLLAPSED else "no"
-        cells = [r.advantage, r.seed, f"{r.train_minutes:.1f}", r.servers, r.episodes, f"{r.paired_ratio_to_best:.3f}"]
+        ratio = f"{r.paired_ratio_to_best:.3f}"
+        cells = [r.advantage, r.seed, r.iterations, f"{r.train_minutes:.1f}", r.servers, r.episodes, ratio]
         lines.append("| " + " | ".join(map(str, cells)) + f" | {r.paired_ratio_ci95:.3f} | {collapsed} |")
     lines += ["", "Per estimator: worst seed's ratio at each N, and seeds ≤ 1.02 × EFT at every N:", ""]
     for advantage, g in rows.groupby("advantage", sort=False):
