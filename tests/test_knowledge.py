@@ -161,3 +161,17 @@ def test_interference_is_drawn_per_server_and_hidden_from_estimated_schedulers()
     plain = run_episode(SchedulingEnv(EnvConfig.fixed(16)), make_scheduler("eft"), 1).mean_response_time_s
     slowed = run_episode(SchedulingEnv(EnvConfig.fixed(16, interference=0.5)), make_scheduler("eft"), 1)
     assert slowed.mean_response_time_s > plain
+
+
+def test_a_new_server_type_runs_faster_than_profiled_and_only_the_engine_knows() -> None:
+    env = SchedulingEnv(EnvConfig.fixed(16, new_type_speedup=3.0, runtime_knowledge="estimated"))
+    env.reset(seed=2)
+    names = [t.name for t in env.sim.cluster.server_types]
+    first = np.array([n == min(names) for n in names])
+    profile = SchedulingEnv(EnvConfig.fixed(16))
+    profile.reset(seed=2)
+    np.testing.assert_array_equal(env.sim.cluster.speed[first], 3.0 * profile.sim.cluster.speed[first])
+    np.testing.assert_array_equal(env.sim.cluster.speed[~first], profile.sim.cluster.speed[~first])
+    np.testing.assert_array_equal(env.view.cluster.speed, profile.sim.cluster.speed)  # not yet observed
+    with pytest.raises(ConfigError, match="new_type_speedup"):
+        EnvConfig(new_type_speedup=0.0)

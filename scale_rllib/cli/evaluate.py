@@ -109,11 +109,12 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             runtime_knowledge=args.runtime_knowledge,
             profile_error=args.profile_error,
             interference=args.interference,
+            new_type_speedup=args.new_type_speedup,
         )
     if args.target_ci is not None:
         raise ConfigError("--target-ci: only with --scenario default (DWS streams are a fixed set)")
-    if args.runtime_knowledge != "oracle" or args.profile_error or args.interference:
-        raise ConfigError("--runtime-knowledge / --profile-error / --interference: only with --scenario default")
+    if args.runtime_knowledge != "oracle" or args.profile_error or args.interference or args.new_type_speedup != 1:
+        raise ConfigError("--runtime-knowledge and the shift flags: only with --scenario default")
     for dest in ("dax_dir", "pool"):
         if getattr(args, dest) is None:
             raise ConfigError(f"{DWS_ONLY_FLAGS[dest]}: required with --scenario dws")

@@ -90,6 +90,12 @@ def add_workload_arguments(p: argparse.ArgumentParser, load_help: str = "offered
         default=EnvConfig.interference,
         help="c: a task that starts while another runs on its server takes f ~ 1 + U(0, 2c) × longer (f per server)",
     )
+    p.add_argument(
+        "--new-type-speedup",
+        type=float,
+        default=EnvConfig.new_type_speedup,
+        help="the first server type (by name) really runs this × faster than the profile says (a new generation)",
+    )
 
 
 def workload_of(args: argparse.Namespace) -> str:

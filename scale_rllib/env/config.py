@@ -38,6 +38,8 @@ class EnvConfig:
             set for the profile's capacity, so the true offered load differs from ``load`` by the error.
         interference: c ≥ 0: each server slows a task that starts while another task runs there by a factor
             f ~ 1 + U(0, 2c), drawn per server and episode (:class:`~scale_rllib.sim.simulator.Simulator`); 0: none.
+        new_type_speedup: The first server type (by name) really runs this × faster than the profile says for
+            every task kind — a new hardware generation the performance model has not measured (1: none).
 
     Raises:
         ConfigError: any invalid field (named), including an unknown workload kind or a missing path.
@@ -58,6 +60,7 @@ class EnvConfig:
     runtime_knowledge: str = "oracle"
     profile_error: float = 0.0
     interference: float = 0.0
+    new_type_speedup: float = 1.0
 
     def __post_init__(self) -> None:
         lo, hi = self.servers_range
@@ -98,6 +101,11 @@ class EnvConfig:
             0 <= self.interference <= 10 and math.isfinite(self.interference),
             "interference",
             f"mean extra slowdown must be in [0, 10], got {self.interference}",
+        )
+        require(
+            0.01 <= self.new_type_speedup <= 100 and math.isfinite(self.new_type_speedup),
+            "new_type_speedup",
+            f"must be in [0.01, 100], got {self.new_type_speedup}",
         )
         try:
             validate_spec(self.workload)

@@ -174,16 +174,19 @@ class SchedulingEnv(gym.Env):
 def _with_knowledge(
     profile_sim: Simulator, cfg: EnvConfig, rng: np.random.Generator
 ) -> tuple[Simulator, EstimatedRuntimes | None]:
-    """The engine (true speeds: the profile's × exp(ε) with ``profile_error``; ``interference`` factors) and, with
-    estimated runtime knowledge, what stands between it and the schedulers. With none of these options,
-    ``profile_sim`` itself and None."""
+    """The engine (true speeds: the profile's × exp(ε) with ``profile_error``, × ``new_type_speedup`` on the first
+    server type; ``interference`` factors) and, with estimated runtime knowledge, what stands between it and the
+    schedulers. With none of these options, ``profile_sim`` itself and None."""
     engine, cluster = profile_sim, profile_sim.cluster
-    if cfg.profile_error > 0 or cfg.interference > 0:
+    if cfg.profile_error > 0 or cfg.interference > 0 or cfg.new_type_speedup != 1:
         true_cluster, interference = cluster, None
+        names = sorted({t.name for t in cluster.server_types})
+        rows = np.ones((len(names), cluster.speed.shape[1]))
         if cfg.profile_error > 0:
-            names = sorted({t.name for t in cluster.server_types})
-            error = np.exp(rng.normal(0.0, cfg.profile_error, size=(len(names), cluster.speed.shape[1])))
-            rows = error[[names.index(t.name) for t in cluster.server_types]]  # (N, K)
+            rows = np.exp(rng.normal(0.0, cfg.profile_error, size=rows.shape))
+        rows[0] *= cfg.new_type_speedup
+        if not np.all(rows == 1):
+            rows = rows[[names.index(t.name) for t in cluster.server_types]]  # (N, K)
             true_cluster = cluster.with_speeds(cluster.speed * rows, cluster.decode_speed * rows)
         if cfg.interference > 0:
             interference = 1.0 + rng.uniform(0.0, 2 * cfg.interference, size=cluster.num_servers)

@@ -88,6 +88,7 @@ class EvalConfig:
         runtime_knowledge: ``oracle`` or ``estimated`` execution times for every scheduler (:class:`EnvConfig`).
         profile_error: σ of the profile's log speed error (:class:`EnvConfig`).
         interference: Mean extra slowdown of co-located tasks (:class:`EnvConfig`).
+        new_type_speedup: How much faster the first server type really is than profiled (:class:`EnvConfig`).
 
     Raises:
         ConfigError: an invalid field (named).
@@ -106,6 +107,7 @@ class EvalConfig:
     runtime_knowledge: str = "oracle"
     profile_error: float = 0.0
     interference: float = 0.0
+    new_type_speedup: float = 1.0
 
     #: Columns that identify a table cell (besides the scheduler).
     cell_keys = ("servers",)
@@ -131,6 +133,7 @@ class EvalConfig:
             runtime_knowledge=self.runtime_knowledge,
             profile_error=self.profile_error,
             interference=self.interference,
+            new_type_speedup=self.new_type_speedup,
         )
 
     def groups(self) -> list[EpisodeGroup]:
