@@ -1,0 +1,343 @@
+"""An LLM serving replica as a continuous-batching engine with a prefix (KV) cache — iteration-level, event-skipping.
+
+Real engines (Orca's iteration-level scheduling, OSDI 2022; vLLM, SOSP 2023; Sarathi-Serve's chunked prefill,
+OSDI 2024) run one batch: each *iteration* decodes one token for every running request past its prefill and
+processes up to ``chunk_tokens`` prompt tokens of requests still in prefill (in admission order); it takes
+
+    t(b, p) = t0 + c_d · b + c_p · p  seconds        (b decoding requests, p prefill tokens in the iteration),
+
+t0 for reading the weights once, c_d per decoding request (its KV reads), c_p per prefill token (compute);
+:meth:`EngineProfile.roofline` derives the three from a GPU's datasheet and a model's size. The prefill iteration
+that finishes a prompt also emits its first token (time to first token, TTFT); the remaining ``output_tokens − 1``
+come one per iteration. A request's KV cache is reserved at admission for its whole sequence (context + prompt +
+output, as Orca does; vLLM's paged allocation grows it lazily and may preempt — not modelled), so the batch is capped
+by ``kv_tokens``. Waiting requests are admitted at iteration boundaries in the order of the queue policy (``fcfs``;
+``plas``: program-level least attained service, Autellix, arXiv:2502.13965; ``shortest``: oracle shortest output
+first; ``predicted``: ascending ``Request.rank``, e.g. a learned ranker's score, Fu et al., NeurIPS 2024); the queue's
+head blocks those behind it when it does not fit (head-of-line, as vLLM's FCFS scheduler).
+
+Prefix cache (vLLM automatic prefix caching; SGLang's RadixAttention, Zheng et al., 2024): per program (workflow),
+the engine keeps the KV of its last finished call's whole sequence, in ``block_tokens`` blocks, as long as memory
+allows; a call of the same program whose context starts with it skips the prefill of the cached blocks. Cached
+entries not in use are evicted least recently used first when an admission needs their memory.
+
+Iterations whose composition does not change are not simulated one by one: the engine jumps to the next iteration at
+which a prefill ends, a request finishes or a request could be admitted, so its cost is per event, not per token.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+QUEUE_POLICIES = ("fcfs", "plas", "shortest", "predicted")
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """Speed and memory of one serving replica (seconds, tokens).
+
+    Attributes:
+        name: e.g. ``"llama2-70b/4xA100"``.
+        t0_s: Fixed cost of an iteration (s).
+        decode_s: Extra cost per decoding request in an iteration (s).
+        prefill_s: Extra cost per prefill token in an iteration (s).
+        chunk_tokens: The most prefill tokens per iteration (Sarathi-Serve's chunk size).
+        kv_tokens: KV-cache capacity (tokens) after the weights.
+        block_tokens: KV block size (tokens; vLLM's default is 16).
+
+    Raises:
+        ValueError: a non-positive value.
+    """
+
+    name: str
+    t0_s: float
+    decode_s: float
+    prefill_s: float
+    chunk_tokens: int = 512
+    kv_tokens: int = 400_000
+    block_tokens: int = 16
+
+    def __post_init__(self) -> None:
+        for key in ("t0_s", "decode_s", "prefill_s", "chunk_tokens", "kv_tokens", "block_tokens"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"engine profile {self.name!r}: {key} must be > 0, got {getattr(self, key)}")
+
+    @classmethod
+    def roofline(
+        cls, name: str, *, params: float, kv_bytes_per_token: float, gpus: int, tflops: float, tb_per_s: float,
+        gpu_memory_gb: float, mean_context_tokens: float = 2048, mfu: float = 0.5, mbu: float = 0.7,
+        memory_utilization: float = 0.9, chunk_tokens: int = 512,
+    ) -> EngineProfile:  # fmt: skip
+        """A profile from the roofline of a tensor-parallel replica (Pope et al., "Efficiently Scaling Transformer
+        Inference", MLSys 2023): reading the bf16 weights (2 bytes per parameter) bounds t0, reading a request's KV
+        (``mean_context_tokens`` × ``kv_bytes_per_token``) bounds c_d, and 2 FLOPs per parameter per token bound c_p,
+        at fractions ``mbu`` of memory bandwidth and ``mfu`` of peak FLOPS; KV capacity is what
+        ``memory_utilization`` (vLLM's ``gpu_memory_utilization`` default 0.9) of the GPUs' memory leaves after the
+        weights.
+
+        Args:
+            params: Model parameters.
+            kv_bytes_per_token: KV bytes per token (layers × KV heads × head dim × 2 (K, V) × 2 bytes).
+            gpus: GPUs of the replica (tensor parallel).
+            tflops: Dense bf16 peak per GPU (10¹² FLOP/s), from its datasheet.
+            tb_per_s: Memory bandwidth per GPU (10¹² bytes/s), from its datasheet.
+            gpu_memory_gb: Memory per GPU (10⁹ bytes).
+
+        Raises:
+            ValueError: the weights do not fit.
+        """
+        bandwidth, flops = gpus * tb_per_s * 1e12 * mbu, gpus * tflops * 1e12 * mfu
+        weights = 2.0 * params
+        free = gpus * gpu_memory_gb * 1e9 * memory_utilization - weights
+        if free <= 0:
+            raise ValueError(f"{name}: {weights / 1e9:.0f} GB of weights do not fit in {gpus} × {gpu_memory_gb} GB")
+        return cls(name, t0_s=weights / bandwidth, decode_s=mean_context_tokens * kv_bytes_per_token / bandwidth,
+                   prefill_s=2.0 * params / flops, chunk_tokens=chunk_tokens,
+                   kv_tokens=int(free / kv_bytes_per_token))  # fmt: skip
+
+
+@dataclass
+class Request:
+    """One LLM call.
+
+    Attributes:
+        key: Caller's id, returned on completion.
+        program: The program (workflow) it belongs to: its prefix-cache key and PLAS's unit.
+        context_tokens: Tokens of the program's context it starts with (earlier prompts and outputs).
+        prompt_tokens: New prompt tokens after the context (≥ 1).
+        output_tokens: Tokens it generates (≥ 1).
+        rank: Order key of the ``predicted`` policy (lower: sooner).
+    """
+
+    key: int
+    program: int
+    context_tokens: int
+    prompt_tokens: int
+    output_tokens: int
+    rank: float = 0.0
+    submit_s: float = 0.0
+    prefill_left: int = 0
+    decode_left: int = 0
+    reserved: int = 0
+    cached: int = 0
+    start_s: float = math.nan
+    first_token_s: float = math.nan
+
+
+@dataclass
+class Completion:
+    """A finished request: when, and its time to first token (TTFT) and mean time between tokens (TBT), seconds."""
+
+    key: int
+    finish_s: float
+    ttft_s: float
+    tbt_s: float
+    cached_tokens: int
+
+
+@dataclass
+class LLMEngine:
+    """One replica (see the module docstring). Time moves only through :meth:`advance` and :meth:`submit`.
+
+    Args:
+        profile: Its speed and memory.
+        policy: One of :data:`QUEUE_POLICIES`.
+
+    Raises:
+        ValueError: an unknown policy.
+    """
+
+    profile: EngineProfile
+    policy: str = "fcfs"
+    now_s: float = 0.0
+    waiting: list[Request] = field(default_factory=list)
+    running: list[Request] = field(default_factory=list)
+    cache: OrderedDict = field(default_factory=OrderedDict)  # program → cached tokens, least recently used first
+    attained_s: dict = field(default_factory=dict)  # program → engine time its finished calls spent (PLAS)
+    _plan: tuple = ()  # (iteration time, iterations) of the current stretch of identical iterations
+
+    def __post_init__(self) -> None:
+        if self.policy not in QUEUE_POLICIES:
+            raise ValueError(f"queue policy must be one of {', '.join(QUEUE_POLICIES)}, got {self.policy!r}")
+
+    # ------------------------------------------------------------------ memory
+    def _used_tokens(self) -> int:
+        return sum(r.reserved for r in self.running) + sum(self.cache.values())
+
+    def _pinned(self) -> set:
+        return {r.program for r in self.running}
+
+    def kv_utilization(self) -> float:
+        """Fraction of KV capacity reserved by running requests and cached prefixes."""
+        return self._used_tokens() / self.profile.kv_tokens
+
+    def cached_tokens(self, program: int) -> int:
+        """KV tokens of ``program`` cached on this replica."""
+        return self.cache.get(program, 0)
+
+    def _fits(self, request: Request) -> bool:
+        """Admit ``request`` if its memory fits after evicting unpinned cache entries (LRU); False: nothing changed."""
+        hit = min(self.cache.get(request.program, 0), request.context_tokens)
+        hit -= hit % self.profile.block_tokens
+        need = request.context_tokens + request.prompt_tokens + request.output_tokens - hit
+        free = self.profile.kv_tokens - self._used_tokens()
+        pinned = self._pinned() | {request.program}
+        evictable = [p for p in self.cache if p not in pinned]
+        if need > free + sum(self.cache[p] for p in evictable):
+            return False
+        for p in evictable:
+            if need <= free:
+                break
+            free += self.cache.pop(p)
+        request.cached, request.reserved = hit, need
+        request.prefill_left = request.context_tokens + request.prompt_tokens - hit
+        request.decode_left = request.output_tokens - 1
+        if request.program in self.cache:
+            self.cache.move_to_end(request.program)
+        return True
+
+    # ------------------------------------------------------------------ queue
+    def _order(self, r: Request) -> tuple:
+        if self.policy == "plas":
+            return (self.attained_s.get(r.program, 0.0), r.submit_s)
+        if self.policy == "shortest":
+            return (r.output_tokens, r.submit_s)
+        if self.policy == "predicted":
+            return (r.rank, r.submit_s)
+        return (r.submit_s,)
+
+    def _admit(self) -> None:
+        self.waiting.sort(key=self._order)
+        while self.waiting and self._fits(self.waiting[0]):
+            self.waiting[0].start_s = self.now_s
+            self.running.append(self.waiting.pop(0))
+        self._plan = ()
+
+    def submit(self, request: Request, now_s: float) -> list[Completion]:
+        """Queue ``request`` at ``now_s`` (the engine first advances there); returns what finished on the way.
+
+        Raises:
+            ValueError: a request that can never fit in KV memory, or non-positive prompt / output tokens.
+        """
+        if request.prompt_tokens < 1 or request.output_tokens < 1:
+            raise ValueError(f"request {request.key}: prompt and output need ≥ 1 token")
+        total = request.context_tokens + request.prompt_tokens + request.output_tokens
+        if total > self.profile.kv_tokens:
+            raise ValueError(f"request {request.key}: {total} tokens exceed the KV capacity {self.profile.kv_tokens}")
+        done = self.advance(now_s)
+        request.submit_s = now_s
+        self.waiting.append(request)
+        if not self.running or self.now_s == now_s:  # idle, or exactly at an iteration boundary: join now
+            self.now_s = now_s
+            self._admit()
+        elif self._plan:  # mid-iteration: the batch is reconsidered when the iteration in progress ends
+            tau, _, alloc = self._plan
+            self._plan = (tau, 1, alloc)
+        return done
+
+    def projected_finish_s(self, request: Request, now_s: float) -> float:
+        """When ``request`` would finish if submitted at ``now_s`` and nothing else arrived (seconds): the EFT of a
+        cache- and batch-aware router. The engine is not changed."""
+        twin = copy.deepcopy(self)
+        probe = copy.copy(request)
+        twin.submit(probe, now_s)
+        while True:
+            for c in twin.advance(twin.next_event_s()):
+                if c.key == probe.key:
+                    return c.finish_s
+
+    # ------------------------------------------------------------------ iterations
+    def _stretch(self) -> tuple[float, int, list[tuple[Request, int]]]:
+        """The next run of identical iterations: (iteration time, how many, prefill tokens per request)."""
+        prof = self.profile
+        decoding = [r for r in self.running if r.prefill_left == 0]
+        budget, alloc = prof.chunk_tokens, []
+        for r in self.running:
+            if r.prefill_left and budget:
+                take = min(r.prefill_left, budget)
+                alloc.append((r, take))
+                budget -= take
+        tau = prof.t0_s + prof.decode_s * len(decoding) + prof.prefill_s * sum(t for _, t in alloc)
+        k = min((r.decode_left for r in decoding), default=math.inf)
+        if len(alloc) == 1 and alloc[0][1] == prof.chunk_tokens:  # one prompt fills the chunk: repeat until < chunk
+            k = min(k, alloc[0][0].prefill_left // prof.chunk_tokens)
+        elif alloc:
+            k = 1
+        return tau, max(int(k), 1), alloc
+
+    def _progress(self, iterations: int) -> None:
+        """Run ``iterations`` iterations of the current stretch (no boundary inside it changes the batch)."""
+        tau, _, alloc = self._plan
+        for r in self.running:
+            if r.prefill_left == 0:
+                r.decode_left -= iterations
+        for r, take in alloc:
+            r.prefill_left -= take * iterations
+        self.now_s += iterations * tau
+
+    def _boundary(self) -> list[Completion]:
+        """At an iteration boundary: record first tokens, retire finished requests into the prefix cache."""
+        done, still = [], []
+        for r in self.running:
+            if r.prefill_left == 0 and math.isnan(r.first_token_s):
+                r.first_token_s = self.now_s
+            if r.prefill_left or r.decode_left:
+                still.append(r)
+                continue
+            tokens = r.context_tokens + r.prompt_tokens + r.output_tokens
+            tokens -= tokens % self.profile.block_tokens
+            self.cache[r.program] = max(self.cache.get(r.program, 0), tokens)  # the longest prefix of the program
+            self.cache.move_to_end(r.program)
+            self.attained_s[r.program] = self.attained_s.get(r.program, 0.0) + self.now_s - r.start_s
+            decode_s = (self.now_s - r.first_token_s) / (r.output_tokens - 1) if r.output_tokens > 1 else 0.0
+            done.append(Completion(r.key, self.now_s, r.first_token_s - r.submit_s, decode_s, r.cached))
+        self.running = still
+        return done
+
+    def next_event_s(self) -> float:
+        """When the batch next changes (a prefill ends, a request finishes, the queue may move); inf when idle."""
+        if not self.running:
+            return math.inf
+        if not self._plan:
+            self._plan = self._stretch()
+        tau, k, _ = self._plan
+        return self.now_s + k * tau
+
+    def advance(self, t_s: float) -> list[Completion]:
+        """Run every iteration that ends by ``t_s``; returns the requests that finished, in order.
+
+        The engine stops at the last iteration boundary ≤ ``t_s`` (or at ``t_s`` when idle); a request submitted
+        in the middle of an iteration joins at its end.
+        """
+        done: list[Completion] = []
+        while self.running:
+            end = self.next_event_s()
+            tau, k, alloc = self._plan
+            if end > t_s:
+                whole = min(int((t_s - self.now_s) / tau), k - 1)
+                if whole > 0:
+                    self._progress(whole)
+                    self._plan = (tau, k - whole, alloc)
+                return done
+            self._progress(k)
+            done += self._boundary()
+            self._admit()
+        self.now_s = max(self.now_s, t_s)
+        return done
+
+
+#: Llama-2-70B (Touvron et al., 2023): 80 layers, grouped-query attention with 8 KV heads of dimension 128, bf16.
+LLAMA2_70B = {"params": 70e9, "kv_bytes_per_token": 80 * 8 * 128 * 2 * 2}
+#: Two GPU generations serving Llama-2-70B on 4 GPUs each, from their datasheets' dense bf16 peak and memory
+#: bandwidth (NVIDIA A100 80 GB SXM: 312 TFLOP/s, 2.039 TB/s; H100 80 GB SXM: 989 TFLOP/s, 3.35 TB/s).
+ENGINE_PROFILES = {
+    "llama2-70b-4xa100": EngineProfile.roofline(
+        "llama2-70b-4xa100", **LLAMA2_70B, gpus=4, tflops=312, tb_per_s=2.039, gpu_memory_gb=80
+    ),
+    "llama2-70b-4xh100": EngineProfile.roofline(
+        "llama2-70b-4xh100", **LLAMA2_70B, gpus=4, tflops=989, tb_per_s=3.35, gpu_memory_gb=80
+    ),
+}
