@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.env.observation import encode
+from scale_rllib.env.observation import SERVER_FEATURES, encode
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.schedulers import SCHEDULERS, make_scheduler, run_episode
 from scale_rllib.sim.cluster import Cluster, ServerType
@@ -175,3 +175,19 @@ def test_a_new_server_type_runs_faster_than_profiled_and_only_the_engine_knows()
     np.testing.assert_array_equal(env.view.cluster.speed, profile.sim.cluster.speed)  # not yet observed
     with pytest.raises(ConfigError, match="new_type_speedup"):
         EnvConfig(new_type_speedup=0.0)
+
+
+def test_estimated_observations_carry_the_model_uncertainty() -> None:
+    """The extra column is the predictive sd of log(exec time) for the ready task's kind: the prior's at first
+    (α₀ = 2, β₀ = 0.3², κ₀ = 1: √(0.09 · 2 / 2 · 2) ≈ 0.424), smaller once completions have been seen."""
+    env = SchedulingEnv(EnvConfig.fixed(8, runtime_knowledge="estimated", profile_error=0.5))
+    obs, _ = env.reset(seed=0)
+    column = obs["servers"][:8, len(SERVER_FEATURES)]
+    np.testing.assert_allclose(column, np.sqrt(0.18), rtol=1e-6)
+    while not env.knowledge.model.observations.sum() >= 20:
+        obs, *_ = env.step(int(np.argmin(env.view.earliest_finish_times_s())))
+    kind = env.view.task_kind[env.view.task]
+    expected = env.knowledge.model.log_sd()[env.knowledge.server_group, kind]
+    np.testing.assert_allclose(obs["servers"][:8, len(SERVER_FEATURES)], expected, rtol=1e-6)
+    assert env.observation_space["servers"].shape == (8, len(SERVER_FEATURES) + 1)
+    assert SchedulingEnv(EnvConfig.fixed(8)).observation_space["servers"].shape == (8, len(SERVER_FEATURES))

@@ -112,6 +112,11 @@ class EnvConfig:
         except (ValueError, FileNotFoundError) as err:
             raise ConfigError(f"workload: {err}") from None
 
+    @property
+    def with_uncertainty(self) -> bool:
+        """Whether observations carry the performance model's uncertainty (estimated runtime knowledge)."""
+        return self.runtime_knowledge == "estimated"
+
     @classmethod
     def fixed(cls, servers: int, **fields: Any) -> EnvConfig:
         """An evaluation env: N = ``servers`` exactly, the profile's fixed server mix."""

@@ -26,6 +26,9 @@ SERVER_FEATURES = (
     "log1p_wait_over_tau",  # log1p((start_s − now) / τ)
     "log1p_exec_over_tau",  # log1p(exec_s / τ)
 )
+#: The extra per-server feature with estimated runtime knowledge (docs/design.md §10): the performance model's
+#: predictive standard deviation of log(execution time) for the ready task's kind on each server (0: known exactly).
+UNCERTAINTY_FEATURE = "exec_log_sd"
 #: Ready-task features, in order (the first NUM_KINDS are the kind one-hot).
 TASK_FEATURES = tuple(f"kind_{k}" for k in range(NUM_KINDS)) + (
     "log1p_min_exec_over_tau",
@@ -43,28 +46,39 @@ TASK_FEATURES = tuple(f"kind_{k}" for k in range(NUM_KINDS)) + (
 FEATURE_MAX = 1e3
 
 
-def observation_space(max_servers: int) -> spaces.Dict:
+def server_features(with_uncertainty: bool = False) -> tuple[str, ...]:
+    """The per-server feature names in column order (with :data:`UNCERTAINTY_FEATURE` last if asked)."""
+    return SERVER_FEATURES + ((UNCERTAINTY_FEATURE,) if with_uncertainty else ())
+
+
+def has_uncertainty(space: spaces.Dict) -> bool:
+    """Whether an observation space (e.g. a trained module's) has the uncertainty column."""
+    return space["servers"].shape[-1] == len(SERVER_FEATURES) + 1
+
+
+def observation_space(max_servers: int, with_uncertainty: bool = False) -> spaces.Dict:
     """The env's Dict observation space.
 
-    Keys: ``servers`` (max_servers, F_s) float32, ``task`` (F_t,) float32, ``action_mask``
-    (max_servers,) float32 in {0, 1} (1 = a real server).
+    Keys: ``servers`` (max_servers, F_s) float32 (F_s = len(:func:`server_features`)), ``task`` (F_t,) float32,
+    ``action_mask`` (max_servers,) float32 in {0, 1} (1 = a real server).
     """
     return spaces.Dict(
         {
-            "servers": spaces.Box(0.0, FEATURE_MAX, (max_servers, len(SERVER_FEATURES)), np.float32),
+            "servers": spaces.Box(0.0, FEATURE_MAX, (max_servers, len(server_features(with_uncertainty))), np.float32),
             "task": spaces.Box(0.0, FEATURE_MAX, (len(TASK_FEATURES),), np.float32),
             "action_mask": spaces.Box(0.0, 1.0, (max_servers,), np.float32),
         }
     )
 
 
-def encode(sim: Simulator, max_servers: int, tau_s: float) -> dict[str, np.ndarray]:
+def encode(sim: Simulator, max_servers: int, tau_s: float, with_uncertainty: bool = False) -> dict[str, np.ndarray]:
     """Encode the simulator's current decision.
 
     Args:
         sim: A simulator with a ready task pending (``sim.task >= 0``).
         max_servers: Padding size N_max ≥ N.
         tau_s: The episode's time scale τ (seconds, > 0).
+        with_uncertainty: Add the :data:`UNCERTAINTY_FEATURE` column (``sim.exec_log_sd``; 0 where None).
 
     Returns:
         A dict matching :func:`observation_space`.
@@ -78,7 +92,7 @@ def encode(sim: Simulator, max_servers: int, tau_s: float) -> dict[str, np.ndarr
     slot_free = sim.slot_free_s
     busy = ((slot_free > now) & np.isfinite(slot_free)).sum(axis=1) / sim.cluster.slots
     speed = sim.cluster.speed[:, sim.task_kind[t]] if not sim.task_decode[t] else 1.0 / np.maximum(exec_s, 1e-12)
-    servers = np.zeros((max_servers, len(SERVER_FEATURES)), dtype=np.float32)
+    servers = np.zeros((max_servers, len(server_features(with_uncertainty))), dtype=np.float32)
     columns = servers[:n].T
     columns[0] = np.log(np.maximum(exec_s, e_min) / e_min)
     columns[1] = np.log1p(wait / e_min)
@@ -90,6 +104,8 @@ def encode(sim: Simulator, max_servers: int, tau_s: float) -> dict[str, np.ndarr
     columns[6] = gap <= 1e-9 * max(abs(float(eft.min())), 1.0)
     columns[7] = np.log1p(wait / tau_s)
     columns[8] = np.log1p(exec_s / tau_s)
+    if with_uncertainty and sim.exec_log_sd is not None:
+        columns[len(SERVER_FEATURES)] = sim.exec_log_sd[:, sim.task_kind[t]]
     mask = np.zeros(max_servers, dtype=np.float32)
     mask[:n] = 1.0
     return {"servers": servers, "task": _task_features(sim, tau_s, e_min, wait), "action_mask": mask}
@@ -112,12 +128,12 @@ def _task_features(sim: Simulator, tau_s: float, e_min: float, wait: np.ndarray)
     return task
 
 
-def terminal_observation(max_servers: int, num_servers: int) -> dict[str, np.ndarray]:
+def terminal_observation(max_servers: int, num_servers: int, with_uncertainty: bool = False) -> dict[str, np.ndarray]:
     """Zero features with the real servers unmasked (returned once the episode is over)."""
     mask = np.zeros(max_servers, dtype=np.float32)
     mask[:num_servers] = 1.0
     return {
-        "servers": np.zeros((max_servers, len(SERVER_FEATURES)), dtype=np.float32),
+        "servers": np.zeros((max_servers, len(server_features(with_uncertainty))), dtype=np.float32),
         "task": np.zeros(len(TASK_FEATURES), dtype=np.float32),
         "action_mask": mask,
     }

@@ -71,7 +71,7 @@ class SchedulingEnv(gym.Env):
         self._worker_index = int(getattr(env_config, "worker_index", 0))
         self._episodes = 0
         self.workload = make_workload(config.workload, config.max_tasks)
-        self.observation_space = observation_space(config.max_servers)
+        self.observation_space = observation_space(config.max_servers, config.with_uncertainty)
         self.action_space = gym.spaces.Discrete(config.max_servers)
         self.sim: Simulator | None = None  # the engine: the true cluster
         self.knowledge: EstimatedRuntimes | None = None  # with runtime_knowledge="estimated"
@@ -164,11 +164,12 @@ class SchedulingEnv(gym.Env):
                 mean_lower_bound_s=float(sim.lower_bound_s.mean()),
                 total_response_time_s=float(rt.sum()),
             )
-            return terminal_observation(self.config.max_servers, sim.cluster.num_servers), reward, True, False, info
+            last = terminal_observation(self.config.max_servers, sim.cluster.num_servers, self.config.with_uncertainty)
+            return last, reward, True, False, info
         return self._observation(), reward, False, False, info
 
     def _observation(self) -> dict[str, np.ndarray]:
-        return encode(self.view, self.config.max_servers, self._tau)
+        return encode(self.view, self.config.max_servers, self._tau, self.config.with_uncertainty)
 
 
 def _with_knowledge(

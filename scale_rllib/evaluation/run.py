@@ -12,6 +12,7 @@ from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.evaluation.scenarios import Episode, EpisodeGroup, Scenario, offered_load
 from scale_rllib.evaluation.summary import summarize
 from scale_rllib.schedulers import Scheduler, make_scheduler, run_episode
+from scale_rllib.validation import ConfigError
 
 
 @dataclass
@@ -54,6 +55,7 @@ def evaluate(
     torch.set_num_threads(num_threads)
     out = EvalOutput([], [])
     for group in scenario.groups():
+        _check_observations(policies, group.env_config.with_uncertainty)
         env = SchedulingEnv(group.env_config)
         schedulers = [make_scheduler(name) for name in scenario.schedulers] + list(policies)
         rows: list[dict] = []
@@ -73,6 +75,19 @@ def evaluate(
                 labels = group.episodes[0].labels
                 out.features.append({"scheduler": scheduler.name, **labels, "servers": rows[-1]["servers"], **stats})
     return out
+
+
+def _check_observations(policies: Sequence[Scheduler], with_uncertainty: bool) -> None:
+    """Every policy reads the observations this evaluation's env produces.
+
+    Raises:
+        ConfigError: a policy trained with (without) estimated runtime knowledge evaluated without (with) it.
+    """
+    for p in policies:
+        if p.with_uncertainty is not None and p.with_uncertainty != with_uncertainty:
+            trained = "estimated" if p.with_uncertainty else "oracle"
+            raise ConfigError(f"runtime_knowledge: policy {p.name!r} was trained with {trained} runtime knowledge; "
+                              f"evaluate it with --runtime-knowledge {trained}")  # fmt: skip
 
 
 def _run(env: SchedulingEnv, scheduler: Scheduler, episode: Episode) -> dict:

@@ -22,6 +22,9 @@ class Scheduler:
     """
 
     name: str = "scheduler"
+    #: Whether it reads observations with the uncertainty column (estimated runtime knowledge); None: it works on
+    #: either (heuristics). An evaluation refuses a policy whose observations its env does not produce.
+    with_uncertainty: bool | None = None
 
     def reset(self, seed: int) -> None:
         """Called at the start of every episode (re-seed any randomness); default: nothing to reset."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scale_rllib.env.observation import observation_space
+from scale_rllib.env.observation import has_uncertainty, observation_space
 from scale_rllib.learner.srr import feature_statistics
 from scale_rllib.models.scale_module import load_policy
 from scale_rllib.schedulers.base import Scheduler
@@ -28,6 +28,7 @@ class PolicyScheduler(Scheduler):
     def __init__(self, module, name: str = "scale"):
         self.module = module.eval()
         self.name = name
+        self.with_uncertainty = has_uncertainty(module.observation_space)
         self.features: list[np.ndarray] = []
 
     @classmethod
@@ -45,8 +46,10 @@ class PolicyScheduler(Scheduler):
         Raises:
             FileNotFoundError: no module under ``checkpoint``.
         """
-        space = None if max_servers is None else observation_space(max_servers)
-        return cls(load_policy(checkpoint, space), name)
+        module = load_policy(checkpoint)
+        if max_servers is not None:  # same features (with or without the uncertainty column), other padding
+            module = load_policy(checkpoint, observation_space(max_servers, has_uncertainty(module.observation_space)))
+        return cls(module, name)
 
     @torch.no_grad()
     def select(self, observation: dict[str, np.ndarray], sim: Simulator) -> int:

@@ -39,7 +39,8 @@ class NetworkPolicy(Scheduler):
     @staticmethod
     def observe(sim: Simulator) -> dict[str, np.ndarray]:
         """The env's observation of ``sim``'s pending decision, padded to its own N."""
-        return encode(sim, sim.cluster.num_servers, max(float(sim.critical_path_s.mean()), 1e-9))
+        tau_s = max(float(sim.critical_path_s.mean()), 1e-9)
+        return encode(sim, sim.cluster.num_servers, tau_s, with_uncertainty=sim.exec_log_sd is not None)
 
     @torch.no_grad()
     def logits(self, observation: dict[str, np.ndarray] | None, sim: Simulator) -> np.ndarray:

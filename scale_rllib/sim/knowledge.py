@@ -125,6 +125,7 @@ class EstimatedRuntimes:
         e, view = self.engine, self.engine.fork()
         view.cluster = self.believed_cluster()
         view.interference = None  # unknown to the scheduler: the multipliers absorb its average effect
+        view.exec_log_sd = self.model.log_sd()[self.server_group]  # (N, K)
         view.task_fastest_s, view.task_critical_path_s, view.critical_path_s, view.lower_bound_s = self._profile_paths
         seq = {t: q for _, q, t in e._events}
         view._events = []

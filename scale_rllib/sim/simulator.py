@@ -88,6 +88,7 @@ class Simulator:
         self.server_free_s = np.zeros(n)  # (N,) earliest time a slot frees: the server's queue summary
         self.busy_work_s = np.zeros(n)  # (N,) total execution time assigned to each server (seconds)
         self.outstanding = np.zeros(n, dtype=np.int64)  # (N,) tasks assigned to each server and not finished
+        self.exec_log_sd: np.ndarray | None = None  # (N, K) a performance model's uncertainty (None: known exactly)
         self.completion_s = np.full(len(workflows), np.nan)
         self.in_system = 0
         self.area_s = 0.0  # ∫ (workflows in system) dt up to now: Σ response times at the end
