@@ -28,7 +28,7 @@ import numpy as np
 from scale_rllib.sim.bounds import critical_paths_s, lower_bounds_s
 from scale_rllib.sim.cluster import Cluster
 from scale_rllib.sim.performance_model import PerformanceModel, PerformancePrior
-from scale_rllib.sim.simulator import Simulator, fastest_exec_s
+from scale_rllib.sim.simulator import Simulator, exec_time_s, fastest_exec_s
 
 RUNTIME_KNOWLEDGE = ("oracle", "estimated")
 
@@ -104,11 +104,8 @@ class EstimatedRuntimes:
 
     def _nominal_s(self, t: int, s: int) -> float:
         """The profile's execution time of task t on server s (seconds)."""
-        e, k = self.engine, self.engine.task_kind[t]
-        nominal = float(e.task_work[t] * self.profile.inv_speed[s, k])
-        if e.task_decode[t]:
-            nominal += float(e.task_decode[t] * self.profile.inv_decode_speed[s, k])
-        return nominal
+        e = self.engine
+        return exec_time_s(self.profile, e.task_work[t], e.task_decode[t], e.task_kind[t], s)
 
     # ------------------------------------------------------------------ what schedulers see
     def believed_cluster(self) -> Cluster:
@@ -141,7 +138,7 @@ class EstimatedRuntimes:
         work = self._done_work_s[s]
         running = [t for t in tasks if e.task_start_s[t] <= now]  # observable: they hold their slots
         for t in running + [t for t in tasks if e.task_start_s[t] > now]:  # then the queue, FIFO
-            estimate = _exec_s(view, t, s)
+            estimate = exec_time_s(view.cluster, view.task_work[t], view.task_decode[t], view.task_kind[t], s)
             work += estimate
             if e.task_start_s[t] <= now:
                 slot, start = int(e.task_slot[t]), float(e.task_start_s[t])
@@ -157,12 +154,3 @@ class EstimatedRuntimes:
         view.slot_free_s[s] = row
         view.server_free_s[s] = row.min()
         view.busy_work_s[s] = work
-
-
-def _exec_s(sim: Simulator, t: int, s: int) -> float:
-    """Execution time of task t on server s by ``sim``'s cluster (the simulator's formula)."""
-    k = sim.task_kind[t]
-    exec_s = float(sim.task_work[t] * sim.cluster.inv_speed[s, k])
-    if sim.task_decode[t]:
-        exec_s += float(sim.task_decode[t] * sim.cluster.inv_decode_speed[s, k])
-    return exec_s

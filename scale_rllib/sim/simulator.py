@@ -252,10 +252,7 @@ class Simulator:
         ready = ready if isinstance(ready, float) else float(ready[server])
         row = self.slot_free_s[server]
         slot = int(row.argmin())
-        kind = self.task_kind[t]
-        exec_s = float(self.task_work[t] * self.cluster.inv_speed[server, kind])
-        if self.task_decode[t]:
-            exec_s += float(self.task_decode[t] * self.cluster.inv_decode_speed[server, kind])
+        exec_s = exec_time_s(self.cluster, self.task_work[t], self.task_decode[t], self.task_kind[t], server)
         start = max(ready, float(row[slot]))
         if self.interference is not None and any(f > start for j, f in enumerate(row) if j != slot and f < np.inf):
             exec_s *= float(self.interference[server])
@@ -307,6 +304,15 @@ class Simulator:
     def response_times_s(self) -> np.ndarray:
         """Shape (W,). Completion − arrival per workflow (seconds); NaN while incomplete."""
         return self.completion_s - self.arrival_s
+
+
+def exec_time_s(cluster: Cluster, work: float, decode: float, kind: int, server: int) -> float:
+    """Execution time (seconds) of a task of ``kind`` with ``work`` (and ``decode`` work) on ``server`` of
+    ``cluster``: work / speed + decode / decode speed (:meth:`Simulator.exec_times_s` for every server at once)."""
+    exec_s = float(work * cluster.inv_speed[server, kind])
+    if decode:
+        exec_s += float(decode * cluster.inv_decode_speed[server, kind])
+    return exec_s
 
 
 def fastest_exec_s(cluster: Cluster, kind: np.ndarray, work: np.ndarray, decode: np.ndarray) -> np.ndarray:
