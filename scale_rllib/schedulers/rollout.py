@@ -8,7 +8,8 @@ arrivals are dropped: they are unknown at decision time), and the candidate whos
 those workflows' completion times — the same as the smallest sum of their response times — is chosen. Ties keep the
 lower EFT, so with ``candidates=1`` it is EFT. The schedulers run the forks in compiled code
 (:func:`scale_rllib.sim.fast_finish.rollout_completions_s`); :func:`rollout_cost` is the Python fork it reproduces,
-kept as the reference (and for any other base heuristic).
+kept as the reference (and for any other base heuristic), and run for episodes with serving engines
+(:class:`~scale_rllib.sim.serving.ServingSimulator`), whose batches the compiled fork does not model.
 
 EFT is greedy per task: it gives a non-critical task the fastest VM even when a critical sibling becomes ready an
 instant later and must then wait or run on a slow VM. The rollout sees that cost. Interchangeable servers (same
@@ -21,8 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from scale_rllib.schedulers.base import Scheduler
-from scale_rllib.schedulers.heuristics import EFTScheduler
+from scale_rllib.schedulers.heuristics import EFTScheduler, PEFTScheduler
 from scale_rllib.sim.fast_finish import EFT, PEFT, rollout_completions_s
+from scale_rllib.sim.serving import ServingSimulator
 from scale_rllib.sim.simulator import Simulator
 
 
@@ -46,10 +48,23 @@ class EFTRolloutScheduler(Scheduler):
 
     def select(self, observation, sim: Simulator) -> int:
         """The candidate server whose EFT rollout gives the smallest total completion time of in-system workflows."""
+        if isinstance(sim, ServingSimulator):
+            return self._select_python(sim)
         servers, completions_s = rollout_completions_s(sim, self.candidates, self.compiled_base)
         if len(servers) == 1:
             return int(servers[0])
         return int(servers[np.argmin(completions_s.sum(axis=1))])  # Σ completion times = Σ response times + const
+
+
+    def _select_python(self, sim: Simulator) -> int:
+        """The same choice by :func:`rollout_cost` forks (ties keep the lower EFT)."""
+        servers = candidate_servers(sim, self.candidates)
+        if len(servers) == 1:
+            return servers[0]
+        in_system = np.flatnonzero((sim.arrival_s <= sim.now_s) & np.isnan(sim.completion_s))
+        base = PEFTScheduler() if self.compiled_base == PEFT else EFTScheduler()
+        costs = [rollout_cost(sim, s, in_system, base) for s in servers]
+        return servers[int(np.argmin(costs))]
 
 
 class PEFTRolloutScheduler(EFTRolloutScheduler):

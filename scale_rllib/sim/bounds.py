@@ -41,13 +41,17 @@ def critical_paths_s(workflows: Sequence[Workflow], fastest_s: np.ndarray, offse
     return [critical_path(w, fastest_s[o : o + w.num_tasks]) for w, o in zip(workflows, offset, strict=False)]
 
 
-def capacity_bound_s(workflows: Sequence[Workflow], cluster: Cluster, fastest_s: np.ndarray) -> np.ndarray:
+def capacity_bound_s(
+    workflows: Sequence[Workflow], cluster: Cluster, fastest_s: np.ndarray, *, whole_cluster: bool = True
+) -> np.ndarray:
     """Shape (W,). Bounds 2 and 3 of the module docstring (seconds): each workflow alone on the whole cluster.
 
     Args:
         workflows: W workflows.
         cluster: The N servers.
         fastest_s: Shape (T_total,). Each task's fastest execution time (seconds), workflows concatenated.
+        whole_cluster: Include bound 3. False where a server runs more tasks at once than its slots (a serving
+            engine's batch, :mod:`scale_rllib.sim.serving`), which bound 3 assumes it does not.
     """
     sizes = [w.num_tasks for w in workflows]
     owner = np.repeat(np.arange(len(workflows)), sizes)
@@ -60,6 +64,8 @@ def capacity_bound_s(workflows: Sequence[Workflow], cluster: Cluster, fastest_s:
     work_rate = slots @ cluster.speed  # (K,) work units per second the whole cluster can do of each kind
     decode_rate = slots @ cluster.decode_speed  # (K,)
     per_kind = np.maximum(work / work_rate, decode / decode_rate).max(axis=1)  # bound 2
+    if not whole_cluster:
+        return per_kind
     total = np.bincount(owner, weights=fastest_s, minlength=len(workflows)) / slots.sum()  # bound 3
     return np.maximum(per_kind, total)
 

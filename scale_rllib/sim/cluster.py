@@ -24,12 +24,17 @@ class ServerType:
         decode_speed: Optional second rate per :class:`TaskKind` (length ``NUM_KINDS``) for a task's
             ``decode_work`` (e.g. generated tokens/s of an LLM call, while ``speed`` is its prefill tokens/s);
             None = ``speed``. Execution time = work / speed[kind] + decode_work / decode_speed[kind].
+        engine: Optional: the server is an LLM serving replica with this profile; its ``llm`` tasks run in one
+            continuous batch (:mod:`scale_rllib.sim.llm_engine`) when the episode is a
+            :class:`~scale_rllib.sim.serving.ServingSimulator`, and ``speed`` / ``decode_speed`` of ``llm`` then hold
+            the rates of a call alone on it (for bounds and heuristics that assume slots). None: a slot server.
     """
 
     name: str
     speed: tuple[float, ...]
     slots: int = 1
     decode_speed: tuple[float, ...] | None = None
+    engine: object | None = None  # an EngineProfile (typed loosely: sim.llm_engine imports nothing from here)
 
     def __post_init__(self) -> None:
         if self.decode_speed is None:
@@ -99,12 +104,14 @@ class Cluster:
         object.__setattr__(self, "inv_speed", 1.0 / speed)
         object.__setattr__(self, "decode_speed", decode)
         object.__setattr__(self, "inv_decode_speed", 1.0 / decode)
+        object.__setattr__(self, "is_engine", np.array([t.engine is not None for t in self.server_types]))
 
     speed: np.ndarray = field(init=False, repr=False)  # (N, K) work units / s
     slots: np.ndarray = field(init=False, repr=False)  # (N,)
     inv_speed: np.ndarray = field(init=False, repr=False)  # (N, K) s / work unit
     decode_speed: np.ndarray = field(init=False, repr=False)  # (N, K) decode work units / s
     inv_decode_speed: np.ndarray = field(init=False, repr=False)  # (N, K) s / decode work unit
+    is_engine: np.ndarray = field(init=False, repr=False)  # (N,) bool: an LLM serving replica (ServerType.engine)
 
     def with_speeds(self, speed: np.ndarray, decode_speed: np.ndarray) -> Cluster:
         """The same servers (slots, bandwidth, type names) at other speeds — a cluster as a performance model

@@ -47,6 +47,7 @@ class EngineProfile:
         chunk_tokens: The most prefill tokens per iteration (Sarathi-Serve's chunk size).
         kv_tokens: KV-cache capacity (tokens) after the weights.
         block_tokens: KV block size (tokens; vLLM's default is 16).
+        max_seqs: The most requests in the running batch (vLLM's ``max_num_seqs`` default, 256).
 
     Raises:
         ValueError: a non-positive value.
@@ -59,9 +60,10 @@ class EngineProfile:
     chunk_tokens: int = 512
     kv_tokens: int = 400_000
     block_tokens: int = 16
+    max_seqs: int = 256
 
     def __post_init__(self) -> None:
-        for key in ("t0_s", "decode_s", "prefill_s", "chunk_tokens", "kv_tokens", "block_tokens"):
+        for key in ("t0_s", "decode_s", "prefill_s", "chunk_tokens", "kv_tokens", "block_tokens", "max_seqs"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"engine profile {self.name!r}: {key} must be > 0, got {getattr(self, key)}")
 
@@ -179,7 +181,10 @@ class LLMEngine:
         return self.cache.get(program, 0)
 
     def _fits(self, request: Request) -> bool:
-        """Admit ``request`` if its memory fits after evicting unpinned cache entries (LRU); False: nothing changed."""
+        """Admit ``request`` if the batch has room (``max_seqs``) and its memory fits after evicting unpinned cache
+        entries (LRU); False: nothing changed."""
+        if len(self.running) >= self.profile.max_seqs:
+            return False
         hit = min(self.cache.get(request.program, 0), request.context_tokens)
         hit -= hit % self.profile.block_tokens
         need = request.context_tokens + request.prompt_tokens + request.output_tokens - hit

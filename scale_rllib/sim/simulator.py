@@ -119,11 +119,11 @@ class Simulator:
         self._waiting_parents = np.array([len(p) for p in self.parents], dtype=np.int64)  # (T_total,)
         self.remaining_tasks = np.array(sizes, dtype=np.int64)  # (W,) per workflow: tasks not yet finished
         self.task_decode = np.concatenate([w.decode_work for w in wfs])  # (T_total,) decode work (0: none)
-        self.task_fastest_s = fastest_exec_s(self.cluster, self.task_kind, self.task_work, self.task_decode)
+        self.task_fastest_s = self._fastest_exec_s()
         cps = critical_paths_s(wfs, self.task_fastest_s, self.offset)
         self.task_critical_path_s = np.concatenate(cps)  # remaining critical path incl. the task, fastest servers
         # (W,) each workflow's critical path, and its lower bound = max(critical path, capacity bounds) (sim.bounds)
-        self.critical_path_s, self.lower_bound_s = lower_bounds_s(wfs, self.cluster, self.task_fastest_s, cps)
+        self.critical_path_s, self.lower_bound_s = self._lower_bounds_s(cps)
         self.task_server = np.full(len(self.task_work), -1, dtype=np.int64)
         self.task_finish_s = np.full(len(self.task_work), np.nan)
         self.task_start_s = np.full(len(self.task_work), np.nan)  # (T_total,) when each assigned task starts
@@ -131,6 +131,14 @@ class Simulator:
         self.task_exec_s = np.full(len(self.task_work), np.nan)  # (T_total,) its execution time on its server
         self.task_slot = np.full(len(self.task_work), -1, dtype=np.int64)  # (T_total,) the slot it runs in
         self.finished: list[int] = []  # tasks in completion order since construction (or fork): what a scheduler sees
+
+    def _fastest_exec_s(self) -> np.ndarray:
+        """Shape (T_total,). Each task's fastest execution time (seconds): :func:`fastest_exec_s`."""
+        return fastest_exec_s(self.cluster, self.task_kind, self.task_work, self.task_decode)
+
+    def _lower_bounds_s(self, critical: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(critical path, lower bound) per workflow, (W,) each: :func:`~scale_rllib.sim.bounds.lower_bounds_s`."""
+        return lower_bounds_s(self.workflows, self.cluster, self.task_fastest_s, critical)
 
     # ------------------------------------------------------------------ events
     def _advance_area(self, time_s: float) -> None:

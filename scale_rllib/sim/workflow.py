@@ -53,6 +53,12 @@ class Workflow:
         decode_work: Shape (T,), float. Optional second work component, run at the server's decode speed
             (e.g. an LLM call's generated tokens, while ``work`` holds its context tokens); zeros by default.
             Execution time on server s = work / speed[s, kind] + decode_work / decode_speed[s, kind].
+        context_tokens: Shape (T,), float. Optional: tokens of its workflow's context an LLM call starts with
+            (earlier prompts and outputs an agent framework resends), read only by serving engines
+            (:mod:`scale_rllib.sim.serving`), where ``work`` = the call's new prompt tokens and ``decode_work`` = its
+            output tokens; zeros by default.
+        sample_id: Shape (T,), int. Optional: the dataset sample (e.g. ShareGPT prompt / response pair) a task
+            drew, for a learned ranker's score; −1 (none) by default.
     """
 
     name: str
@@ -65,10 +71,16 @@ class Workflow:
     topo_order: np.ndarray
     output_size: np.ndarray = field(repr=False)
     decode_work: np.ndarray | None = field(default=None, repr=False)
+    context_tokens: np.ndarray | None = field(default=None, repr=False)
+    sample_id: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.decode_work is None:
             object.__setattr__(self, "decode_work", np.zeros(len(self.task_ids)))
+        if self.context_tokens is None:
+            object.__setattr__(self, "context_tokens", np.zeros(len(self.task_ids)))
+        if self.sample_id is None:
+            object.__setattr__(self, "sample_id", np.full(len(self.task_ids), -1, dtype=np.int64))
 
     @functools.cached_property
     def entries(self) -> tuple[int, ...]:
