@@ -11,7 +11,8 @@ t0 for reading the weights once, c_d per decoding request (its KV reads), c_p pe
 that finishes a prompt also emits its first token (time to first token, TTFT); the remaining ``output_tokens − 1``
 come one per iteration. A request's KV cache is reserved at admission for its whole sequence (context + prompt +
 output, as Orca does; vLLM's paged allocation grows it lazily and may preempt — not modelled), so the batch is capped
-by ``kv_tokens``. Waiting requests are admitted at iteration boundaries in the order of the queue policy (``fcfs``;
+by ``kv_tokens`` (and at ``max_seqs`` requests, vLLM's ``max_num_seqs``). Waiting requests are admitted at
+iteration boundaries in the order of the queue policy (``fcfs``;
 ``plas``: program-level least attained service, Autellix, arXiv:2502.13965; ``shortest``: oracle shortest output
 first; ``predicted``: ascending ``Request.rank``, e.g. a learned ranker's score, Fu et al., NeurIPS 2024); the queue's
 head blocks those behind it when it does not fit (head-of-line, as vLLM's FCFS scheduler).
