@@ -96,6 +96,19 @@ def add_workload_arguments(p: argparse.ArgumentParser, load_help: str = "offered
         default=EnvConfig.new_type_speedup,
         help="the first server type (by name) really runs this × faster than the profile says (a new generation)",
     )
+    p.add_argument(
+        "--work-shift",
+        type=float,
+        default=EnvConfig.work_shift,
+        help="the workflows after --work-shift-at of the stream have this × the work of the workload's main non-LLM "
+        "task kind (a new tool version, bigger inputs); the profile stays (docs/design.md §10)",
+    )
+    p.add_argument(
+        "--work-shift-at",
+        type=float,
+        default=EnvConfig.work_shift_at,
+        help="fraction F of each episode's stream (by arrival index) before the --work-shift",
+    )
 
 
 def workload_of(args: argparse.Namespace) -> str:

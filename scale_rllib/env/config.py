@@ -40,6 +40,11 @@ class EnvConfig:
             f ~ 1 + U(0, 2c), drawn per server and episode (:class:`~scale_rllib.sim.simulator.Simulator`); 0: none.
         new_type_speedup: The first server type (by name) really runs this × faster than the profile says for
             every task kind — a new hardware generation the performance model has not measured (1: none).
+        work_shift: The workflows that arrive after fraction ``work_shift_at`` of the stream have this × the work (and
+            decode work) of one task kind — the workload's non-LLM kind with the most expected work — a new tool version
+            or bigger inputs (workload drift, docs/design.md §10); the profile, the arrival rate and what schedulers
+            know of each task stay as before the shift (1: none).
+        work_shift_at: The fraction of the stream (by arrival index, rounded) that arrives before the shift.
 
     Raises:
         ConfigError: any invalid field (named), including an unknown workload kind or a missing path.
@@ -61,6 +66,8 @@ class EnvConfig:
     profile_error: float = 0.0
     interference: float = 0.0
     new_type_speedup: float = 1.0
+    work_shift: float = 1.0
+    work_shift_at: float = 0.5
 
     def __post_init__(self) -> None:
         lo, hi = self.servers_range
@@ -106,6 +113,16 @@ class EnvConfig:
             0.01 <= self.new_type_speedup <= 100 and math.isfinite(self.new_type_speedup),
             "new_type_speedup",
             f"must be in [0.01, 100], got {self.new_type_speedup}",
+        )
+        require(
+            0.01 <= self.work_shift <= 100 and math.isfinite(self.work_shift),
+            "work_shift",
+            f"work multiplier must be in [0.01, 100], got {self.work_shift}",
+        )
+        require(
+            0 <= self.work_shift_at <= 1,
+            "work_shift_at",
+            f"fraction of the stream before the shift must be in [0, 1], got {self.work_shift_at}",
         )
         try:
             validate_spec(self.workload)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -11,8 +13,10 @@ from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.observation import encode, observation_space, terminal_observation
 from scale_rllib.metrics import INFO_INPUT_ID as INPUT_ID
 from scale_rllib.metrics import INFO_TIME_S as TIME_S
+from scale_rllib.sim.cluster import Cluster
 from scale_rllib.sim.knowledge import EstimatedRuntimes
 from scale_rllib.sim.simulator import Simulator
+from scale_rllib.sim.workflow import TaskKind, Workflow
 from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.spec import make_workload
 
@@ -71,6 +75,8 @@ class SchedulingEnv(gym.Env):
         self._worker_index = int(getattr(env_config, "worker_index", 0))
         self._episodes = 0
         self.workload = make_workload(config.workload, config.max_tasks)
+        # the kind whose work EnvConfig.work_shift scales (only computed when it does)
+        self._shift_kind = work_shift_kind(self.workload.mean_work_by_kind()) if config.work_shift != 1 else -1
         self.observation_space = observation_space(config.max_servers, config.with_uncertainty)
         self.action_space = gym.spaces.Discrete(config.max_servers)
         self.sim: Simulator | None = None  # the engine: the true cluster
@@ -112,7 +118,7 @@ class SchedulingEnv(gym.Env):
                 bandwidth=cfg.bandwidth,
             )
         )
-        self.sim, self.knowledge = _with_knowledge(self.sim, cfg, rng)
+        self.sim, self.knowledge = _with_knowledge(self.sim, cfg, rng, self._shift_kind)
         self._last_area = 0.0
         self._next_decision()
         self._tau = max(float(self.view.critical_path_s.mean()), 1e-9)  # the time unit of observations and reward
@@ -173,29 +179,60 @@ class SchedulingEnv(gym.Env):
 
 
 def _with_knowledge(
-    profile_sim: Simulator, cfg: EnvConfig, rng: np.random.Generator
+    profile_sim: Simulator, cfg: EnvConfig, rng: np.random.Generator, shift_kind: int
 ) -> tuple[Simulator, EstimatedRuntimes | None]:
     """The engine (true speeds: the profile's × exp(ε) with ``profile_error``, × ``new_type_speedup`` on the first
-    server type; ``interference`` factors) and, with estimated runtime knowledge, what stands between it and the
-    schedulers. With none of these options, ``profile_sim`` itself and None."""
-    engine, cluster = profile_sim, profile_sim.cluster
-    if cfg.profile_error > 0 or cfg.interference > 0 or cfg.new_type_speedup != 1:
-        true_cluster, interference = cluster, None
-        names = sorted({t.name for t in cluster.server_types})
-        rows = np.ones((len(names), cluster.speed.shape[1]))
-        if cfg.profile_error > 0:
-            rows = np.exp(rng.normal(0.0, cfg.profile_error, size=rows.shape))
-        rows[0] *= cfg.new_type_speedup
-        if not np.all(rows == 1):
-            rows = rows[[names.index(t.name) for t in cluster.server_types]]  # (N, K)
-            true_cluster = cluster.with_speeds(cluster.speed * rows, cluster.decode_speed * rows)
-        if cfg.interference > 0:
-            interference = 1.0 + rng.uniform(0.0, 2 * cfg.interference, size=cluster.num_servers)
-        engine = Simulator(true_cluster, profile_sim.workflows, profile_sim.arrival_s,
+    server type; ``interference`` factors; ``work_shift`` × the work of ``shift_kind`` in the later workflows) and,
+    with estimated runtime knowledge, what stands between it and the schedulers. With none of these options,
+    ``profile_sim`` itself and None."""
+    engine = profile_sim
+    if cfg.profile_error > 0 or cfg.interference > 0 or cfg.new_type_speedup != 1 or cfg.work_shift != 1:
+        true_cluster, interference = _true_cluster(profile_sim.cluster, cfg, rng)
+        workflows = shift_work(profile_sim.workflows, shift_kind, cfg.work_shift, cfg.work_shift_at)
+        engine = Simulator(true_cluster, workflows, profile_sim.arrival_s,
                            ready_order=profile_sim.ready_order, interference=interference)  # fmt: skip
     if cfg.runtime_knowledge == "oracle":
         return engine, None
-    return engine, EstimatedRuntimes(engine, profile_sim.cluster)
+    return engine, EstimatedRuntimes(engine, profile_sim.cluster, profile_workflows=profile_sim.workflows)
+
+
+def _true_cluster(cluster: Cluster, cfg: EnvConfig, rng: np.random.Generator) -> tuple[Cluster, np.ndarray | None]:
+    """The true cluster (``profile_error``, ``new_type_speedup``) and the ``interference`` factors (or None)."""
+    true_cluster, interference = cluster, None
+    names = sorted({t.name for t in cluster.server_types})
+    rows = np.ones((len(names), cluster.speed.shape[1]))
+    if cfg.profile_error > 0:
+        rows = np.exp(rng.normal(0.0, cfg.profile_error, size=rows.shape))
+    rows[0] *= cfg.new_type_speedup
+    if not np.all(rows == 1):
+        rows = rows[[names.index(t.name) for t in cluster.server_types]]  # (N, K)
+        true_cluster = cluster.with_speeds(cluster.speed * rows, cluster.decode_speed * rows)
+    if cfg.interference > 0:
+        interference = 1.0 + rng.uniform(0.0, 2 * cfg.interference, size=cluster.num_servers)
+    return true_cluster, interference
+
+
+def work_shift_kind(mean_work_by_kind: np.ndarray) -> int:
+    """The task kind ``EnvConfig.work_shift`` scales: the non-LLM kind with the most expected work per workflow
+    (``Workload.mean_work_by_kind``; agentic: CODE, the scientific workloads: COMPUTE), or LLM if no other has work.
+    LLM calls are left out because their work is counted in tokens, not comparable with the tools' seconds."""
+    tools = np.array(mean_work_by_kind, dtype=np.float64)
+    tools[TaskKind.LLM] = -np.inf
+    return int(np.argmax(tools)) if tools.max() > 0 else int(TaskKind.LLM)
+
+
+def shift_work(workflows: Sequence[Workflow], kind: int, factor: float, at: float) -> tuple[Workflow, ...]:
+    """The stream with a workload shift: the workflows from index round(``at`` × W) on have ``factor`` × the work and
+    decode work of their tasks of ``kind`` (``dataclasses.replace``); the others are the same objects. ``factor`` 1:
+    ``workflows`` unchanged."""
+    first = round(at * len(workflows)) if factor != 1 else len(workflows)
+    return tuple(workflows[:first]) + tuple(_scaled(w, kind, factor) for w in workflows[first:])
+
+
+def _scaled(workflow: Workflow, kind: int, factor: float) -> Workflow:
+    """``workflow`` with ``factor`` × the work and decode work of its tasks of ``kind``."""
+    scale = np.where(workflow.kinds == kind, factor, 1.0)
+    return dataclasses.replace(workflow, work=workflow.work * scale, decode_work=workflow.decode_work * scale)
 
 
 def _fresh_simulator(sim: Any) -> Simulator | None:

@@ -89,6 +89,8 @@ class EvalConfig:
         profile_error: σ of the profile's log speed error (:class:`EnvConfig`).
         interference: Mean extra slowdown of co-located tasks (:class:`EnvConfig`).
         new_type_speedup: How much faster the first server type really is than profiled (:class:`EnvConfig`).
+        work_shift: Multiplier of one task kind's work in the later workflows of each episode (:class:`EnvConfig`).
+        work_shift_at: The fraction of each episode's stream before that shift (:class:`EnvConfig`).
 
     Raises:
         ConfigError: an invalid field (named).
@@ -108,6 +110,8 @@ class EvalConfig:
     profile_error: float = 0.0
     interference: float = 0.0
     new_type_speedup: float = 1.0
+    work_shift: float = 1.0
+    work_shift_at: float = 0.5
 
     #: Columns that identify a table cell (besides the scheduler).
     cell_keys = ("servers",)
@@ -134,6 +138,8 @@ class EvalConfig:
             profile_error=self.profile_error,
             interference=self.interference,
             new_type_speedup=self.new_type_speedup,
+            work_shift=self.work_shift,
+            work_shift_at=self.work_shift_at,
         )
 
     def groups(self) -> list[EpisodeGroup]:

@@ -12,6 +12,8 @@ know:
   that has not started is placed, in assignment order, on the earliest believed-free slot of its server (FIFO);
   slot and server free times, finish times and the event heap of the snapshot follow those beliefs;
 - each task's fastest time, remaining critical path and lower bound are computed from the profile;
+- each task's work is the profile's (``profile_workflows``): after a workload shift (``EnvConfig.work_shift``) the
+  true work of a kind differs, and only the observed durations reveal it;
 - facts stay facts: arrivals, completions, observed durations of completed tasks, data-ready times (a task is
   assigned only once its parents have completed).
 
@@ -22,6 +24,7 @@ PerformanceModel`, one entry per server type name × task kind).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -29,6 +32,7 @@ from scale_rllib.sim.bounds import critical_paths_s, lower_bounds_s
 from scale_rllib.sim.cluster import Cluster
 from scale_rllib.sim.performance_model import PerformanceModel, PerformancePrior
 from scale_rllib.sim.simulator import Simulator, exec_time_s, fastest_exec_s
+from scale_rllib.sim.workflow import Workflow
 
 RUNTIME_KNOWLEDGE = ("oracle", "estimated")
 
@@ -41,9 +45,13 @@ class EstimatedRuntimes:
         profile: The cluster as the performance profile describes it: the engine's servers (same N, slots and type
             names) at the profile's speeds.
         prior: The performance model's prior and forgetting factor.
+        profile_workflows: The engine's workflows as the profile describes them: the same DAGs and kinds, whose work
+            may differ from the engine's true work (a workload shift, ``EnvConfig.work_shift``); schedulers see this
+            work. None: the engine's own.
 
     Raises:
-        ValueError: the profile's N or slots differ from the engine's, or the engine has already started.
+        ValueError: the profile's N or slots differ from the engine's, ``profile_workflows`` do not match the engine's
+            tasks and kinds, or the engine has already started.
 
     Usage::
 
@@ -52,19 +60,27 @@ class EstimatedRuntimes:
             knowledge.assign(scheduler.select(None, knowledge.view()))
     """
 
-    def __init__(self, engine: Simulator, profile: Cluster, prior: PerformancePrior | None = None) -> None:
+    def __init__(
+        self,
+        engine: Simulator,
+        profile: Cluster,
+        prior: PerformancePrior | None = None,
+        *,
+        profile_workflows: Sequence[Workflow] | None = None,
+    ) -> None:
         if profile.num_servers != engine.cluster.num_servers or not np.array_equal(profile.slots, engine.cluster.slots):
             raise ValueError("the profile must describe the engine's servers (same N and slots)")
         if engine.decisions or engine.task >= 0:
             raise ValueError("the engine must be fresh (no decision taken)")
         self.engine, self.profile = engine, profile
+        self.workflows, self.task_work, self.task_decode = _profile_work(engine, profile_workflows)
         names = [t.name for t in profile.server_types]
         type_names = sorted(set(names))
         self.server_group = np.array([type_names.index(n) for n in names], dtype=np.int64)  # (N,)
         self.model = PerformanceModel(len(type_names), profile.speed.shape[1], prior)
-        fastest = fastest_exec_s(profile, engine.task_kind, engine.task_work, engine.task_decode)
-        paths = critical_paths_s(engine.workflows, fastest, engine.offset)
-        bounds = lower_bounds_s(engine.workflows, profile, fastest, paths)  # (critical paths, lower bounds)
+        fastest = fastest_exec_s(profile, engine.task_kind, self.task_work, self.task_decode)
+        paths = critical_paths_s(self.workflows, fastest, engine.offset)
+        bounds = lower_bounds_s(self.workflows, profile, fastest, paths)  # (critical paths, lower bounds)
         self._profile_paths = (fastest, np.concatenate(paths), *bounds)
         self._in_flight: list[list[int]] = [[] for _ in range(profile.num_servers)]  # per server, assignment order
         self._slot_done_s = np.where(np.isfinite(engine.slot_free_s), 0.0, np.inf)  # (N, S) last completion per slot
@@ -104,8 +120,7 @@ class EstimatedRuntimes:
 
     def _nominal_s(self, t: int, s: int) -> float:
         """The profile's execution time of task t on server s (seconds)."""
-        e = self.engine
-        return exec_time_s(self.profile, e.task_work[t], e.task_decode[t], e.task_kind[t], s)
+        return exec_time_s(self.profile, self.task_work[t], self.task_decode[t], self.engine.task_kind[t], s)
 
     # ------------------------------------------------------------------ what schedulers see
     def believed_cluster(self) -> Cluster:
@@ -121,6 +136,7 @@ class EstimatedRuntimes:
         that may be forked and decided in (rollouts) without touching the engine."""
         e, view = self.engine, self.engine.fork()
         view.cluster = self.believed_cluster()
+        view.workflows, view.task_work, view.task_decode = self.workflows, self.task_work, self.task_decode
         view.interference = None  # unknown to the scheduler: the multipliers absorb its average effect
         view.exec_log_sd = self.model.log_sd()[self.server_group]  # (N, K)
         view.task_fastest_s, view.task_critical_path_s, view.critical_path_s, view.lower_bound_s = self._profile_paths
@@ -154,3 +170,22 @@ class EstimatedRuntimes:
         view.slot_free_s[s] = row
         view.server_free_s[s] = row.min()
         view.busy_work_s[s] = work
+
+
+def _profile_work(
+    engine: Simulator, workflows: Sequence[Workflow] | None
+) -> tuple[tuple[Workflow, ...], np.ndarray, np.ndarray]:
+    """The workflows, work and decode work (both (T_total,)) as the profile describes the engine's tasks.
+
+    Raises:
+        ValueError: ``workflows`` differ from the engine's in number, tasks or kinds.
+    """
+    if workflows is None:
+        return engine.workflows, engine.task_work, engine.task_decode
+    workflows = tuple(workflows)
+    same = len(workflows) == len(engine.workflows) and all(
+        p.num_tasks == w.num_tasks and np.array_equal(p.kinds, w.kinds) for p, w in zip(workflows, engine.workflows)
+    )
+    if not same:
+        raise ValueError("profile_workflows must be the engine's workflows (same tasks and kinds)")
+    return workflows, np.concatenate([w.work for w in workflows]), np.concatenate([w.decode_work for w in workflows])
