@@ -15,6 +15,7 @@ from scale_rllib.workloads.formats.azure import load_azure_trace
 from scale_rllib.workloads.formats.files import load_workflows
 from scale_rllib.workloads.generators.agentic import AgenticWorkload
 from scale_rllib.workloads.generators.agentic_real import make_agentic_real, parse_agentic_real
+from scale_rllib.workloads.generators.agentic_serving import make_agentic_serving, parse_agentic_serving
 from scale_rllib.workloads.generators.worfbench_shapes import make_worfbench
 from scale_rllib.workloads.pool import PoolWorkload
 from scale_rllib.workloads.replay import ReplayedArrivals
@@ -26,6 +27,11 @@ WORKLOAD_KINDS: dict[str, tuple[str, str]] = {
         "agentic-real:WORFBENCH,azure=AZURE[,wfinstances=PATH][,replay=scaled|raw]",
         "WorFBench shapes, Azure token counts and arrivals, WfInstances tool runtimes",
     ),
+    "agentic-serving": (
+        "agentic-serving:WORFBENCH,azure=AZURE[,wfinstances=PATH][,replay=scaled|raw][,queue=fcfs|plas|shortest|"
+        "predicted]",
+        "agentic-real's shapes as LLM-serving traffic: ShareGPT calls with growing contexts on batching engines",
+    ),
     "worfbench": ("worfbench:PATH", "WorFBench gold-graph shapes with the embedded agentic runtimes"),
     "wfinstances": ("wfinstances:PATH", "WfFormat 1.5 JSON / .json.gz workflows (a file or a directory)"),
     "dax": ("dax:PATH", "Pegasus DAX 2.x XML workflows (a file or a directory)"),
@@ -34,6 +40,11 @@ WORKLOAD_KINDS: dict[str, tuple[str, str]] = {
 #: Kinds whose argument is one file or directory path.
 PATH_KINDS = ("worfbench", "wfinstances", "dax", "dws")
 FILE_FORMATS = ("wfinstances", "dax")
+#: Kinds whose argument is ``WORFBENCH,azure=...`` options: their parser and maker.
+OPTION_KINDS = {
+    "agentic-real": (parse_agentic_real, make_agentic_real),
+    "agentic-serving": (parse_agentic_serving, make_agentic_serving),
+}
 
 
 def split_arrivals(spec: str) -> tuple[str, str | None]:
@@ -70,12 +81,14 @@ def validate_spec(spec: str) -> None:
         ValueError: unknown workload kind or an empty path.
         FileNotFoundError: the path does not exist.
     """
-    spec, _ = split_arrivals(spec)  # validates a trailing @azure:PATH
+    spec, arrivals = split_arrivals(spec)  # validates a trailing @azure:PATH
     kind, _, path = spec.partition(":")
     if kind == "agentic" and not path:
         return
-    if kind == "agentic-real":
-        parse_agentic_real(path)
+    if kind in OPTION_KINDS:
+        if arrivals is not None and kind == "agentic-serving":
+            raise ValueError(f"workload {spec!r} replays its own azure= trace: drop '@azure:{arrivals}'")
+        OPTION_KINDS[kind][0](path)
         return
     if kind not in PATH_KINDS:
         usage = ", ".join(f"'{syntax}'" for syntax, _ in WORKLOAD_KINDS.values())
@@ -107,8 +120,8 @@ def make_workload(spec: str, max_tasks: int | None = None) -> Workload:
     kind, _, path = spec.partition(":")
     if kind == "agentic":
         return AgenticWorkload()
-    if kind == "agentic-real":
-        return make_agentic_real(spec)
+    if kind in OPTION_KINDS:
+        return OPTION_KINDS[kind][1](spec)
     if kind == "worfbench":
         return make_worfbench(spec)
     if kind == "dws":

@@ -37,10 +37,18 @@ from scale_rllib.workloads.formats.worfbench import load_worfbench
 from scale_rllib.workloads.generators.llm_model import AGENTIC_REAL_PROFILE
 from scale_rllib.workloads.generators.runtime_fit import EMBEDDED_FITS, RuntimeFit, fit_wfinstances
 
-__all__ = ["AgenticRealWorkload", "agentic_real_spec", "make_agentic_real", "parse_agentic_real"]
+__all__ = [
+    "AgenticRealWorkload",
+    "agentic_real_spec",
+    "load_sources",
+    "make_agentic_real",
+    "parse_agentic_real",
+    "parse_sources",
+    "split_by_shape",
+]
 
 PREFIX = "agentic-real"
-_KEYS = ("azure", "wfinstances", "replay")
+_PATH_KEYS = ("azure", "wfinstances")
 _REPLAY = ("scaled", "raw")
 
 
@@ -51,24 +59,46 @@ def parse_agentic_real(body: str) -> dict[str, str]:
         ValueError: no WorFBench path, no ``azure=``, an unknown or repeated key, a bad ``replay`` value.
         FileNotFoundError: a path that does not exist.
     """
-    usage = f"use '{PREFIX}:WORFBENCH_PATH,azure=AZURE_PATH[,wfinstances=PATH][,replay=scaled|raw]'"
+    syntax = "WORFBENCH_PATH,azure=AZURE_PATH[,wfinstances=PATH][,replay=scaled|raw]"
+    return parse_sources(PREFIX, body, syntax, {"replay": _REPLAY})
+
+
+def parse_sources(prefix: str, body: str, syntax: str, choices: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """Split the body of a ``PREFIX:WORFBENCH_PATH,azure=PATH[,wfinstances=PATH][,KEY=VALUE]…`` spec.
+
+    Args:
+        prefix: The workload kind, e.g. ``"agentic-real"`` (quoted in errors).
+        body: The part after ``PREFIX:``.
+        syntax: The body's syntax, quoted in errors.
+        choices: Each further key and its allowed values; the first is its default.
+
+    Returns:
+        ``worfbench``, ``azure``, ``wfinstances`` (only when given) and every key of ``choices``.
+
+    Raises:
+        ValueError: no WorFBench path, no ``azure=``, an unknown or repeated key, a value not in ``choices``.
+        FileNotFoundError: a path that does not exist.
+    """
+    usage = f"use '{prefix}:{syntax}'"
     head, *options = body.split(",")
     if not head or "=" in head:
-        raise ValueError(f"workload '{PREFIX}:{body}' needs a WorFBench path first: {usage}")
+        raise ValueError(f"workload '{prefix}:{body}' needs a WorFBench path first: {usage}")
     parts: dict[str, str] = {}
     for option in options:
         key, eq, value = option.partition("=")
-        if key not in _KEYS or not eq or not value or key in parts:
-            raise ValueError(f"workload '{PREFIX}:{body}': bad or repeated option {option!r}: {usage}")
+        if key not in (*_PATH_KEYS, *choices) or not eq or not value or key in parts:
+            raise ValueError(f"workload '{prefix}:{body}': bad or repeated option {option!r}: {usage}")
         parts[key] = value
-    parts = {"worfbench": head, "replay": "scaled", **parts}
+    parts = {"worfbench": head, **{key: values[0] for key, values in choices.items()}, **parts}
     if "azure" not in parts:
-        raise ValueError(f"workload '{PREFIX}:{body}' needs azure=PATH (an Azure LLM trace CSV or folder): {usage}")
-    if parts["replay"] not in _REPLAY:
-        raise ValueError(f"workload '{PREFIX}:{body}': replay must be 'scaled' or 'raw', got {parts['replay']!r}")
-    for key in ("worfbench", "azure", "wfinstances"):
+        raise ValueError(f"workload '{prefix}:{body}' needs azure=PATH (an Azure LLM trace CSV or folder): {usage}")
+    for key, values in choices.items():
+        if parts[key] not in values:
+            allowed = " or ".join([", ".join(f"'{v}'" for v in values[:-1]), f"'{values[-1]}'"])
+            raise ValueError(f"workload '{prefix}:{body}': {key} must be {allowed}, got {parts[key]!r}")
+    for key in ("worfbench", *_PATH_KEYS):
         if key in parts and not Path(parts[key]).exists():
-            raise FileNotFoundError(f"workload '{PREFIX}:{body}': {key} path {parts[key]!r} does not exist")
+            raise FileNotFoundError(f"workload '{prefix}:{body}': {key} path {parts[key]!r} does not exist")
     return parts
 
 
@@ -84,9 +114,14 @@ def agentic_real_spec(
 def make_agentic_real(spec: str) -> AgenticRealWorkload:
     """Load the parts a full ``agentic-real:...`` spec names (see the module docstring)."""
     parts = parse_agentic_real(spec.partition(":")[2])
+    graphs, trace, fits = load_sources(parts)
+    return AgenticRealWorkload(spec, graphs, trace, fits, parts["replay"])
+
+
+def load_sources(parts: Mapping[str, str]) -> tuple[list[Workflow], AzureTrace, Mapping[TaskKind, RuntimeFit]]:
+    """The WorFBench graphs, Azure trace and runtime fits that :func:`parse_sources`' ``parts`` name."""
     fits = fit_wfinstances(parts["wfinstances"]) if "wfinstances" in parts else EMBEDDED_FITS
-    graphs = load_worfbench(parts["worfbench"]).graphs
-    return AgenticRealWorkload(spec, list(graphs), load_azure_trace(parts["azure"]), fits, parts["replay"])
+    return list(load_worfbench(parts["worfbench"]).graphs), load_azure_trace(parts["azure"]), fits
 
 
 @dataclass
@@ -133,15 +168,15 @@ class AgenticRealWorkload(Workload):
         llm = kinds == TaskKind.LLM
         context, generated = self.trace.sample_tokens(rng, int(llm.sum()))
         work[llm], decode[llm] = context, generated
+        self._draw_runtimes(rng, kinds, work)
+        return split_by_shape(shapes, work=work, decode_work=decode)
+
+    def _draw_runtimes(self, rng: np.random.Generator, kinds: np.ndarray, work: np.ndarray) -> None:
+        """Fill ``work`` (in place) at the non-LLM tasks with durations drawn from their kinds' fits."""
         for kind, fit in sorted(self.runtimes.items()):
             mask = kinds == kind
             if mask.any():
                 work[mask] = fit.sample(rng, int(mask.sum()))
-        bounds = np.cumsum([0] + [s.num_tasks for s in shapes])
-        return [
-            dataclasses.replace(s, name=f"{s.name}#{j}", work=work[a:b], decode_work=decode[a:b])
-            for j, (s, a, b) in enumerate(zip(shapes, bounds[:-1], bounds[1:]))
-        ]
 
     def mean_work_by_kind(self) -> np.ndarray:
         """Shape (K,). Exact mean work per workflow: mean tasks of a kind × its mean work (tokens or seconds)."""
@@ -160,3 +195,12 @@ class AgenticRealWorkload(Workload):
     def arrival_times(self, rng: np.random.Generator, count: int, rate_per_s: float) -> np.ndarray:
         """Replayed Azure request times: scaled to ``rate_per_s`` (``replay="scaled"``) or as recorded (``"raw"``)."""
         return self.trace.arrival_times(rng, count, rate_per_s if self.replay == "scaled" else None)
+
+
+def split_by_shape(shapes: list[Workflow], **arrays: np.ndarray) -> list[Workflow]:
+    """The shapes, renamed ``<name>#<j>``, with per-task arrays (concatenated over the shapes, e.g. ``work=``) set."""
+    bounds = np.cumsum([0] + [s.num_tasks for s in shapes])
+    return [
+        dataclasses.replace(s, name=f"{s.name}#{j}", **{key: arr[a:b] for key, arr in arrays.items()})
+        for j, (s, a, b) in enumerate(zip(shapes, bounds[:-1], bounds[1:]))
+    ]

@@ -1,0 +1,174 @@
+"""Tests of the ``agentic-serving`` workload: spec, ShareGPT calls, contexts, engine rates, serving episodes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scale_rllib.sim.llm_engine import ENGINE_PROFILES
+from scale_rllib.sim.serving import ServingSimulator, capacity_cluster
+from scale_rllib.sim.workflow import TaskKind, Workflow
+from scale_rllib.workloads.episode import build_episode
+from scale_rllib.workloads.formats.sharegpt import PromptResponse
+from scale_rllib.workloads.generators.agentic_real import AgenticRealWorkload, load_sources
+from scale_rllib.workloads.generators.agentic_serving import (
+    AGENTIC_SERVING_PROFILE,
+    MAX_MODEL_TOKENS,
+    SYSTEM_PROMPT_TOKENS,
+    AgenticServingWorkload,
+    context_tokens,
+    parse_agentic_serving,
+)
+from scale_rllib.workloads.generators.llm_model import AGENTIC_REAL_PROFILE
+from scale_rllib.workloads.spec import WORKLOAD_KINDS, make_workload, validate_spec
+
+LLM, TOOL = int(TaskKind.LLM), int(TaskKind.TOOL)
+
+
+@pytest.fixture(scope="module")
+def paths(shared_data: Path) -> tuple[Path, Path]:
+    return shared_data / "worfbench", shared_data / "azure-llm-2023"
+
+
+@pytest.fixture(scope="module")
+def serving(paths: tuple[Path, Path]) -> AgenticServingWorkload:
+    wb, az = paths
+    return make_workload(f"agentic-serving:{wb},azure={az},queue=plas")
+
+
+def _pair(prompt: int, response: int) -> PromptResponse:
+    return PromptResponse("c", 0, "p", "r", prompt, response)
+
+
+# ---------------------------------------------------------------------------------------------------- spec
+def test_spec_parses_with_defaults_and_names_the_bad_field(paths: tuple[Path, Path]) -> None:
+    wb, az = paths
+    assert "agentic-serving" in WORKLOAD_KINDS
+    assert parse_agentic_serving(f"{wb},azure={az}") == {
+        "worfbench": str(wb), "azure": str(az), "replay": "scaled", "queue": "fcfs"
+    }  # fmt: skip
+    parts = parse_agentic_serving(f"{wb},azure={az},queue=predicted,replay=raw")
+    assert (parts["queue"], parts["replay"]) == ("predicted", "raw")
+    for body, message in [
+        (f"{wb}", "needs azure=PATH"),
+        (f"azure={az}", "needs a WorFBench path first"),
+        (f"{wb},azure={az},queue=lifo", "queue must be 'fcfs', 'plas', 'shortest' or 'predicted', got 'lifo'"),
+        (f"{wb},azure={az},replay=fast", "replay must be 'scaled' or 'raw'"),
+        (f"{wb},azure={az},queue=fcfs,queue=plas", "bad or repeated option 'queue=plas'"),
+        (f"{wb},azure={az},colour=red", "bad or repeated option 'colour=red'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            validate_spec(f"agentic-serving:{body}")
+    with pytest.raises(FileNotFoundError, match="wfinstances path '/no/such/dir'"):
+        validate_spec(f"agentic-serving:{wb},azure={az},wfinstances=/no/such/dir")
+    with pytest.raises(ValueError, match="replays its own azure= trace"):
+        validate_spec(f"agentic-serving:{wb},azure={az}@azure:{az}")
+
+
+# ---------------------------------------------------------------------------------------------------- context
+def test_context_grows_along_a_hand_checked_chain() -> None:
+    # 0 (llm) → 1 (tool) → 2 (llm) → 3 (llm) ← 4 (llm): prompt / output tokens per task below
+    ids = ["0", "1", "2", "3", "4"]
+    edges = [("0", "1"), ("1", "2"), ("2", "3"), ("4", "3")]
+    kinds = [LLM, TOOL, LLM, LLM, LLM]
+    wf = Workflow.from_edges("c", ids, kinds, [100, 9, 20, 10, 7], edges, decode_work=[50, 0, 30, 5, 3])
+    s = SYSTEM_PROMPT_TOKENS
+    # 2 inherits 0's history through the tool; 3 takes the longer of 2's (s+150+50) and 4's (s+10) histories
+    np.testing.assert_array_equal(context_tokens(wf), [s, 0, s + 150, s + 200, s])
+    # a cap of s + 209 tokens: 3 (15 new tokens) keeps only the newest s + 194 of its s + 200 history
+    np.testing.assert_array_equal(context_tokens(wf, max_tokens=s + 209), [s, 0, s + 150, s + 194, s])
+
+
+# ---------------------------------------------------------------------------------------------------- sampling
+def test_every_call_is_the_sharegpt_pair_it_names(serving: AgenticServingWorkload) -> None:
+    workflows = serving.sample(np.random.default_rng(0), 300)
+    ids = np.concatenate([w.sample_id[w.kinds == LLM] for w in workflows])
+    assert len(np.unique(ids)) > 200  # drawn from the whole list
+    for wf in workflows:
+        llm = wf.kinds == LLM
+        assert np.all(wf.sample_id[~llm] == -1) and np.all(wf.context_tokens[~llm] == 0)
+        pairs = [serving.pairs[i] for i in wf.sample_id[llm]]
+        np.testing.assert_array_equal(wf.work[llm], [p.prompt_tokens for p in pairs])
+        np.testing.assert_array_equal(wf.decode_work[llm], [p.response_tokens for p in pairs])
+        np.testing.assert_array_equal(wf.context_tokens, context_tokens(wf))
+        assert np.all(wf.context_tokens[llm] >= SYSTEM_PROMPT_TOKENS)
+        assert np.all((wf.context_tokens + wf.work + wf.decode_work)[llm] <= MAX_MODEL_TOKENS)
+        assert np.all(wf.work[~llm] > 0) and np.all(wf.decode_work[~llm] == 0)  # fitted tool durations
+
+
+def test_sampling_is_deterministic_given_the_seed(serving: AgenticServingWorkload) -> None:
+    def draw(seed: int) -> list[np.ndarray]:
+        wfs = serving.sample(np.random.default_rng(seed), 50)
+        return [np.concatenate([getattr(w, a) for w in wfs]) for a in ("work", "decode_work", "context_tokens")] + [
+            np.concatenate([w.sample_id for w in wfs])
+        ]
+
+    for a, b in zip(draw(3), draw(3)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(draw(3)[3], draw(4)[3])
+
+
+def test_pairs_that_do_not_fit_are_never_drawn_and_means_are_exact(paths: tuple[Path, Path]) -> None:
+    graphs, trace, fits = load_sources({"worfbench": str(paths[0]), "azure": str(paths[1])})
+    pairs = [_pair(10, 20), _pair(MAX_MODEL_TOKENS, 1), _pair(30, 40)]
+    wl = AgenticServingWorkload("t", graphs, trace, fits, pairs=pairs)
+    workflows = wl.sample(np.random.default_rng(1), 400)
+    ids = np.concatenate([w.sample_id[w.kinds == LLM] for w in workflows])
+    assert set(ids.tolist()) == {0, 2}
+    llm_per_workflow = np.mean([np.sum(g.kinds == LLM) for g in graphs])
+    assert wl.mean_work_by_kind()[LLM] == pytest.approx(llm_per_workflow * 20)  # mean prompt of pairs 0 and 2
+    assert wl.mean_decode_work_by_kind()[LLM] == pytest.approx(llm_per_workflow * 30)
+    real = AgenticRealWorkload("r", graphs, trace, fits)
+    np.testing.assert_array_equal(wl.mean_work_by_kind()[TOOL:], real.mean_work_by_kind()[TOOL:])
+    with pytest.raises(ValueError, match="no ShareGPT pair fits"):
+        AgenticServingWorkload("t", graphs, trace, fits, pairs=[_pair(MAX_MODEL_TOKENS, 1)])
+    with pytest.raises(ValueError, match="queue must be one of"):
+        AgenticServingWorkload("t", graphs, trace, fits, pairs=pairs, queue="lifo")
+    with pytest.raises(ValueError, match="sample_rank needs one score per pair"):
+        AgenticServingWorkload("t", graphs, trace, fits, pairs=pairs, sample_rank=np.zeros(2))
+
+
+def test_mean_sequence_tokens_is_the_seed_0_estimate(serving: AgenticServingWorkload) -> None:
+    workflows = serving.sample(np.random.default_rng(0), 2000)
+    calls = np.concatenate([(w.context_tokens + w.work + w.decode_work)[w.kinds == LLM] for w in workflows])
+    assert serving.mean_sequence_tokens == pytest.approx(calls.mean())
+    assert serving.mean_sequence_tokens > SYSTEM_PROMPT_TOKENS + serving.mean_work_by_kind()[LLM] / 2
+
+
+# ---------------------------------------------------------------------------------------------------- profile
+def test_profile_engine_rates_are_one_call_alone() -> None:
+    h100, a100, cpu = AGENTIC_SERVING_PROFILE.types
+    for server, key in ((h100, "llama2-70b-4xh100"), (a100, "llama2-70b-4xa100")):
+        e = ENGINE_PROFILES[key]
+        assert server.engine is e
+        assert server.speed[LLM] == pytest.approx(1.0 / (e.prefill_s + e.t0_s / e.chunk_tokens))
+        assert server.decode_speed[LLM] == pytest.approx(1.0 / (e.t0_s + e.decode_s))
+        assert server.speed[TOOL:4] == (1.0, 1.0, 1.0)
+    assert h100.speed[LLM] > a100.speed[LLM] and h100.decode_speed[LLM] > a100.decode_speed[LLM]
+    assert cpu == AGENTIC_REAL_PROFILE.types[2] and cpu.engine is None
+    assert AGENTIC_SERVING_PROFILE.weights == (0.25, 0.25, 0.5)
+
+
+# ---------------------------------------------------------------------------------------------------- episode
+def test_build_episode_returns_a_serving_simulator(serving: AgenticServingWorkload) -> None:
+    ranked = dataclasses.replace(serving, queue="predicted", sample_rank=np.arange(len(serving.pairs), dtype=float))
+    sim = build_episode(ranked, np.random.default_rng(5), servers=8, load=0.6, num_workflows=24, randomize_mix=False)
+    assert isinstance(sim, ServingSimulator) and sim.queue_policy == "predicted"
+    assert sim.cluster.is_engine.sum() == 4
+    rate = 0.6 * capacity_cluster(sim.cluster, serving.mean_sequence_tokens).service_rate(
+        serving.mean_work_by_kind(), serving.mean_decode_work_by_kind()
+    )
+    slot_rate = 0.6 * sim.cluster.service_rate(serving.mean_work_by_kind(), serving.mean_decode_work_by_kind())
+    assert rate != pytest.approx(slot_rate, rel=0.01)  # the batched capacity twin, not the one-call rates
+    windows = np.lib.stride_tricks.sliding_window_view(serving.trace.arrival_s, 24)
+    recorded = sim.arrival_s * rate / serving.trace.mean_rate_per_s  # a window of the trace, scaled to the rate
+    assert np.abs(windows - windows[:, :1] - recorded).max(axis=1).min() < 1e-6
+    llm = sim.task_kind == LLM
+    np.testing.assert_array_equal(sim.task_rank[llm], np.concatenate([w.sample_id for w in sim.workflows])[llm])
+    while sim.next_decision():
+        sim.assign(int(np.argmin(sim.earliest_finish_times_s())))
+    sim.run_to_completion()
+    assert np.all(sim.response_times_s() >= sim.lower_bound_s - 1e-9)
