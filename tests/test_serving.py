@@ -201,3 +201,15 @@ def test_rollouts_run_in_python_forks_and_one_candidate_is_eft():
         run(sim, lambda s, c=chooser: c.select(None, s))
     np.testing.assert_array_equal(sims[0].task_server, sims[1].task_server)
     assert np.all(sims[2].response_times_s() >= sims[2].lower_bound_s - 1e-9)
+
+
+@pytest.mark.parametrize("router", ["power-of-two", "least-outstanding", "cache-aware", "prefix-affinity", "llm-d"])
+def test_routers_send_llm_calls_to_engines_and_tools_elsewhere(router):
+    sim = real_episode(5)
+    chooser = make_scheduler(router)
+    chooser.reset(5)
+    run(sim, lambda s: chooser.select(None, s))
+    llm = sim.task_kind == TaskKind.LLM
+    assert sim.cluster.is_engine[sim.task_server[llm]].all()
+    assert not sim.cluster.is_engine[sim.task_server[~llm]].any()
+    assert sim.task_cached_tokens[llm].sum() > 0  # second calls find their prefix somewhere

@@ -10,8 +10,13 @@ requests (tasks assigned to it and not finished), never at speeds or execution t
   compared): the server with the fewest outstanding requests, ties by lowest index. Counts are not weighted by
   speed or slots, as in those routers' unweighted defaults.
 
-The counts are facts a router observes (requests sent minus responses received), so both routers behave the same
+On a cluster with serving engines both route LLM calls among the engine replicas and other tasks among the other
+servers (:func:`~scale_rllib.schedulers.serving_routers.router_pool`). The counts are facts a router observes
+(requests sent minus responses received), so both routers behave the same
 with oracle and estimated runtime knowledge.
+
+:data:`ROUTERS` also holds the prefix-cache-aware routers of LLM serving stacks (``cache-aware``, ``prefix-affinity``,
+``llm-d``), which route LLM calls among engine replicas (:mod:`scale_rllib.schedulers.serving_routers`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from scale_rllib.schedulers.base import Scheduler
+from scale_rllib.schedulers.serving_routers import SERVING_ROUTERS, router_pool
 from scale_rllib.sim.simulator import Simulator
 
 
@@ -34,10 +40,10 @@ class PowerOfTwoScheduler(Scheduler):
         self._rng = np.random.default_rng([seed, 0x2C40])
 
     def select(self, observation, sim: Simulator) -> int:
-        n = sim.cluster.num_servers
-        if n == 1:
-            return 0
-        first, second = self._rng.choice(n, size=2, replace=False)
+        pool = router_pool(sim)
+        if len(pool) == 1:
+            return int(pool[0])
+        first, second = pool[self._rng.choice(len(pool), size=2, replace=False)]
         return int(second if sim.outstanding[second] < sim.outstanding[first] else first)
 
 
@@ -47,7 +53,8 @@ class LeastOutstandingScheduler(Scheduler):
     name = "least-outstanding"
 
     def select(self, observation, sim: Simulator) -> int:
-        return int(np.argmin(sim.outstanding))
+        pool = router_pool(sim)
+        return int(pool[np.argmin(sim.outstanding[pool])])
 
 
-ROUTERS = {cls.name: cls for cls in (PowerOfTwoScheduler, LeastOutstandingScheduler)}
+ROUTERS = {cls.name: cls for cls in (PowerOfTwoScheduler, LeastOutstandingScheduler)} | SERVING_ROUTERS
