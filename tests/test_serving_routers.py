@@ -186,13 +186,15 @@ def test_llm_d_breaks_ties_at_random_among_the_best() -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_non_llm_tasks_go_to_the_least_outstanding_non_engine_server(name: str) -> None:
-    """A tool call skips the engines (idle, 0 outstanding) for CPU server 2; with no engine every task, and with only
-    engines every non-LLM task, goes to the least outstanding of all; none reads the engines' state."""
+def test_non_llm_tasks_go_where_eft_puts_them(name: str) -> None:
+    """With engines in the cluster a tool call goes to its earliest finish time over every server (here an engine
+    server's host slot, 3), whatever the loads; without engines every task goes to the least outstanding server; no
+    fallback decision reads the engines' state."""
     router = make_scheduler(name)
-    assert router.select(None, state([True, False, False, True], [0, 3, 2, 0], llm=False, serving=False)) == 2
+    sim = state([True, False, False, True], [0, 3, 2, 5], llm=False, serving=False)
+    sim.earliest_finish_times_s = lambda: np.array([5.0, 3.0, 4.0, 1.0])
+    assert router.select(None, sim) == 3
     assert router.select(None, state([False] * 3, [4, 1, 1], serving=False)) == 1
-    assert router.select(None, state([True] * 3, [4, 5, 2], llm=False, serving=False)) == 2
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -10,8 +10,8 @@ requests (tasks assigned to it and not finished), never at speeds or execution t
   compared): the server with the fewest outstanding requests, ties by lowest index. Counts are not weighted by
   speed or slots, as in those routers' unweighted defaults.
 
-On a cluster with serving engines both route LLM calls among the engine replicas and other tasks among the other
-servers (:func:`~scale_rllib.schedulers.serving_routers.router_pool`). The counts are facts a router observes
+On a cluster with serving engines both route LLM calls among the engine replicas, and other tasks go where EFT puts
+them (:func:`~scale_rllib.schedulers.serving_routers.fallback_server`). The counts are facts a router observes
 (requests sent minus responses received), so both routers behave the same
 with oracle and estimated runtime knowledge.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from scale_rllib.schedulers.base import Scheduler
-from scale_rllib.schedulers.serving_routers import SERVING_ROUTERS, router_pool
+from scale_rllib.schedulers.serving_routers import SERVING_ROUTERS, fallback_server, router_pool
 from scale_rllib.sim.simulator import Simulator
 
 
@@ -41,6 +41,8 @@ class PowerOfTwoScheduler(Scheduler):
 
     def select(self, observation, sim: Simulator) -> int:
         pool = router_pool(sim)
+        if pool is None:
+            return fallback_server(sim)
         if len(pool) == 1:
             return int(pool[0])
         first, second = pool[self._rng.choice(len(pool), size=2, replace=False)]
@@ -54,7 +56,7 @@ class LeastOutstandingScheduler(Scheduler):
 
     def select(self, observation, sim: Simulator) -> int:
         pool = router_pool(sim)
-        return int(pool[np.argmin(sim.outstanding[pool])])
+        return fallback_server(sim) if pool is None else int(pool[np.argmin(sim.outstanding[pool])])
 
 
 ROUTERS = {cls.name: cls for cls in (PowerOfTwoScheduler, LeastOutstandingScheduler)} | SERVING_ROUTERS

@@ -51,22 +51,23 @@ LOAD_SCALE = EngineProfile.max_seqs / REFERENCE_MAX_SEQS
 
 
 def fallback_server(sim: Simulator) -> int:
-    """Where a non-LLM task (or any task on a cluster without engines) goes: the server with the fewest outstanding
-    requests (``sim.outstanding``) in :func:`router_pool`; ties by the lowest index."""
-    pool = router_pool(sim)
-    return int(pool[np.argmin(sim.outstanding[pool])])
+    """Where a task no router fronts goes. On a cluster with serving engines, a non-LLM task goes to its earliest
+    finish time over every server (EFT, ``sim.earliest_finish_times_s``): the workflow engine places tools, the same
+    way under every router, so that routers differ only in how they route LLM calls. On a cluster without engines,
+    every task goes to the server with the fewest outstanding requests (``sim.outstanding``). Ties: lowest index."""
+    if np.asarray(sim.cluster.is_engine, dtype=bool).any():
+        return int(np.argmin(sim.earliest_finish_times_s()))
+    return int(np.argmin(sim.outstanding))
 
 
-def router_pool(sim: Simulator) -> np.ndarray:
+def router_pool(sim: Simulator) -> np.ndarray | None:
     """Shape (M,). The servers a load-balancing router chooses among: every server on a cluster without serving
     engines; with engines (:mod:`scale_rllib.sim.serving`), the engine replicas for an LLM call (the serving
-    deployment the router fronts) and the other servers for any other task (all servers if every one is an engine)."""
+    deployment the router fronts), and None for any other task (it goes to :func:`fallback_server`)."""
     engines = np.asarray(sim.cluster.is_engine, dtype=bool)
     if not engines.any():
         return np.arange(sim.cluster.num_servers)
-    if sim.task_kind[sim.task] == TaskKind.LLM:
-        return np.flatnonzero(engines)
-    return np.flatnonzero(~engines) if not engines.all() else np.arange(sim.cluster.num_servers)
+    return np.flatnonzero(engines) if sim.task_kind[sim.task] == TaskKind.LLM else None
 
 
 def llm_engines(sim: Simulator) -> np.ndarray | None:
