@@ -7,12 +7,23 @@ import dataclasses
 import numpy as np
 import pytest
 
+from scale_rllib.env.config import EnvConfig
+from scale_rllib.env.observation import (
+    SERVER_FEATURES,
+    SERVING_FEATURES,
+    encode,
+    has_serving,
+    has_uncertainty,
+    observation_space,
+)
+from scale_rllib.evaluation.run import _check_observations
 from scale_rllib.schedulers import make_scheduler
 from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.llm_engine import ENGINE_PROFILES, EngineProfile, LLMEngine, Request
 from scale_rllib.sim.serving import ServingSimulator, alone_time_s, capacity_cluster, estimate_on_engine
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind, Workflow
+from scale_rllib.validation import ConfigError
 
 # t0 = 1 s, c_d = 0.1 s per decoding request, c_p = 0.01 s per prefill token, chunks of 4 tokens, blocks of 2
 TOY = EngineProfile("toy", t0_s=1.0, decode_s=0.1, prefill_s=0.01, chunk_tokens=4, kv_tokens=1_000, block_tokens=2)
@@ -219,3 +230,39 @@ def test_routers_send_llm_calls_to_engines_and_tools_where_eft_does(router):
         sim.assign(server)
     sim.run_to_completion()
     assert tools == 60 and sim.task_cached_tokens.sum() > 0  # second calls find their prefix somewhere
+
+
+def test_the_observation_carries_the_engines_state():
+    wf = call_chain("w", [6, 4], [4, 2], [10, 20], tool_s=1.0)
+    sim = ServingSimulator(Cluster((engine_type(TOY), engine_type(TOY, "gpu2"), CPU)), [wf], [0.0])
+    for server in (1, 2):  # first call on engine 1, the tool on the CPU server
+        assert sim.next_decision()
+        sim.assign(server)
+    assert sim.next_decision()  # the second call: 20 of its 24 prompt tokens cached on engine 1
+    obs = encode(sim, 4, 1.0, with_serving=True)
+    serving = obs["servers"][:, len(SERVER_FEATURES) :]
+    assert obs["servers"].shape == (4, len(SERVER_FEATURES) + len(SERVING_FEATURES))
+    np.testing.assert_allclose(serving[:, 0], [1, 1, 0, 0])  # is_engine (row 3 is padding)
+    np.testing.assert_allclose(serving[:, 1], [0, 20 / 24, 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(serving[:, 2], [0, 0.02, 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(serving[:, 3:], 0.0)  # nothing running or queued
+    base = encode(sim, 4, 1.0)["servers"]
+    np.testing.assert_array_equal(obs["servers"][:, : len(SERVER_FEATURES)], base)
+
+
+@pytest.mark.parametrize("uncertainty", [False, True])
+@pytest.mark.parametrize("serving", [False, True])
+def test_trained_spaces_say_which_columns_they_have(uncertainty, serving):
+    space = observation_space(8, uncertainty, serving)
+    assert has_uncertainty(space) == uncertainty and has_serving(space) == serving
+
+
+def test_serving_workloads_refuse_estimated_runtimes_and_policies_of_other_workloads(shared_data):
+    spec = f"agentic-serving:{shared_data / 'worfbench'},azure={shared_data / 'azure-llm-2023'}"
+    with pytest.raises(ConfigError, match="workload"):
+        EnvConfig(workload=spec, runtime_knowledge="estimated")
+    assert EnvConfig(workload=spec).with_serving and not EnvConfig().with_serving
+    policy = make_scheduler("eft")
+    policy.with_serving = True
+    with pytest.raises(ConfigError, match="agentic-serving"):
+        _check_observations([policy], EnvConfig())

@@ -128,6 +128,18 @@ class EnvConfig:
             validate_spec(self.workload)
         except (ValueError, FileNotFoundError) as err:
             raise ConfigError(f"workload: {err}") from None
+        shifted = (self.runtime_knowledge != "oracle" or self.profile_error or self.interference
+                   or self.new_type_speedup != 1 or self.work_shift != 1 or self.bandwidth is not None)  # fmt: skip
+        require(
+            not (self.with_serving and shifted),
+            "workload",
+            "agentic-serving episodes model neither estimated runtimes, shifts nor transfers (docs/design.md §11)",
+        )
+
+    @property
+    def with_serving(self) -> bool:
+        """Whether episodes have LLM serving engines (``agentic-serving``), so observations carry their state."""
+        return self.workload.partition(":")[0] == "agentic-serving"
 
     @property
     def with_uncertainty(self) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 from gymnasium import spaces
 
 from scale_rllib.sim.simulator import Simulator
-from scale_rllib.sim.workflow import NUM_KINDS
+from scale_rllib.sim.workflow import NUM_KINDS, TaskKind
 
 #: Per-server features, in column order.
 SERVER_FEATURES = (
@@ -29,6 +29,15 @@ SERVER_FEATURES = (
 #: The extra per-server feature with estimated runtime knowledge (docs/design.md §10): the performance model's
 #: predictive standard deviation of log(execution time) for the ready task's kind on each server (0: known exactly).
 UNCERTAINTY_FEATURE = "exec_log_sd"
+#: The extra per-server features of episodes with LLM serving engines (docs/design.md §11), after the uncertainty
+#: column: what cache-aware routers read. 0 on slot servers and, except the first, for tasks that are not LLM calls.
+SERVING_FEATURES = (
+    "is_engine",  # 1 for an LLM serving replica
+    "cached_prefix_share",  # this call's context cached there (whole blocks) / its context + prompt tokens ∈ [0, 1]
+    "kv_utilization",  # KV memory held by running requests and cached prefixes / capacity ∈ [0, 1]
+    "batch_over_max_seqs",  # running requests / max batch ∈ [0, 1]
+    "log1p_queue_depth",  # log1p(requests waiting for admission)
+)
 #: Ready-task features, in order (the first NUM_KINDS are the kind one-hot).
 TASK_FEATURES = tuple(f"kind_{k}" for k in range(NUM_KINDS)) + (
     "log1p_min_exec_over_tau",
@@ -46,17 +55,24 @@ TASK_FEATURES = tuple(f"kind_{k}" for k in range(NUM_KINDS)) + (
 FEATURE_MAX = 1e3
 
 
-def server_features(with_uncertainty: bool = False) -> tuple[str, ...]:
-    """The per-server feature names in column order (with :data:`UNCERTAINTY_FEATURE` last if asked)."""
-    return SERVER_FEATURES + ((UNCERTAINTY_FEATURE,) if with_uncertainty else ())
+def server_features(with_uncertainty: bool = False, with_serving: bool = False) -> tuple[str, ...]:
+    """The per-server feature names in column order: :data:`SERVER_FEATURES`, then :data:`UNCERTAINTY_FEATURE` and
+    :data:`SERVING_FEATURES` if asked."""
+    extra = ((UNCERTAINTY_FEATURE,) if with_uncertainty else ()) + (SERVING_FEATURES if with_serving else ())
+    return SERVER_FEATURES + extra
 
 
 def has_uncertainty(space: spaces.Dict) -> bool:
     """Whether an observation space (e.g. a trained module's) has the uncertainty column."""
-    return space["servers"].shape[-1] == len(SERVER_FEATURES) + 1
+    return (space["servers"].shape[-1] - len(SERVER_FEATURES)) % len(SERVING_FEATURES) == 1
 
 
-def observation_space(max_servers: int, with_uncertainty: bool = False) -> spaces.Dict:
+def has_serving(space: spaces.Dict) -> bool:
+    """Whether an observation space (e.g. a trained module's) has the serving-engine columns."""
+    return space["servers"].shape[-1] - len(SERVER_FEATURES) >= len(SERVING_FEATURES)
+
+
+def observation_space(max_servers: int, with_uncertainty: bool = False, with_serving: bool = False) -> spaces.Dict:
     """The env's Dict observation space.
 
     Keys: ``servers`` (max_servers, F_s) float32 (F_s = len(:func:`server_features`)), ``task`` (F_t,) float32,
@@ -64,14 +80,18 @@ def observation_space(max_servers: int, with_uncertainty: bool = False) -> space
     """
     return spaces.Dict(
         {
-            "servers": spaces.Box(0.0, FEATURE_MAX, (max_servers, len(server_features(with_uncertainty))), np.float32),
+            "servers": spaces.Box(
+                0.0, FEATURE_MAX, (max_servers, len(server_features(with_uncertainty, with_serving))), np.float32
+            ),
             "task": spaces.Box(0.0, FEATURE_MAX, (len(TASK_FEATURES),), np.float32),
             "action_mask": spaces.Box(0.0, 1.0, (max_servers,), np.float32),
         }
     )
 
 
-def encode(sim: Simulator, max_servers: int, tau_s: float, with_uncertainty: bool = False) -> dict[str, np.ndarray]:
+def encode(
+    sim: Simulator, max_servers: int, tau_s: float, with_uncertainty: bool = False, with_serving: bool = False
+) -> dict[str, np.ndarray]:
     """Encode the simulator's current decision.
 
     Args:
@@ -79,6 +99,8 @@ def encode(sim: Simulator, max_servers: int, tau_s: float, with_uncertainty: boo
         max_servers: Padding size N_max ≥ N.
         tau_s: The episode's time scale τ (seconds, > 0).
         with_uncertainty: Add the :data:`UNCERTAINTY_FEATURE` column (``sim.exec_log_sd``; 0 where None).
+        with_serving: Add the :data:`SERVING_FEATURES` columns (``sim`` must be a
+            :class:`~scale_rllib.sim.serving.ServingSimulator`, or a simulator with the same engine-state methods).
 
     Returns:
         A dict matching :func:`observation_space`.
@@ -92,7 +114,7 @@ def encode(sim: Simulator, max_servers: int, tau_s: float, with_uncertainty: boo
     slot_free = sim.slot_free_s
     busy = ((slot_free > now) & np.isfinite(slot_free)).sum(axis=1) / sim.cluster.slots
     speed = sim.cluster.speed[:, sim.task_kind[t]] if not sim.task_decode[t] else 1.0 / np.maximum(exec_s, 1e-12)
-    servers = np.zeros((max_servers, len(server_features(with_uncertainty))), dtype=np.float32)
+    servers = np.zeros((max_servers, len(server_features(with_uncertainty, with_serving))), dtype=np.float32)
     columns = servers[:n].T
     columns[0] = np.log(np.maximum(exec_s, e_min) / e_min)
     columns[1] = np.log1p(wait / e_min)
@@ -106,9 +128,24 @@ def encode(sim: Simulator, max_servers: int, tau_s: float, with_uncertainty: boo
     columns[8] = np.log1p(exec_s / tau_s)
     if with_uncertainty and sim.exec_log_sd is not None:
         columns[len(SERVER_FEATURES)] = sim.exec_log_sd[:, sim.task_kind[t]]
+    if with_serving:
+        _serving_columns(sim, columns[len(SERVER_FEATURES) + int(with_uncertainty) :])
     mask = np.zeros(max_servers, dtype=np.float32)
     mask[:n] = 1.0
     return {"servers": servers, "task": _task_features(sim, tau_s, e_min, wait), "action_mask": mask}
+
+
+def _serving_columns(sim, columns: np.ndarray) -> None:
+    """Fill the :data:`SERVING_FEATURES` rows of ``columns`` (shape (5, N)) from the engines' state."""
+    is_engine = np.asarray(sim.cluster.is_engine, dtype=bool)
+    columns[0] = is_engine
+    if not is_engine.any() or sim.task_kind[sim.task] != TaskKind.LLM:
+        return
+    columns[1] = sim.cached_prefix_tokens() / max(sim.request_tokens(), 1)
+    columns[2] = sim.kv_utilization()
+    max_seqs = np.array([t.engine.max_seqs if t.engine is not None else 1 for t in sim.cluster.server_types])
+    columns[3] = np.where(is_engine, sim.running_requests() / max_seqs, 0.0)
+    columns[4] = np.where(is_engine, np.log1p(sim.waiting_requests()), 0.0)
 
 
 def _task_features(sim: Simulator, tau_s: float, e_min: float, wait: np.ndarray) -> np.ndarray:
@@ -128,12 +165,14 @@ def _task_features(sim: Simulator, tau_s: float, e_min: float, wait: np.ndarray)
     return task
 
 
-def terminal_observation(max_servers: int, num_servers: int, with_uncertainty: bool = False) -> dict[str, np.ndarray]:
+def terminal_observation(
+    max_servers: int, num_servers: int, with_uncertainty: bool = False, with_serving: bool = False
+) -> dict[str, np.ndarray]:
     """Zero features with the real servers unmasked (returned once the episode is over)."""
     mask = np.zeros(max_servers, dtype=np.float32)
     mask[:num_servers] = 1.0
     return {
-        "servers": np.zeros((max_servers, len(server_features(with_uncertainty))), dtype=np.float32),
+        "servers": np.zeros((max_servers, len(server_features(with_uncertainty, with_serving))), dtype=np.float32),
         "task": np.zeros(len(TASK_FEATURES), dtype=np.float32),
         "action_mask": mask,
     }

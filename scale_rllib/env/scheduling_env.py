@@ -77,7 +77,7 @@ class SchedulingEnv(gym.Env):
         self.workload = make_workload(config.workload, config.max_tasks)
         # the kind whose work EnvConfig.work_shift scales (only computed when it does)
         self._shift_kind = work_shift_kind(self.workload.mean_work_by_kind()) if config.work_shift != 1 else -1
-        self.observation_space = observation_space(config.max_servers, config.with_uncertainty)
+        self.observation_space = observation_space(config.max_servers, config.with_uncertainty, config.with_serving)
         self.action_space = gym.spaces.Discrete(config.max_servers)
         self.sim: Simulator | None = None  # the engine: the true cluster
         self.knowledge: EstimatedRuntimes | None = None  # with runtime_knowledge="estimated"
@@ -170,12 +170,14 @@ class SchedulingEnv(gym.Env):
                 mean_lower_bound_s=float(sim.lower_bound_s.mean()),
                 total_response_time_s=float(rt.sum()),
             )
-            last = terminal_observation(self.config.max_servers, sim.cluster.num_servers, self.config.with_uncertainty)
+            cfg, n = self.config, sim.cluster.num_servers
+            last = terminal_observation(cfg.max_servers, n, cfg.with_uncertainty, cfg.with_serving)
             return last, reward, True, False, info
         return self._observation(), reward, False, False, info
 
     def _observation(self) -> dict[str, np.ndarray]:
-        return encode(self.view, self.config.max_servers, self._tau, self.config.with_uncertainty)
+        cfg = self.config
+        return encode(self.view, cfg.max_servers, self._tau, cfg.with_uncertainty, cfg.with_serving)
 
 
 def _with_knowledge(

@@ -55,7 +55,7 @@ def evaluate(
     torch.set_num_threads(num_threads)
     out = EvalOutput([], [])
     for group in scenario.groups():
-        _check_observations(policies, group.env_config.with_uncertainty)
+        _check_observations(policies, group.env_config)
         env = SchedulingEnv(group.env_config)
         schedulers = [make_scheduler(name) for name in scenario.schedulers] + list(policies)
         rows: list[dict] = []
@@ -77,17 +77,21 @@ def evaluate(
     return out
 
 
-def _check_observations(policies: Sequence[Scheduler], with_uncertainty: bool) -> None:
+def _check_observations(policies: Sequence[Scheduler], env_config) -> None:
     """Every policy reads the observations this evaluation's env produces.
 
     Raises:
-        ConfigError: a policy trained with (without) estimated runtime knowledge evaluated without (with) it.
+        ConfigError: a policy trained with (without) estimated runtime knowledge evaluated without (with) it, or
+            trained with (without) serving engines evaluated on a workload without (with) them.
     """
     for p in policies:
-        if p.with_uncertainty is not None and p.with_uncertainty != with_uncertainty:
+        if p.with_uncertainty is not None and p.with_uncertainty != env_config.with_uncertainty:
             trained = "estimated" if p.with_uncertainty else "oracle"
             raise ConfigError(f"runtime_knowledge: policy {p.name!r} was trained with {trained} runtime knowledge; "
                               f"evaluate it with --runtime-knowledge {trained}")  # fmt: skip
+        if p.with_serving is not None and p.with_serving != env_config.with_serving:
+            trained = "an agentic-serving" if p.with_serving else "a non-serving"
+            raise ConfigError(f"workload: policy {p.name!r} was trained on {trained} workload; evaluate it on one too")
 
 
 def _run(env: SchedulingEnv, scheduler: Scheduler, episode: Episode) -> dict:

@@ -25,6 +25,8 @@ class Scheduler:
     #: Whether it reads observations with the uncertainty column (estimated runtime knowledge); None: it works on
     #: either (heuristics). An evaluation refuses a policy whose observations its env does not produce.
     with_uncertainty: bool | None = None
+    #: Whether it reads observations with the serving-engine columns (``agentic-serving``); None: either.
+    with_serving: bool | None = None
 
     def reset(self, seed: int) -> None:
         """Called at the start of every episode (re-seed any randomness); default: nothing to reset."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scale_rllib.env.observation import has_uncertainty, observation_space
+from scale_rllib.env.observation import has_serving, has_uncertainty, observation_space
 from scale_rllib.learner.srr import feature_statistics
 from scale_rllib.models.scale_module import load_policy
 from scale_rllib.schedulers.base import Scheduler
@@ -29,6 +29,7 @@ class PolicyScheduler(Scheduler):
         self.module = module.eval()
         self.name = name
         self.with_uncertainty = has_uncertainty(module.observation_space)
+        self.with_serving = has_serving(module.observation_space)
         self.features: list[np.ndarray] = []
 
     @classmethod
@@ -47,8 +48,9 @@ class PolicyScheduler(Scheduler):
             FileNotFoundError: no module under ``checkpoint``.
         """
         module = load_policy(checkpoint)
-        if max_servers is not None:  # same features (with or without the uncertainty column), other padding
-            module = load_policy(checkpoint, observation_space(max_servers, has_uncertainty(module.observation_space)))
+        if max_servers is not None:  # same features (with or without the optional columns), other padding
+            space = module.observation_space
+            module = load_policy(checkpoint, observation_space(max_servers, has_uncertainty(space), has_serving(space)))
         return cls(module, name)
 
     @torch.no_grad()

@@ -40,7 +40,8 @@ class NetworkPolicy(Scheduler):
     def observe(sim: Simulator) -> dict[str, np.ndarray]:
         """The env's observation of ``sim``'s pending decision, padded to its own N."""
         tau_s = max(float(sim.critical_path_s.mean()), 1e-9)
-        return encode(sim, sim.cluster.num_servers, tau_s, with_uncertainty=sim.exec_log_sd is not None)
+        serving = bool(np.asarray(sim.cluster.is_engine).any())
+        return encode(sim, sim.cluster.num_servers, tau_s, sim.exec_log_sd is not None, serving)
 
     @torch.no_grad()
     def logits(self, observation: dict[str, np.ndarray] | None, sim: Simulator) -> np.ndarray:
