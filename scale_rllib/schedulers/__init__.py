@@ -2,8 +2,9 @@
 
 Every heuristic is registered by name (:data:`SCHEDULERS`, :func:`make_scheduler`): the default set
 (:data:`DEFAULT_HEURISTICS`: random, round-robin, EST, EFT, PEFT), the rollouts (``eft-rollout``, ``peft-rollout``),
-the DWS peer's stale-clock compatibility schedulers (``dws-est``, ``dws-heft``, ``dws-peft``) and the load-balancing
-routers of LLM serving stacks (``power-of-two``, ``least-outstanding``). The trained policy
+the DWS peer's stale-clock compatibility schedulers (``dws-est``, ``dws-heft``, ``dws-peft``) and the routers of
+LLM serving stacks (``power-of-two``, ``least-outstanding``, and the prefix-cache-aware ``cache-aware``,
+``prefix-affinity``, ``llm-d``). The trained policy
 is :class:`scale_rllib.schedulers.policy.PolicyScheduler` (it imports torch and RLlib, so it is not loaded here).
 """
 

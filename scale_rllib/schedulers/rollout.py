@@ -55,7 +55,6 @@ class EFTRolloutScheduler(Scheduler):
             return int(servers[0])
         return int(servers[np.argmin(completions_s.sum(axis=1))])  # Σ completion times = Σ response times + const
 
-
     def _select_python(self, sim: Simulator) -> int:
         """The same choice by :func:`rollout_cost` forks (ties keep the lower EFT)."""
         servers = candidate_servers(sim, self.candidates)
