@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scale_rllib.schedulers import make_scheduler
 from scale_rllib.sim.llm_engine import ENGINE_PROFILES
 from scale_rllib.sim.serving import ServingSimulator, capacity_cluster
 from scale_rllib.sim.workflow import TaskKind, Workflow
@@ -48,7 +49,8 @@ def test_spec_parses_with_defaults_and_names_the_bad_field(paths: tuple[Path, Pa
     wb, az = paths
     assert "agentic-serving" in WORKLOAD_KINDS
     assert parse_agentic_serving(f"{wb},azure={az}") == {
-        "worfbench": str(wb), "azure": str(az), "replay": "scaled", "queue": "fcfs"
+        "worfbench": str(wb), "azure": str(az), "replay": "scaled", "queue": "fcfs", "background": "0",
+        "tools": "servers",
     }  # fmt: skip
     parts = parse_agentic_serving(f"{wb},azure={az},queue=predicted,replay=raw")
     assert (parts["queue"], parts["replay"]) == ("predicted", "raw")
@@ -59,6 +61,8 @@ def test_spec_parses_with_defaults_and_names_the_bad_field(paths: tuple[Path, Pa
         (f"{wb},azure={az},replay=fast", "replay must be 'scaled' or 'raw'"),
         (f"{wb},azure={az},queue=fcfs,queue=plas", "bad or repeated option 'queue=plas'"),
         (f"{wb},azure={az},colour=red", "bad or repeated option 'colour=red'"),
+        (f"{wb},azure={az},background=0.3", "background must be '0', '0.25', '0.5', '0.75' or '0.9'"),
+        (f"{wb},azure={az},tools=cloud", "tools must be 'servers' or 'service'"),
     ]:
         with pytest.raises(ValueError, match=message):
             validate_spec(f"agentic-serving:{body}")
@@ -172,3 +176,40 @@ def test_build_episode_returns_a_serving_simulator(serving: AgenticServingWorklo
         sim.assign(int(np.argmin(sim.earliest_finish_times_s())))
     sim.run_to_completion()
     assert np.all(sim.response_times_s() >= sim.lower_bound_s - 1e-9)
+
+
+def test_tools_service_makes_the_engines_the_bottleneck(paths: tuple[Path, Path]) -> None:
+    """tools=service: N − 1 engines and one elastic tool service that runs every tool at once; the offered load is
+    the engines' (the rate is far above the tool-bound rate of the default cluster)."""
+    wb, az = paths
+    service = make_workload(f"agentic-serving:{wb},azure={az},tools=service")
+    default = make_workload(f"agentic-serving:{wb},azure={az}")
+    sim = service.build_episode(np.random.default_rng(0), servers=6, load=0.8, num_workflows=40, randomize_mix=False)
+    assert sim.cluster.is_engine.tolist() == [True] * 5 + [False]
+    assert sim.elastic.tolist() == [False] * 5 + [True]
+    eft = make_scheduler("eft")
+    while sim.next_decision():
+        sim.assign(eft.select(None, sim))
+    sim.run_to_completion()
+    tools = sim.task_kind != TaskKind.LLM
+    assert (sim.task_server[tools] == 5).all() and (sim.task_start_s[tools] == sim.task_ready_s[tools]).all()
+    assert np.all(sim.response_times_s() >= sim.lower_bound_s - 1e-9)
+    base = default.build_episode(np.random.default_rng(0), servers=6, load=0.8, num_workflows=40, randomize_mix=False)
+    assert 1 / np.diff(sim.arrival_s).mean() > 10 / np.diff(base.arrival_s).mean()
+    with pytest.raises(ValueError, match="N ≥ 2"):
+        service.build_episode(np.random.default_rng(0), servers=1, load=0.8, num_workflows=4, randomize_mix=False)
+
+
+def test_background_traffic_uses_the_asked_share_of_the_engines(paths: tuple[Path, Path]) -> None:
+    """background=U: requests/s per engine = U × its sustained decode tokens/s / the trace's mean generated tokens."""
+    wb, az = paths
+    workload = make_workload(f"agentic-serving:{wb},azure={az},background=0.5")
+    sim = workload.build_episode(np.random.default_rng(1), servers=4, load=0.5, num_workflows=8, randomize_mix=False)
+    bg = sim.background
+    assert sim.cluster.is_engine[bg.engine].all() and np.all(np.diff(bg.time_s) >= 0)
+    twin = capacity_cluster(sim.cluster, workload.mean_sequence_tokens)
+    engines = np.flatnonzero(sim.cluster.is_engine)
+    tps = twin.decode_speed[engines, TaskKind.LLM] * sim.cluster.slots[engines]
+    expected = 0.5 * tps.sum() / workload.trace.generated_tokens.mean()
+    assert len(bg.time_s) / bg.time_s[-1] == pytest.approx(expected, rel=0.5)  # a bursty replay, scaled on average
+    assert make_workload(f"agentic-serving:{wb},azure={az}").background == 0.0

@@ -20,7 +20,13 @@ from scale_rllib.evaluation.run import _check_observations
 from scale_rllib.schedulers import make_scheduler
 from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.llm_engine import ENGINE_PROFILES, EngineProfile, LLMEngine, Request
-from scale_rllib.sim.serving import ServingSimulator, alone_time_s, capacity_cluster, estimate_on_engine
+from scale_rllib.sim.serving import (
+    BackgroundTraffic,
+    ServingSimulator,
+    alone_time_s,
+    capacity_cluster,
+    estimate_on_engine,
+)
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind, Workflow
 from scale_rllib.validation import ConfigError
@@ -266,3 +272,48 @@ def test_serving_workloads_refuse_estimated_runtimes_and_policies_of_other_workl
     policy.with_serving = True
     with pytest.raises(ConfigError, match="agentic-serving"):
         _check_observations([policy], EnvConfig())
+
+
+def test_background_requests_share_the_engine_and_match_the_engine_driven_by_hand():
+    bg = BackgroundTraffic(np.array([0.0, 0.2, 50.0]), np.array([0, 0, 0]), np.array([8, 5, 3]), np.array([6, 4, 2]))
+    sim = ServingSimulator(Cluster((engine_type(TOY),)), [call_chain("w", [6], [5], [0])], [0.1], background=bg)
+    assert sim.next_decision()
+    assert sim.outstanding[0] == 0 and sim.running_requests()[0] == 1  # the router does not count others' requests
+    sim.assign(0)
+    assert not sim.next_decision()
+    sim.run_to_completion()
+    engine = LLMEngine(TOY)
+    done = engine.submit(Request(-1, -1, 0, 8, 6), 0.0) + engine.submit(Request(0, 0, 0, 6, 5), 0.1)
+    done += engine.submit(Request(-2, -2, 0, 5, 4), 0.2)
+    while not any(c.key == 0 for c in done):
+        done += engine.advance(engine.next_event_s())
+    finish = next(c.finish_s for c in done if c.key == 0)
+    assert sim.completion_s[0] == finish
+    assert sim.background is bg and sim._bg_next == 2  # the request at 50 s comes after the workflow: not simulated
+    alone = ServingSimulator(Cluster((engine_type(TOY),)), [call_chain("w", [6], [5], [0])], [0.1])
+    run(alone, lambda s: 0)
+    assert alone.completion_s[0] < finish  # sharing the batch slows the workflow's call
+
+
+def test_background_traffic_is_validated():
+    with pytest.raises(ValueError, match="differ in length"):
+        BackgroundTraffic(np.zeros(2), np.zeros(1, dtype=int), np.ones(2), np.ones(2))
+    with pytest.raises(ValueError, match="non-decreasing"):
+        BackgroundTraffic(np.array([1.0, 0.5]), np.zeros(2, dtype=int), np.ones(2), np.ones(2))
+    with pytest.raises(ValueError, match="engine servers"):
+        bg = BackgroundTraffic(np.zeros(1), np.array([1]), np.ones(1), np.ones(1))
+        ServingSimulator(Cluster((engine_type(TOY), CPU)), [call_chain("w", [6], [3], [0])], [0.0], background=bg)
+
+
+def test_an_elastic_server_starts_every_task_at_once_and_its_capacity_is_unbounded():
+    tool = dataclasses.replace(CPU, slots=1)
+    wfs = [call_chain(f"w{i}", [6], [3], [0], tool_s=4.0) for i in range(3)]
+    sim = ServingSimulator(Cluster((engine_type(TOY), tool)), wfs, [0.0, 0.0, 0.0], elastic=(1,))
+    run(sim, lambda s: 0 if s.task_kind[s.task] == TaskKind.LLM else 1)
+    tools = sim.task_kind == TaskKind.TOOL
+    np.testing.assert_array_equal(sim.task_start_s[tools], sim.task_ready_s[tools])  # three at once on one slot
+    np.testing.assert_allclose(sim.task_finish_s[tools] - sim.task_start_s[tools], 4.0)
+    slotted = ServingSimulator(Cluster((engine_type(TOY), tool)), wfs, [0.0, 0.0, 0.0])
+    run(slotted, lambda s: 0 if s.task_kind[s.task] == TaskKind.LLM else 1)
+    assert slotted.completion_s.max() > sim.completion_s.max()  # the same tools queue on a plain slot
+    assert np.all(sim.response_times_s() >= sim.lower_bound_s - 1e-9)

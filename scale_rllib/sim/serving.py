@@ -25,65 +25,33 @@ Transfers (``bandwidth``) and interference are not modelled with engines.
 from __future__ import annotations
 
 import copy
-import math
+import heapq
 
 import numpy as np
 
 from scale_rllib.sim.bounds import capacity_bound_s
-from scale_rllib.sim.cluster import Cluster
-from scale_rllib.sim.llm_engine import QUEUE_POLICIES, Completion, EngineProfile, LLMEngine, Request
-from scale_rllib.sim.simulator import Simulator
-from scale_rllib.sim.workflow import TaskKind
+from scale_rllib.sim.llm_engine import QUEUE_POLICIES, Completion, LLMEngine, Request
+from scale_rllib.sim.serving_model import (
+    ELASTIC_CAPACITY,
+    LLM,
+    BackgroundTraffic,
+    alone_time_s,
+    call_tokens,
+    capacity_cluster,
+    estimate_on_engine,
+    hit_tokens,
+)
+from scale_rllib.sim.simulator import Simulator, exec_time_s
 
-LLM = int(TaskKind.LLM)
-
-
-def alone_time_s(profile: EngineProfile, prompt_tokens: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
-    """Shape as the inputs. Seconds a call takes alone on an engine with its context cached (no other request):
-    ⌈p / chunk⌉ prefill iterations of t0 + c_p · (their tokens), the last emitting the first token, then o − 1 decode
-    iterations of t0 + c_d (the iteration model of :mod:`scale_rllib.sim.llm_engine`). No schedule is faster: other
-    requests only lengthen iterations, and a cache hit covers at most the context.
-
-    Args:
-        profile: The engine.
-        prompt_tokens: New prompt tokens p (≥ 1 after rounding).
-        output_tokens: Output tokens o (≥ 1 after rounding).
-    """
-    p, o = call_tokens(prompt_tokens, output_tokens)
-    return (
-        np.ceil(p / profile.chunk_tokens) * profile.t0_s
-        + profile.prefill_s * p
-        + (o - 1) * (profile.t0_s + profile.decode_s)
-    )
-
-
-def call_tokens(work: np.ndarray, decode_work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(prompt, output) tokens of LLM calls from their ``work`` and ``decode_work``: rounded, at least 1 each."""
-    return np.maximum(np.rint(work), 1.0), np.maximum(np.rint(decode_work), 1.0)
-
-
-def capacity_cluster(cluster: Cluster, mean_sequence_tokens: float | None = None) -> Cluster:
-    """A twin of ``cluster`` whose engines' ``llm`` rates (per slot) are their batched throughput.
-
-    With ``mean_sequence_tokens`` (sustained throughput, for the offered load): the batch holds
-    B = min(max_seqs, kv_tokens / mean_sequence_tokens) requests; prefill runs at 1 / c_p tokens/s and decode at
-    B / (t0 + c_d · B) tokens/s. With None (peak, for the capacity lower bound): B = max_seqs and decode at
-    max(B / (t0 + c_d · B), 1 / c_p) — an iteration's first tokens may come with prefill tokens, each costing ≥ c_p —
-    so no schedule exceeds either rate. Rates are divided by the server's slots because
-    :meth:`~scale_rllib.sim.cluster.Cluster.service_rate` and the capacity bound multiply them back. Slot servers
-    are unchanged.
-    """
-    speed, decode = cluster.speed.copy(), cluster.decode_speed.copy()
-    for s in np.flatnonzero(cluster.is_engine):
-        prof: EngineProfile = cluster.server_types[s].engine
-        peak = mean_sequence_tokens is None
-        batch = prof.max_seqs if peak else float(np.clip(prof.kv_tokens / mean_sequence_tokens, 1, prof.max_seqs))
-        decode_rate = batch / (prof.t0_s + prof.decode_s * batch)
-        if peak:
-            decode_rate = max(decode_rate, 1.0 / prof.prefill_s)
-        speed[s, LLM] = 1.0 / prof.prefill_s / cluster.slots[s]
-        decode[s, LLM] = decode_rate / cluster.slots[s]
-    return cluster.with_speeds(speed, decode)
+__all__ = [
+    "ELASTIC_CAPACITY",
+    "BackgroundTraffic",
+    "ServingSimulator",
+    "alone_time_s",
+    "call_tokens",
+    "capacity_cluster",
+    "estimate_on_engine",
+]
 
 
 class ServingSimulator(Simulator):
@@ -97,14 +65,21 @@ class ServingSimulator(Simulator):
         sample_rank: Optional, one score per dataset sample (lower: shorter response), for ``queue_policy=
             "predicted"``: a call's rank is ``sample_rank[sample_id]`` (0 where ``sample_id`` < 0).
         ready_order: As :class:`~scale_rllib.sim.simulator.Simulator`.
+        background: Optional :class:`BackgroundTraffic` on the engines (None: the engines serve the workflows only).
+        elastic: Indices of elastic servers: a task given to one starts as soon as its inputs are ready, whatever
+            else runs there — an autoscaled service (serverless functions, a hosted tool API) rather than a fixed
+            number of slots. Their capacity bound counts :data:`ELASTIC_CAPACITY` × their speeds.
 
     Raises:
         ValueError: a cluster with transfer bandwidth, an unknown queue policy, a ``sample_id`` outside
-            ``sample_rank``, or as :class:`~scale_rllib.sim.simulator.Simulator`.
+            ``sample_rank``, background traffic on a server without an engine, or as
+            :class:`~scale_rllib.sim.simulator.Simulator`.
     """
 
     def __init__(self, cluster, workflows, arrival_times_s, *, queue_policy="fcfs", sample_rank=None,
-                 ready_order="ready-time"):  # fmt: skip
+                 ready_order="ready-time", background: BackgroundTraffic | None = None, elastic=()):  # fmt: skip
+        self.elastic = np.zeros(cluster.num_servers, dtype=bool)  # (N,) read by the bounds, set before them
+        self.elastic[list(elastic)] = True
         if cluster.bandwidth is not None:
             raise ValueError("ServingSimulator does not model transfers: use a cluster with bandwidth=None")
         if queue_policy not in QUEUE_POLICIES:
@@ -122,6 +97,13 @@ class ServingSimulator(Simulator):
         self.task_cached_tokens = np.zeros(n_tasks, dtype=np.int64)  # (T_total,) prefill skipped by a cache hit
         self._estimate_key: tuple = ()
         self._estimate: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
+        self.background = background
+        if background is not None and len(background.engine):
+            engines = np.asarray(background.engine)
+            if engines.min() < 0 or engines.max() >= cluster.num_servers or not cluster.is_engine[engines].all():
+                raise ValueError("background traffic must go to engine servers")
+        self._bg_next = 0  # the first background request not yet submitted
+        self._bg_end = 0 if background is None else len(background.time_s)
 
     # ------------------------------------------------------------------ bounds
     def _fastest_exec_s(self) -> np.ndarray:
@@ -141,20 +123,23 @@ class ServingSimulator(Simulator):
         return fastest
 
     def _lower_bounds_s(self, critical):
-        if not self.cluster.is_engine.any():
+        if not self.cluster.is_engine.any() and not self.elastic.any():
             return super()._lower_bounds_s(critical)
         path = np.array([cp[list(w.entries)].max() for w, cp in zip(self.workflows, critical, strict=True)])
-        twin = capacity_cluster(self.cluster)
+        twin = capacity_cluster(self.cluster, elastic=np.flatnonzero(self.elastic))
         return path, np.maximum(path, capacity_bound_s(self.workflows, twin, self.task_fastest_s, whole_cluster=False))
 
     # ------------------------------------------------------------------ events
     def _next_event_s(self) -> float:
         first = super()._next_event_s()
+        if self._bg_next < self._bg_end:
+            first = min(first, float(self.background.time_s[self._bg_next]))
         return min(first, float(self._engine_next_s.min())) if len(self._engine_ids) else first
 
     @property
     def _has_events(self) -> bool:
-        return super()._has_events or bool(np.isfinite(self._engine_next_s).any())
+        # background requests alone keep nothing going: the episode ends with its workflows' last request
+        return super()._has_events or bool(self.outstanding[self._engine_ids].any())
 
     def _pop_events(self) -> None:
         time_s = self._next_event_s()
@@ -164,8 +149,21 @@ class ServingSimulator(Simulator):
             for completion in engine.advance(time_s):
                 self._finish_call(completion)
             self._engine_next_s[i] = engine.next_event_s()
+        while self._bg_next < self._bg_end and self.background.time_s[self._bg_next] == time_s:
+            self._submit_background(self._bg_next, time_s)
+            self._bg_next += 1
+
+    def _submit_background(self, b: int, time_s: float) -> None:
+        bg, key = self.background, -1 - b
+        server = int(bg.engine[b])
+        request = Request(key, key, 0, int(bg.prompt_tokens[b]), int(bg.output_tokens[b]))
+        if self.engines[server].submit(request, time_s):
+            raise RuntimeError("an engine completion was skipped by the event loop")
+        self._engine_next_s[int(np.searchsorted(self._engine_ids, server))] = self.engines[server].next_event_s()
 
     def _finish_call(self, c: Completion) -> None:
+        if c.key < 0:  # a background request
+            return
         t = c.key
         self.task_finish_s[t], self.task_exec_s[t] = c.finish_s, c.finish_s - self.task_start_s[t]
         self.task_ttft_s[t], self.task_tbt_s[t], self.task_cached_tokens[t] = c.ttft_s, c.tbt_s, c.cached_tokens
@@ -203,6 +201,9 @@ class ServingSimulator(Simulator):
     def start_times_s(self) -> np.ndarray:
         """Shape (N,). As :meth:`Simulator.start_times_s`; for an LLM call on an engine, the estimated admission."""
         start = super().start_times_s()
+        if self.elastic.any():
+            start = np.array(start, dtype=np.float64)
+            start[self.elastic] = self.now_s  # no queue (transfers are not modelled here)
         if self.task_kind[self.task] == LLM and len(self._engine_ids):
             start = np.array(start, dtype=np.float64)
             start[self._engine_ids] = self._estimates()[0]
@@ -220,6 +221,8 @@ class ServingSimulator(Simulator):
     def assign(self, server: int) -> float:
         """As :meth:`Simulator.assign`; an LLM call given to an engine is submitted to it and the *estimated* finish
         time is returned (its real finish is known only when the engine completes it)."""
+        if 0 <= server < self.cluster.num_servers and self.elastic[server] and self.task >= 0:
+            return self._assign_elastic(server)
         if not (0 <= server < self.cluster.num_servers and self._on_engine(server)):
             return super().assign(server)
         t = self.task
@@ -236,6 +239,22 @@ class ServingSimulator(Simulator):
         self.decisions += 1
         return finish
 
+    def _assign_elastic(self, server: int) -> float:
+        """Start the current task now on elastic ``server`` (no slot is taken); returns its finish time."""
+        t = self.task
+        exec_s = exec_time_s(self.cluster, self.task_work[t], self.task_decode[t], self.task_kind[t], server)
+        finish = self.now_s + exec_s
+        self.task_start_s[t] = self.task_ready_s[t] = self.now_s
+        self.task_exec_s[t], self.task_finish_s[t] = exec_s, finish
+        self.busy_work_s[server] += exec_s
+        self.outstanding[server] += 1
+        self.task_server[t] = server
+        heapq.heappush(self._events, (finish, self._seq, t))
+        self._seq += 1
+        self.task = -1
+        self.decisions += 1
+        return finish
+
     def fork(self, *, future_arrivals: bool = True) -> ServingSimulator:
         """As :meth:`Simulator.fork`, with deep copies of the engines."""
         fork = super().fork(future_arrivals=future_arrivals)
@@ -243,6 +262,8 @@ class ServingSimulator(Simulator):
         for name in ("_engine_next_s", "task_ttft_s", "task_tbt_s", "task_cached_tokens"):
             setattr(fork, name, getattr(self, name).copy())
         fork._estimate_key = ()
+        if not future_arrivals:
+            fork._bg_end = self._bg_next
         return fork
 
     # ------------------------------------------------------------------ engine state (what routers observe)
@@ -260,7 +281,7 @@ class ServingSimulator(Simulator):
         """Shape (N,), int. Tokens of the current call's context cached on each engine in whole blocks (what it
         would skip), 0 on slot servers."""
         wf, ctx = int(self.task_workflow[self.task]), int(self.task_context[self.task])
-        return self._per_engine(lambda e: _hit(e, wf, ctx), np.int64)
+        return self._per_engine(lambda e: hit_tokens(e, wf, ctx), np.int64)
 
     def cache_tokens(self) -> np.ndarray:
         """Shape (N,), int. Tokens cached on each engine, every program (its prefix tree's size); 0 on slot servers."""
@@ -278,8 +299,11 @@ class ServingSimulator(Simulator):
         return busy
 
     def waiting_requests(self) -> np.ndarray:
-        """Shape (N,), int. Requests queued at each server and not started (an engine's queue depth)."""
-        return np.maximum(self.outstanding - self.running_requests(), 0)
+        """Shape (N,), int. Requests queued at each server and not started (an engine's queue depth, background
+        requests included)."""
+        waiting = np.maximum(self.outstanding - self.running_requests(), 0)
+        waiting[self._engine_ids] = self._per_engine(lambda e: len(e.waiting), np.int64)[self._engine_ids]
+        return waiting
 
 
 def _ranks(sample_id: np.ndarray, sample_rank: np.ndarray | None) -> np.ndarray:
@@ -289,55 +313,3 @@ def _ranks(sample_id: np.ndarray, sample_rank: np.ndarray | None) -> np.ndarray:
     if sample_id.max(initial=-1) >= len(sample_rank):
         raise ValueError(f"sample_id {int(sample_id.max())} is outside sample_rank (length {len(sample_rank)})")
     return np.where(sample_id >= 0, sample_rank[np.maximum(sample_id, 0)], 0.0)
-
-
-def _hit(engine: LLMEngine, program: int, context_tokens: int) -> int:
-    hit = min(engine.cached_tokens(program), context_tokens)
-    return hit - hit % engine.profile.block_tokens
-
-
-def estimate_on_engine(engine: LLMEngine, request: Request, now_s: float) -> tuple[float, float]:
-    """(start, execution) in seconds of ``request`` submitted to ``engine`` at ``now_s``, estimated in O(batch):
-
-    - hit h = its program's cached tokens, up to its context, in whole blocks; prefill P = context + prompt − h and
-      memory M = P + output tokens o;
-    - it joins a batch of b = min(running + waiting + 1, max_seqs) requests: P tokens of prefill in ⌈P / chunk⌉
-      iterations of t0 + c_d · (b − 1) + c_p · (their tokens), then o − 1 iterations of t0 + c_d · b;
-    - it starts once KV memory for the queue ahead and itself is free (unpinned cached prefixes count as free) and a
-      batch seat is: the running requests finish in order of their remaining iterations, each releasing its
-      reservation and seat.
-
-    The estimate ignores requests that arrive later and prefills that share its iterations; the engine is not
-    changed (:meth:`~scale_rllib.sim.llm_engine.LLMEngine.projected_finish_s` simulates exactly, at a higher cost).
-    """
-    prof = engine.profile
-    hit = _hit(engine, request.program, request.context_tokens)
-    prefill = request.context_tokens + request.prompt_tokens - hit
-    need = prefill + request.output_tokens
-    batch = min(len(engine.running) + len(engine.waiting) + 1, prof.max_seqs)
-    step_s = prof.t0_s + prof.decode_s * batch
-    exec_s = math.ceil(prefill / prof.chunk_tokens) * (step_s - prof.decode_s) + prof.prefill_s * prefill
-    exec_s += (request.output_tokens - 1) * step_s
-    return now_s + _admission_wait_s(engine, need, step_s), exec_s
-
-
-def _admission_wait_s(engine: LLMEngine, need: int, step_s: float) -> float:
-    """Seconds until ``need`` KV tokens (after the queue ahead) and a batch seat are free, as running requests end."""
-    prof = engine.profile
-    pinned = {r.program for r in engine.running}
-    free = prof.kv_tokens - sum(r.reserved for r in engine.running)
-    free -= sum(v for p, v in engine.cache.items() if p in pinned)
-    queued = sum(r.context_tokens + r.prompt_tokens + r.output_tokens for r in engine.waiting)
-    deficit = need + queued - free
-    seats = len(engine.running) + len(engine.waiting) + 1 - prof.max_seqs
-    if deficit <= 0 and seats <= 0:
-        return 0.0
-    ends = sorted(
-        ((math.ceil(r.prefill_left / prof.chunk_tokens) + r.decode_left) * step_s, r.reserved) for r in engine.running
-    )
-    released = 0
-    for done, (end_s, reserved) in enumerate(ends, start=1):
-        released += reserved
-        if released >= deficit and done >= seats:
-            return end_s
-    return ends[-1][0] if ends else 0.0

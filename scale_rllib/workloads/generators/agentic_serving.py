@@ -2,13 +2,18 @@
 
 Spec (a path may not contain ``,``)::
 
-    agentic-serving:WORFBENCH_PATH,azure=AZURE_PATH[,wfinstances=PATH][,replay=scaled|raw][,queue=POLICY]
+    agentic-serving:WORFBENCH_PATH,azure=AZURE_PATH[,wfinstances=PATH][,replay=…][,queue=…][,background=U][,tools=…]
 
 ``WORFBENCH_PATH``, ``azure=``, ``wfinstances=`` and ``replay=`` as in
 :mod:`~scale_rllib.workloads.generators.agentic_real` (WorFBench shapes; Azure trace arrivals; WfInstances-fitted
 tool / retrieval / code durations, :data:`~scale_rllib.workloads.generators.runtime_fit.EMBEDDED_FITS` by default).
 ``queue=`` (default ``fcfs``): the engines' admission order, one of
-:data:`~scale_rllib.sim.llm_engine.QUEUE_POLICIES`.
+:data:`~scale_rllib.sim.llm_engine.QUEUE_POLICIES`. ``background=`` (default 0): the share U of every engine's
+sustained decode throughput taken by other clients' chat requests replayed from the Azure trace
+(:mod:`~scale_rllib.workloads.generators.background`), one of 0, 0.25, 0.5, 0.75, 0.9. ``tools=`` (default
+``servers``): ``service`` runs every tool / retrieval / code task on one elastic tool service (hosted APIs scale out
+on their own) and makes the other N − 1 servers LLM replicas, so the engines, not the tools, bound the sustainable
+rate and the offered load is the engines' (:data:`TOOL_SERVICE`).
 
 Every LLM node draws a ShareGPT V3 prompt / response pair uniformly (``load_pairs(context="message")``,
 :mod:`~scale_rllib.workloads.formats.sharegpt`; tokens ≈ ⌈characters / 4⌉) from the pairs that fit (below):
@@ -43,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scale_rllib.sim.cluster import ServerType
+from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.llm_engine import ENGINE_PROFILES, QUEUE_POLICIES, EngineProfile
 from scale_rllib.sim.serving import ServingSimulator, capacity_cluster
 from scale_rllib.sim.workflow import TaskKind, Workflow
@@ -56,6 +61,7 @@ from scale_rllib.workloads.generators.agentic_real import (
     parse_sources,
     split_by_shape,
 )
+from scale_rllib.workloads.generators.background import BACKGROUND_LEVELS, background_traffic
 from scale_rllib.workloads.generators.llm_model import AGENTIC_REAL_PROFILE, GPU_SLOTS
 
 __all__ = [
@@ -72,7 +78,16 @@ __all__ = [
 ]
 
 PREFIX = "agentic-serving"
-SYNTAX = "WORFBENCH_PATH,azure=AZURE_PATH[,wfinstances=PATH][,replay=scaled|raw][,queue=fcfs|plas|shortest|predicted]"
+SYNTAX = (
+    "WORFBENCH_PATH,azure=AZURE_PATH[,wfinstances=PATH][,replay=scaled|raw][,queue=fcfs|plas|shortest|predicted]"
+    "[,background=0|0.25|0.5|0.75|0.9][,tools=servers|service]"
+)
+#: Where tool / retrieval / code tasks run: on the cluster's servers, or on one elastic tool service.
+TOOL_CHOICES = ("servers", "service")
+#: Background traffic runs until this × the last workflow arrival + BACKGROUND_TAIL_S (an episode ends with its last
+#: workflow; requests drawn for later are never simulated).
+BACKGROUND_HORIZON = 2.0
+BACKGROUND_TAIL_S = 3_600.0
 #: Tokens of the agent's system prompt, the context of a call without LLM ancestors (module docstring).
 SYSTEM_PROMPT_TOKENS = 171
 #: The most tokens (context + prompt + output) of one call (module docstring).
@@ -111,6 +126,19 @@ AGENTIC_SERVING_PROFILE = ClusterProfile(
 )
 
 
+#: ``tools=service``: the LLM deployment alone (H100 and A100 replicas, 1 : 1) …
+SERVICE_ENGINES_PROFILE = ClusterProfile(types=AGENTIC_SERVING_PROFILE.types[:2], weights=(0.5, 0.5))
+#: … and one elastic tool service (hosted tool APIs, serverless code sandboxes: they scale out on their own, so no
+#: tool call queues) at the CPU servers' tool speeds; it cannot serve LLM calls (10⁻⁶ tokens/s).
+TOOL_SERVICE = dataclasses.replace(
+    AGENTIC_REAL_PROFILE.types[2],
+    name="tool-service",
+    speed=(1e-6, *AGENTIC_REAL_PROFILE.types[2].speed[1:]),
+    decode_speed=(1e-6, *AGENTIC_REAL_PROFILE.types[2].decode_speed[1:]),
+    slots=1,
+)
+
+
 def parse_agentic_serving(body: str) -> dict[str, str]:
     """Split the part after ``agentic-serving:`` into ``worfbench``, ``azure``, ``wfinstances``, ``replay``, ``queue``.
 
@@ -118,7 +146,12 @@ def parse_agentic_serving(body: str) -> dict[str, str]:
         ValueError: no WorFBench path, no ``azure=``, an unknown or repeated key, a bad ``replay`` / ``queue``.
         FileNotFoundError: a path that does not exist.
     """
-    return parse_sources(PREFIX, body, SYNTAX, {"replay": _REPLAY, "queue": QUEUE_POLICIES})
+    return parse_sources(
+        PREFIX,
+        body,
+        SYNTAX,
+        {"replay": _REPLAY, "queue": QUEUE_POLICIES, "background": BACKGROUND_LEVELS, "tools": TOOL_CHOICES},
+    )
 
 
 def make_agentic_serving(spec: str) -> AgenticServingWorkload:
@@ -126,7 +159,15 @@ def make_agentic_serving(spec: str) -> AgenticServingWorkload:
     parts = parse_agentic_serving(spec.partition(":")[2])
     graphs, trace, fits = load_sources(parts)
     return AgenticServingWorkload(
-        spec, graphs, trace, fits, parts["replay"], pairs=sharegpt_pairs(), queue=parts["queue"]
+        spec,
+        graphs,
+        trace,
+        fits,
+        parts["replay"],
+        pairs=sharegpt_pairs(),
+        queue=parts["queue"],
+        background=float(parts["background"]),
+        tools=parts["tools"],
     )
 
 
@@ -183,6 +224,8 @@ class AgenticServingWorkload(AgenticRealWorkload):
     pairs: Sequence[PromptResponse] = ()
     queue: str = "fcfs"
     sample_rank: np.ndarray | None = None
+    background: float = 0.0
+    tools: str = "servers"
     mean_sequence_tokens: float = field(init=False)
     _prompt: np.ndarray = field(init=False, repr=False)  # (P,) prompt tokens per pair
     _output: np.ndarray = field(init=False, repr=False)  # (P,) response tokens per pair
@@ -241,12 +284,27 @@ class AgenticServingWorkload(AgenticRealWorkload):
     ) -> ServingSimulator:
         """As :meth:`Workload.build_episode`, but the rate comes from the engines' batched throughput
         (``capacity_cluster(cluster, mean_sequence_tokens)``) and the episode is a ``ServingSimulator``."""
+        service = self.tools == "service"
+        if service and servers < 2:
+            raise ValueError(f"workload {self.name!r}: tools=service needs N ≥ 2 (engines + the tool service)")
+        profile = SERVICE_ENGINES_PROFILE if service else self.profile
+        engines = servers - 1 if service else servers
         if randomize_mix:
-            cluster = self.profile.randomized(servers, rng, bandwidth)
+            cluster = profile.randomized(engines, rng, bandwidth)
         else:
-            cluster = self.profile.fixed(servers, bandwidth)
+            cluster = profile.fixed(engines, bandwidth)
+        elastic = (servers - 1,) if service else ()
+        if service:
+            cluster = Cluster((*cluster.server_types, TOOL_SERVICE), bandwidth)
         workflows = self.sample(rng, num_workflows)
-        capacity = capacity_cluster(cluster, self.mean_sequence_tokens)
+        capacity = capacity_cluster(cluster, self.mean_sequence_tokens, elastic)
         rate = load * capacity.service_rate(self.mean_work_by_kind(), self.mean_decode_work_by_kind())
         arrivals = self.arrival_times(rng, num_workflows, rate)
-        return ServingSimulator(cluster, workflows, arrivals, queue_policy=self.queue, sample_rank=self.sample_rank)
+        traffic = None
+        if self.background:  # other clients' requests until well after the last workflow arrives
+            horizon_s = BACKGROUND_HORIZON * float(arrivals[-1]) + BACKGROUND_TAIL_S
+            traffic = background_traffic(
+                rng, cluster, self.trace, self.background, self.mean_sequence_tokens, horizon_s
+            )
+        return ServingSimulator(cluster, workflows, arrivals, queue_policy=self.queue, sample_rank=self.sample_rank,
+                                background=traffic, elastic=elastic)  # fmt: skip
