@@ -25,7 +25,7 @@ from pathlib import Path
 from scale_rllib.cli.options import DeprecatedAlias, HelpFormatter, add_ppo_arguments, fields_of
 from scale_rllib.env.config import EnvConfig
 from scale_rllib.schedulers import DEFAULT_HEURISTICS
-from scale_rllib.study import STUDY_TRAIN, WORKLOADS, StudyConfig, run_study
+from scale_rllib.study import DEFAULT_WORKLOADS, STUDY_TRAIN, WORKLOADS, StudyConfig, run_study
 from scale_rllib.training import TrainConfig
 from scale_rllib.validation import ConfigError
 
@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The study's argument parser: the study's own flags, and every training flag of ``scale-rllib train`` (with
     the study's defaults) except the workload, N and seed, which the study sets per training."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
-    p.add_argument("--workloads", nargs="+", default=list(WORKLOADS), help=f"subset of {' '.join(WORKLOADS)}")
+    p.add_argument("--workloads", nargs="+", default=list(DEFAULT_WORKLOADS),
+                   help=f"any of {' '.join(WORKLOADS)} (default: {' '.join(DEFAULT_WORKLOADS)})")  # fmt: skip
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data folder (worfbench/, azure-llm-2023/, …)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     p.add_argument("--servers", type=int, nargs="+", default=[16, 32, 48, 64, 128], help="evaluation cluster sizes N")

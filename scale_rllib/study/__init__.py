@@ -4,7 +4,7 @@ report, and the side-by-side table of several studies (:mod:`~scale_rllib.study.
 
 from __future__ import annotations
 
-from scale_rllib.study.config import STUDY_TRAIN, VARIANTS, WORKLOADS, StudyConfig, StudyOutcome
+from scale_rllib.study.config import DEFAULT_WORKLOADS, STUDY_TRAIN, VARIANTS, WORKLOADS, StudyConfig, StudyOutcome
 from scale_rllib.study.run import run_study
 
-__all__ = ["STUDY_TRAIN", "VARIANTS", "WORKLOADS", "StudyConfig", "StudyOutcome", "run_study"]
+__all__ = ["DEFAULT_WORKLOADS", "STUDY_TRAIN", "VARIANTS", "WORKLOADS", "StudyConfig", "StudyOutcome", "run_study"]

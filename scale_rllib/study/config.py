@@ -19,14 +19,16 @@ from scale_rllib.training.config import TrainConfig
 from scale_rllib.validation import ConfigError, require
 from scale_rllib.workloads.generators.agentic_real import agentic_real_spec
 
-WORKLOADS = ("agentic", "agentic-real", "wfinstances")
+WORKLOADS = ("agentic", "agentic-real", "wfinstances", "agentic-serving")
+#: The workloads a study runs unless told otherwise.
+DEFAULT_WORKLOADS = WORKLOADS[:3]
 #: Training variant → the policy's scheduler name (``srr``: the base config's λ_dec, λ_KL; ``nosrr``: λ = 0).
 VARIANTS = {"srr": "scale-srr", "nosrr": "scale-nosrr"}
 HEURISTIC = "heuristic"  # the ``variant`` column of heuristic rows
 #: The study's training defaults: 30 PPO iterations from scratch, N ∈ [12, 20], ρ = 0.7.
 STUDY_TRAIN = TrainConfig(env=EnvConfig(servers_range=(12, 20)), iterations=30, lambda_dec=0.1, lambda_kl=0.01)
 #: A workload key's default episode length (workflows per server): wfinstances workflows are large.
-WORKFLOWS_PER_SERVER = {"agentic": 4.0, "agentic-real": 4.0, "wfinstances": 1.0}
+WORKFLOWS_PER_SERVER = {"agentic": 4.0, "agentic-real": 4.0, "wfinstances": 1.0, "agentic-serving": 4.0}
 
 
 def workload_spec(key: str, data: Path) -> str:
@@ -35,6 +37,7 @@ def workload_spec(key: str, data: Path) -> str:
         "agentic": "agentic",
         "agentic-real": agentic_real_spec(data / "worfbench", data / "azure-llm-2023"),
         "wfinstances": f"wfinstances:{data / 'wfinstances'}",
+        "agentic-serving": f"agentic-serving:{data / 'worfbench'},azure={data / 'azure-llm-2023'}",
     }[key]
 
 
@@ -67,7 +70,7 @@ class StudyConfig:
     runs_dir: Path
     data: Path
     train: TrainConfig = STUDY_TRAIN
-    workloads: tuple[str, ...] = WORKLOADS
+    workloads: tuple[str, ...] = DEFAULT_WORKLOADS
     seeds: tuple[int, ...] = (0, 1, 2)
     servers: tuple[int, ...] = (16, 32, 48, 64, 128)
     loads: tuple[float, ...] = (0.5, 0.7, 0.85)
