@@ -135,9 +135,27 @@ def report(table: pd.DataFrame, tau: float | None, command: str, args: argparse.
              "```", command, "```", ""]  # fmt: skip
     if tau is not None:
         lines += [f"Ranker for `predicted` (2-fold cross-fitted on ShareGPT messages): Kendall's τ = {tau:.3f}.", ""]
-    lines += ["## Best router and queue per cell", "", *markdown(best, BEST_COLUMNS), "", "## Every cell", "",
-              *markdown(table, ALL_COLUMNS)]  # fmt: skip
+    lines += ["## Best router and queue per cell", "", *markdown(best, BEST_COLUMNS), "", *queue_section(table),
+              "## Every cell", "", *markdown(table, ALL_COLUMNS)]  # fmt: skip
     path.write_text("\n".join(lines) + "\n")
+
+
+def queue_section(table: pd.DataFrame, load: float = 0.85) -> list[str]:
+    """At ρ = ``load``: each queue discipline's mean / p99 response time under the router that is best on average
+    over the queues there, per N (empty without that load or with one queue)."""
+    cells = table[table["load"] == load]
+    if cells.empty or cells["queue"].nunique() < 2:
+        return []
+    lines = [f"## Queue disciplines at ρ = {load:g}", "", "Under the router with the lowest mean RT / LB over the "
+             "queue disciplines at that N.", "", "| N | router | " + " | ".join(
+                 f"{q} mean / p99 (s)" for q in cells["queue"].unique()) + " |",
+             "|---:|---|" + "---:|" * cells["queue"].nunique()]  # fmt: skip
+    for n, g in cells.groupby("servers"):
+        router = g.groupby("router")["rt_over_lb"].mean().idxmin()
+        rows = g[g["router"] == router].set_index("queue")
+        lines.append(f"| {n} | {router} | " + " | ".join(
+            f"{rows.loc[q, 'mean_rt_s']:.2f} / {rows.loc[q, 'p99_rt_s']:.2f}" for q in rows.index) + " |")  # fmt: skip
+    return [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,11 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workflows-per-server", type=int, default=10, help="workflows per episode / N")
     parser.add_argument("--seed", type=int, default=0, help="ranker cross-fitting split")
     parser.add_argument("--output", type=Path, default=Path("results/headroom"), help="report and CSV")
+    parser.add_argument("--report-only", action="store_true", help="rewrite report.md from OUTPUT/results.csv")
     args = parser.parse_args(argv)
     ranks, tau = cross_fitted_ranks(args.seed) if "predicted" in args.queues else (None, None)
-    table = measure(args, ranks)
-    args.output.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.output / "results.csv", index=False)
+    if args.report_only:
+        table = pd.read_csv(args.output / "results.csv")
+        argv = [a for a in argv if a != "--report-only"]
+    else:
+        table = measure(args, ranks)
+        args.output.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.output / "results.csv", index=False)
     report(table, tau, shlex.join(["python", "benchmarks/headroom.py", *argv]), args, args.output / "report.md")
     print((args.output / "report.md").read_text())
     return 0
