@@ -134,7 +134,9 @@ def report(table: pd.DataFrame, tau: float | None, command: str, args: argparse.
              f"{args.episodes} episode(s) per cell, {args.workflows_per_server} workflows per server. Command:", "",
              "```", command, "```", ""]  # fmt: skip
     if tau is not None:
-        lines += [f"Ranker for `predicted` (2-fold cross-fitted on ShareGPT messages): Kendall's τ = {tau:.3f}.", ""]
+        lines += [f"Ranker for `predicted` (2-fold cross-fitted on ShareGPT messages): Kendall's τ = {tau:.3f} over "
+                  "all pairs at once (results/ranker reports τ within lists of 32, prompts with their conversation).",
+                  ""]  # fmt: skip
     lines += ["## Best router and queue per cell", "", *markdown(best, BEST_COLUMNS), "", *queue_section(table),
               "## Every cell", "", *markdown(table, ALL_COLUMNS)]  # fmt: skip
     path.write_text("\n".join(lines) + "\n")
