@@ -113,6 +113,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             new_type_speedup=args.new_type_speedup,
             work_shift=args.work_shift,
             work_shift_at=args.work_shift_at,
+            shift_distribution=args.shift_distribution,
         )
     if args.target_ci is not None:
         raise ConfigError("--target-ci: only with --scenario default (DWS streams are a fixed set)")
@@ -147,6 +148,7 @@ def _shifted(args: argparse.Namespace) -> bool:
         or args.new_type_speedup != 1
         or args.work_shift != 1
         or args.work_shift_at != EnvConfig.work_shift_at
+        or args.shift_distribution != EnvConfig.shift_distribution
     )
 
 

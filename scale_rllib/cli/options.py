@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scale_rllib.env.config import EnvConfig
+from scale_rllib.env.shifts import SHIFT_DISTRIBUTIONS
 from scale_rllib.sim.knowledge import RUNTIME_KNOWLEDGE
 from scale_rllib.training.config import ADVANTAGES, RETURNS, TEACHERS, WARM_START_TEACHERS, TrainConfig
 from scale_rllib.workloads.spec import WORKLOAD_KINDS, with_arrivals
@@ -58,7 +59,8 @@ class DeprecatedAlias(argparse.Action):
 
 def add_workload_arguments(p: argparse.ArgumentParser, load_help: str = "offered load ρ") -> None:
     """``--workload``, ``--arrivals``, ``--load``, ``--workflows-per-server``, ``--max-tasks``,
-    ``--runtime-knowledge``, ``--profile-error``."""
+    ``--runtime-knowledge``, ``--profile-error``, ``--interference``, ``--new-type-speedup``, ``--work-shift``,
+    ``--work-shift-at``, ``--shift-distribution``."""
     p.add_argument("--workload", default=EnvConfig.workload, help=WORKLOAD_HELP)
     p.add_argument("--arrivals", metavar="azure:PATH", help=ARRIVALS_HELP)
     p.add_argument("--load", type=float, default=EnvConfig.load, help=f"{load_help}: arrival rate / sustainable rate")
@@ -108,6 +110,14 @@ def add_workload_arguments(p: argparse.ArgumentParser, load_help: str = "offered
         type=float,
         default=EnvConfig.work_shift_at,
         help="fraction F of each episode's stream (by arrival index) before the --work-shift",
+    )
+    p.add_argument(
+        "--shift-distribution",
+        choices=tuple(SHIFT_DISTRIBUTIONS),
+        default=EnvConfig.shift_distribution,
+        help="each episode draws --profile-error, --interference, --new-type-speedup, --work-shift and "
+        "--work-shift-at from this distribution (meta-training, held-out shifts; docs/design.md §10); none: those "
+        "flags as given",
     )
 
 

@@ -48,6 +48,11 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue OUTPUT/checkpoint's run (its config, these --iterations)"
     )
+    p.add_argument(
+        "--init-checkpoint",
+        help="start from this checkpoint's network (fine-tuning: this command's config, a fresh optimizer and "
+        "iteration count, a new MLflow run); not with --warm-start",
+    )
     add_tracking_arguments(p)
     p.set_defaults(run=run)
 

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from scale_rllib.env.shifts import NO_SHIFT, SHIFT_DISTRIBUTIONS
 from scale_rllib.sim.knowledge import RUNTIME_KNOWLEDGE
 from scale_rllib.validation import ConfigError, from_dict, require
 from scale_rllib.workloads.spec import validate_spec
@@ -45,6 +46,11 @@ class EnvConfig:
             or bigger inputs (workload drift, docs/design.md §10); the profile, the arrival rate and what schedulers
             know of each task stay as before the shift (1: none).
         work_shift_at: The fraction of the stream (by arrival index, rounded) that arrives before the shift.
+        shift_distribution: ``none`` (the fields above as given), or a distribution of
+            :data:`~scale_rllib.env.shifts.SHIFT_DISTRIBUTIONS` from which each episode draws ``profile_error``,
+            ``interference``, ``new_type_speedup``, ``work_shift`` and ``work_shift_at`` with its own generator
+            (meta-training and held-out shifts, docs/design.md §10); those five fields must then stay at their
+            defaults.
 
     Raises:
         ConfigError: any invalid field (named), including an unknown workload kind or a missing path.
@@ -68,6 +74,7 @@ class EnvConfig:
     new_type_speedup: float = 1.0
     work_shift: float = 1.0
     work_shift_at: float = 0.5
+    shift_distribution: str = "none"
 
     def __post_init__(self) -> None:
         lo, hi = self.servers_range
@@ -124,16 +131,32 @@ class EnvConfig:
             "work_shift_at",
             f"fraction of the stream before the shift must be in [0, 1], got {self.work_shift_at}",
         )
+        self._check_shift_distribution()
         try:
             validate_spec(self.workload)
         except (ValueError, FileNotFoundError) as err:
             raise ConfigError(f"workload: {err}") from None
         shifted = (self.runtime_knowledge != "oracle" or self.profile_error or self.interference
-                   or self.new_type_speedup != 1 or self.work_shift != 1 or self.bandwidth is not None)  # fmt: skip
+                   or self.new_type_speedup != 1 or self.work_shift != 1 or self.bandwidth is not None
+                   or self.shift_distribution != "none")  # fmt: skip
         require(
             not (self.with_serving and shifted),
             "workload",
             "agentic-serving episodes model neither estimated runtimes, shifts nor transfers (docs/design.md §11)",
+        )
+
+    def _check_shift_distribution(self) -> None:
+        require(
+            self.shift_distribution in SHIFT_DISTRIBUTIONS,
+            "shift_distribution",
+            f"must be one of {', '.join(SHIFT_DISTRIBUTIONS)}, got {self.shift_distribution!r}",
+        )
+        fixed = [name for name, value in NO_SHIFT.items() if getattr(self, name) != value]
+        require(
+            self.shift_distribution == "none" or not fixed,
+            "shift_distribution",
+            f"{self.shift_distribution!r} draws {', '.join(NO_SHIFT)} per episode: leave {', '.join(fixed)} at the "
+            "default",
         )
 
     @property

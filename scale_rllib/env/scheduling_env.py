@@ -11,6 +11,7 @@ import numpy as np
 
 from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.observation import encode, observation_space, terminal_observation
+from scale_rllib.env.shifts import episode_config, may_shift_work
 from scale_rllib.metrics import INFO_INPUT_ID as INPUT_ID
 from scale_rllib.metrics import INFO_TIME_S as TIME_S
 from scale_rllib.sim.cluster import Cluster
@@ -75,13 +76,15 @@ class SchedulingEnv(gym.Env):
         self._worker_index = int(getattr(env_config, "worker_index", 0))
         self._episodes = 0
         self.workload = make_workload(config.workload, config.max_tasks)
-        # the kind whose work EnvConfig.work_shift scales (only computed when it does)
-        self._shift_kind = work_shift_kind(self.workload.mean_work_by_kind()) if config.work_shift != 1 else -1
+        # the kind whose work EnvConfig.work_shift scales (only computed when it does, or may per episode)
+        shifts = config.work_shift != 1 or may_shift_work(config.shift_distribution)
+        self._shift_kind = work_shift_kind(self.workload.mean_work_by_kind()) if shifts else -1
         self.observation_space = observation_space(config.max_servers, config.with_uncertainty, config.with_serving)
         self.action_space = gym.spaces.Discrete(config.max_servers)
         self.sim: Simulator | None = None  # the engine: the true cluster
         self.knowledge: EstimatedRuntimes | None = None  # with runtime_knowledge="estimated"
         self.view: Simulator | None = None  # what schedulers and the observation read at this decision
+        self.episode_config = config  # the episode's config, its shift drawn (EnvConfig.shift_distribution)
         self._scale = 1.0
         self._tau = 1.0
         self._last_area = 0.0
@@ -118,7 +121,8 @@ class SchedulingEnv(gym.Env):
                 bandwidth=cfg.bandwidth,
             )
         )
-        self.sim, self.knowledge = _with_knowledge(self.sim, cfg, rng, self._shift_kind)
+        self.episode_config = episode_config(cfg, rng)  # this episode's shift, drawn with shift_distribution
+        self.sim, self.knowledge = _with_knowledge(self.sim, self.episode_config, rng, self._shift_kind)
         self._last_area = 0.0
         self._next_decision()
         self._tau = max(float(self.view.critical_path_s.mean()), 1e-9)  # the time unit of observations and reward

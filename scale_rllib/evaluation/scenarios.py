@@ -91,6 +91,8 @@ class EvalConfig:
         new_type_speedup: How much faster the first server type really is than profiled (:class:`EnvConfig`).
         work_shift: Multiplier of one task kind's work in the later workflows of each episode (:class:`EnvConfig`).
         work_shift_at: The fraction of each episode's stream before that shift (:class:`EnvConfig`).
+        shift_distribution: ``none``, or the distribution each episode draws the five fields above from
+            (:class:`EnvConfig`; docs/design.md §10).
 
     Raises:
         ConfigError: an invalid field (named).
@@ -112,6 +114,7 @@ class EvalConfig:
     new_type_speedup: float = 1.0
     work_shift: float = 1.0
     work_shift_at: float = 0.5
+    shift_distribution: str = "none"
 
     #: Columns that identify a table cell (besides the scheduler).
     cell_keys = ("servers",)
@@ -140,6 +143,7 @@ class EvalConfig:
             new_type_speedup=self.new_type_speedup,
             work_shift=self.work_shift,
             work_shift_at=self.work_shift_at,
+            shift_distribution=self.shift_distribution,
         )
 
     def groups(self) -> list[EpisodeGroup]:

@@ -77,6 +77,9 @@ class TrainConfig:
         policy_iteration_episodes: Episodes labelled per round.
         rollout_candidates: The network's most likely servers the self-rollout tries per decision.
         labelling_workers: Ray tasks (1 CPU each, spread over the cluster) that label a round's episodes.
+        init_checkpoint: Start PPO from this checkpoint's network (a training checkpoint directory): fine-tuning on
+            this run's task, with a fresh optimizer and iteration count (unlike resuming); None = a new network.
+            Exclusive with ``warm_start``. :mod:`scale_rllib.training.init_checkpoint`.
         returns: Returns of the input-driven advantages: ``discounted`` (gamma) or ``average-reward`` (rewards minus
             the batch's reward rate × elapsed time, undiscounted; Decima, Mao et al., SIGCOMM 2019).
 
@@ -116,6 +119,7 @@ class TrainConfig:
     policy_iteration_episodes: int = 8
     rollout_candidates: int = 4
     labelling_workers: int = 1
+    init_checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -136,6 +140,11 @@ class TrainConfig:
             self.warm_start is None or self.warm_start in WARM_START_TEACHERS,
             "warm_start",
             f"must be one of {', '.join(WARM_START_TEACHERS)} or None, got {self.warm_start!r}",
+        )
+        require(
+            self.init_checkpoint is None or self.warm_start is None,
+            "init_checkpoint",
+            "give either --init-checkpoint (start from a trained network) or --warm-start (clone a heuristic)",
         )
         require(self.warm_start_dagger_rounds >= 0, "warm_start_dagger_rounds", "must be ≥ 0")
         require(self.advantage in ADVANTAGES, "advantage", f"must be one of {', '.join(ADVANTAGES)}")

@@ -27,6 +27,7 @@ from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.tracking import MlflowTracker, flatten
 from scale_rllib.training.callbacks import EpisodeMetricsCallback
 from scale_rllib.training.config import TrainConfig
+from scale_rllib.training.init_checkpoint import load_initial_weights
 from scale_rllib.training.policy_iteration import policy_iteration
 from scale_rllib.training.warm_start import warm_start_algorithm
 
@@ -110,12 +111,14 @@ def init_ray(address: str | None) -> None:
 
 
 def build_algorithm(cfg: TrainConfig, tracker: MlflowTracker, restore_from: Path | None = None, verbose: bool = True):
-    """Build the PPO Algorithm; restore it from a checkpoint, or else warm-start it and run the policy-iteration rounds
-    if configured."""
+    """Build the PPO Algorithm; restore it from a checkpoint, or else load ``cfg.init_checkpoint``'s network and/or
+    warm-start it and run the policy-iteration rounds, as configured."""
     algo = build_ppo_config(cfg).build_algo()
     if restore_from is not None:
         algo.restore_from_path(str(Path(restore_from).resolve()))
         return algo
+    if cfg.init_checkpoint is not None:
+        load_initial_weights(algo, cfg)
     stages = (
         (cfg.warm_start, warm_start_algorithm, f"warm start from {cfg.warm_start}"),
         (cfg.teacher, policy_iteration, f"{cfg.policy_iterations} policy iteration(s) by {cfg.teacher}"),

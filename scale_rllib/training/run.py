@@ -13,6 +13,7 @@ from scale_rllib import metrics as M
 from scale_rllib.tracking import MlflowTracker, default_tracking_uri
 from scale_rllib.training.checkpoints import find_checkpoint, read_metadata, save_checkpoint
 from scale_rllib.training.config import TrainConfig
+from scale_rllib.training.init_checkpoint import initial_weights
 from scale_rllib.training.mlflow_model import log_policy_model
 from scale_rllib.training.ppo import build_algorithm, init_ray, select_metrics
 from scale_rllib.validation import ConfigError
@@ -110,7 +111,8 @@ def train(
         progress: Show a progress bar.
 
     Raises:
-        ConfigError: ``resume`` without a checkpoint in ``output_dir`` — before any Ray work starts.
+        ConfigError: ``resume`` without a checkpoint in ``output_dir``, or an ``init_checkpoint`` that is missing or
+            does not fit ``cfg`` — before any Ray work starts.
         WorkflowError, FileNotFoundError: a malformed or missing workload file — before any Ray work starts.
     """
     output = Path(output_dir)
@@ -118,6 +120,8 @@ def train(
     if resume and found is None:
         raise ConfigError(f"--resume: no scale_rllib checkpoint in {output / CHECKPOINT_DIR}")
     make_workload(cfg.env.workload, cfg.env.max_tasks)  # parse every file now: errors name the file and task
+    if cfg.init_checkpoint is not None and not resume:
+        initial_weights(cfg)  # a missing or incompatible network fails now, naming init_checkpoint
     meta = read_metadata(found) if found else {}
     output.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.num_threads)

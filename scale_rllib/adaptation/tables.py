@@ -1,0 +1,150 @@
+"""The adaptation protocol's statistics, report and plot (pure: data frames in, data frames and files out).
+
+Rows (one per evaluation episode): ``shift``, ``method``, ``seed`` (training seed; −1 for a heuristic), ``step``
+(adaptation PPO iterations; −1 for a heuristic: it does not adapt), ``episode`` (the evaluation seed, the same for
+every method, so per-episode ratios are paired), ``mean_response_time_s`` (seconds) and ``lower_bound_s``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scale_rllib.env.shifts import HELD_OUT, laws
+from scale_rllib.evaluation.summary import ci95_half_width
+
+#: The reference of the paired ratios: EFT on the same estimates as the policies.
+REFERENCE = "eft-estimated"
+#: The heuristic with true execution times: what perfect knowledge buys EFT.
+ORACLE = "eft-oracle"
+#: Columns of :func:`adaptation_table`.
+TABLE_COLUMNS = ("shift", "method", "step", "seeds", "episodes", "mean_response_time_s", "ci95_s",
+                 "ratio_to_reference", "ratio_ci95", "worst_seed_ratio")  # fmt: skip
+
+
+def with_reference_ratio(rows: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """``rows`` plus ``ratio``: each row's response time / ``reference``'s on the same (shift, episode).
+
+    Raises:
+        ValueError: ``reference`` has no row for some (shift, episode), or more than one.
+    """
+    ref = rows[rows["method"] == reference].set_index(["shift", "episode"])["mean_response_time_s"]
+    if not ref.index.is_unique:
+        raise ValueError(f"{reference}: more than one row per (shift, episode)")
+    keys = pd.MultiIndex.from_frame(rows[["shift", "episode"]])
+    missing = keys.difference(ref.index)
+    if len(missing):
+        raise ValueError(f"{reference}: no row for (shift, episode) {list(missing)[:3]}")
+    return rows.assign(ratio=rows["mean_response_time_s"].to_numpy() / ref.reindex(keys).to_numpy())
+
+
+def adaptation_table(rows: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Per (shift, method, step): mean response time ± 95 % (over every seed × episode), the paired ratio to
+    ``reference`` (mean over seed × episode pairs) ± 95 % (Student t), and the worst training seed's mean ratio.
+
+    Returns:
+        :data:`TABLE_COLUMNS`, cells in order of appearance.
+    """
+    rows = with_reference_ratio(rows, reference)
+    out = []
+    for (shift, method, step), g in rows.groupby(["shift", "method", "step"], sort=False):
+        per_seed = g.groupby("seed")["ratio"].mean()
+        rt = g["mean_response_time_s"]
+        out.append((shift, method, int(step), g["seed"].nunique(), g["episode"].nunique(), rt.mean(),
+                    ci95_half_width(rt), g["ratio"].mean(), ci95_half_width(g["ratio"]), per_seed.max()))  # fmt: skip
+    return pd.DataFrame(out, columns=list(TABLE_COLUMNS))
+
+
+def paired_methods(rows: pd.DataFrame, method: str, baseline: str) -> pd.DataFrame:
+    """Per (shift, step) both methods reached: mean over (seed, episode) of RT(method) / RT(baseline) on the same
+    training seed, step and evaluation episode, ± 95 % (Student t), and the number of pairs.
+
+    Returns:
+        Columns ``shift, step, pairs, ratio, ci95``.
+    """
+    keys = ["shift", "seed", "step", "episode"]
+    a = rows[rows["method"] == method].set_index(keys)["mean_response_time_s"]
+    b = rows[rows["method"] == baseline].set_index(keys)["mean_response_time_s"]
+    ratio = (a / b).dropna().rename("ratio").reset_index()
+    out = [(shift, int(step), len(g), g["ratio"].mean(), ci95_half_width(g["ratio"]))
+           for (shift, step), g in ratio.groupby(["shift", "step"], sort=True)]  # fmt: skip
+    return pd.DataFrame(out, columns=["shift", "step", "pairs", "ratio", "ci95"])
+
+
+def held_out_lines(shifts: tuple[str, ...]) -> dict[str, str]:
+    """Per held-out shift of :data:`~scale_rllib.env.shifts.HELD_OUT`, the sentence that says which value lies
+    outside the meta-training range."""
+    train = laws("meta-train")
+    out = {}
+    for shift in (s for s in shifts if s in HELD_OUT):
+        name = HELD_OUT[shift]
+        lo, hi = train[name].support()
+        out[shift] = f"Held out: `{name}` = {laws(shift)[name].lo:g} (meta-training draws it in [{lo:.3g}, {hi:.3g}])."
+    return out
+
+
+def _cell(value: float, digits: int = 3) -> str:
+    return "—" if not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def report_lines(table: pd.DataFrame, versus: pd.DataFrame, held_out: dict[str, str]) -> list[str]:
+    """Markdown: per shift, one row per (method, step), then the paired meta / no-meta ratio per step.
+
+    Args:
+        table: :func:`adaptation_table`.
+        versus: :func:`paired_methods` of ``meta`` against ``no-meta``.
+        held_out: Per shift, the line that says what is held out.
+    """
+    lines: list[str] = []
+    for shift, g in table.groupby("shift", sort=False):
+        lines += [f"## {shift}", "", held_out.get(shift, ""), "",
+                  "| method | adaptation iterations | seeds | episodes | mean RT (s) | ± 95 % | / EFT (estimates), "
+                  "paired | ± 95 % | worst seed |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for r in g.itertuples():
+            step, seeds = ("—", "—") if r.step < 0 else (r.step, r.seeds)
+            lines.append(f"| {r.method} | {step} | {seeds} | {r.episodes} | {_cell(r.mean_response_time_s, 2)} | "
+                         f"{_cell(r.ci95_s, 2)} | {_cell(r.ratio_to_reference)} | {_cell(r.ratio_ci95)} | "
+                         f"{_cell(r.worst_seed_ratio)} |")  # fmt: skip
+        v = versus[versus["shift"] == shift]
+        if len(v):
+            lines += ["", "Meta-trained / trained without meta-learning, paired by training seed, adaptation "
+                      "iterations and episode:", "", "| adaptation iterations | pairs | meta / no-meta | ± 95 % |",
+                      "|---:|---:|---:|---:|"]  # fmt: skip
+            lines += [f"| {r.step} | {r.pairs} | {_cell(r.ratio)} | {_cell(r.ci95)} |" for r in v.itertuples()]
+        lines.append("")
+    return lines
+
+
+def plot_adaptation(table: pd.DataFrame, path: Path) -> Path:
+    """``path`` (PNG): per shift (columns), against adaptation iterations, one line per learned method and the
+    heuristics as horizontal lines: mean response time (top; 95 % bars) and the paired ratio to EFT on the same
+    estimates (bottom; 95 % bars). Log scales; bars are clipped at half the value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shifts = list(dict.fromkeys(table["shift"]))
+    fig, axes = plt.subplots(2, len(shifts), figsize=(5.5 * len(shifts), 7), squeeze=False, sharex="col")
+    panels = (("mean_response_time_s", "ci95_s", "mean response time (s)"),
+              ("ratio_to_reference", "ratio_ci95", "/ EFT on the same estimates (paired)"))  # fmt: skip
+    for column, shift in enumerate(shifts):
+        g = table[table["shift"] == shift]
+        for ax, (value, ci, label) in zip(axes[:, column], panels, strict=True):
+            for method, m in g[g["step"] >= 0].groupby("method", sort=False):
+                mean, half = m[value], m[ci].fillna(0)
+                ax.errorbar(m["step"], mean, yerr=[np.minimum(half, 0.5 * mean), half], marker="o", capsize=3,
+                            label=method)  # fmt: skip
+            for r, style in zip(g[g["step"] < 0].itertuples(), ("--", ":", "-."), strict=False):
+                ax.axhline(getattr(r, value), linestyle=style, color="grey", label=r.method)
+            ax.set(ylabel=label, yscale="log")
+        axes[0, column].set_title(shift)
+        axes[0, column].legend(fontsize="small")
+        axes[1, column].set(xlabel="adaptation PPO iterations", xticks=sorted(g.loc[g["step"] >= 0, "step"].unique()))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
