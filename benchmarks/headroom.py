@@ -66,7 +66,7 @@ def run_cell(workload, router: str, seed: int, servers: int, load: float, per_se
         sim.assign(chooser.select(None, sim))
     sim.run_to_completion()
     on_engine = (sim.task_kind == TaskKind.LLM) & sim.cluster.is_engine[sim.task_server]
-    capacity = capacity_cluster(sim.cluster, workload.mean_sequence_tokens)
+    capacity = capacity_cluster(sim.cluster, workload.mean_sequence_tokens, np.flatnonzero(sim.elastic))
     rate = (len(sim.arrival_s) - 1) / sim.arrival_s[-1]  # the replayed window's own arrival rate
     return {"response_s": sim.response_times_s(), "lower_bound_s": sim.lower_bound_s,
             "realized_load": rate / capacity.service_rate(workload.mean_work_by_kind(),
