@@ -17,7 +17,7 @@ from scale_rllib.cli.options import (
     output_argument,
     workload_of,
 )
-from scale_rllib.env.config import EnvConfig
+from scale_rllib.env.config import changed_shift_fields
 from scale_rllib.evaluation import (
     DwsEvalConfig,
     EvalConfig,
@@ -117,7 +117,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         )
     if args.target_ci is not None:
         raise ConfigError("--target-ci: only with --scenario default (DWS streams are a fixed set)")
-    if _shifted(args):
+    if changed_shift_fields(args):
         raise ConfigError("--runtime-knowledge and the shift flags: only with --scenario default")
     for dest in ("dax_dir", "pool"):
         if getattr(args, dest) is None:
@@ -137,18 +137,6 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         episodes=1 if args.stream is not None else args.episodes,
         pattern=args.pattern or "constant",
         **extra,
-    )
-
-
-def _shifted(args: argparse.Namespace) -> bool:
-    """Whether any runtime-knowledge or shift flag differs from its default (default scenario only)."""
-    return (
-        args.runtime_knowledge != "oracle"
-        or bool(args.profile_error or args.interference)
-        or args.new_type_speedup != 1
-        or args.work_shift != 1
-        or args.work_shift_at != EnvConfig.work_shift_at
-        or args.shift_distribution != EnvConfig.shift_distribution
     )
 
 

@@ -136,9 +136,8 @@ class EnvConfig:
             validate_spec(self.workload)
         except (ValueError, FileNotFoundError) as err:
             raise ConfigError(f"workload: {err}") from None
-        shifted = (self.runtime_knowledge != "oracle" or self.profile_error or self.interference
-                   or self.new_type_speedup != 1 or self.work_shift != 1 or self.bandwidth is not None
-                   or self.shift_distribution != "none")  # fmt: skip
+        # the shift point alone (SHIFT_FIELDS[-1]) changes nothing
+        shifted = changed_shift_fields(self, SHIFT_FIELDS[:-1]) or self.bandwidth is not None
         require(
             not (self.with_serving and shifted),
             "workload",
@@ -182,3 +181,16 @@ class EnvConfig:
     def from_dict(cls, values: dict[str, Any]) -> EnvConfig:
         """Build from a dict, rejecting unknown keys by name."""
         return from_dict(cls, values)
+
+
+#: The runtime-knowledge and shift fields, ``work_shift_at`` last (it matters only with a ``work_shift``).
+SHIFT_FIELDS = (
+    "runtime_knowledge", "profile_error", "interference", "new_type_speedup", "work_shift", "shift_distribution",
+    "work_shift_at",
+)  # fmt: skip
+
+
+def changed_shift_fields(values: Any, fields: tuple[str, ...] = SHIFT_FIELDS) -> list[str]:
+    """The ``fields`` of ``values`` (an :class:`EnvConfig`, or parsed CLI flags with the same names) that differ from
+    :class:`EnvConfig`'s defaults."""
+    return [f for f in fields if getattr(values, f) != getattr(EnvConfig, f)]

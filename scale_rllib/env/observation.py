@@ -143,8 +143,7 @@ def _serving_columns(sim, columns: np.ndarray) -> None:
         return
     columns[1] = sim.cached_prefix_tokens() / max(sim.request_tokens(), 1)
     columns[2] = sim.kv_utilization()
-    max_seqs = np.array([t.engine.max_seqs if t.engine is not None else 1 for t in sim.cluster.server_types])
-    columns[3] = np.where(is_engine, sim.running_requests() / max_seqs, 0.0)
+    columns[3] = np.where(is_engine, sim.running_requests() / sim.max_seqs, 0.0)
     columns[4] = np.where(is_engine, np.log1p(sim.waiting_requests()), 0.0)
 
 

@@ -73,10 +73,7 @@ def router_pool(sim: Simulator) -> np.ndarray | None:
 def llm_engines(sim: Simulator) -> np.ndarray | None:
     """Indices (E,) of the engine replicas when the current task is an LLM call and the cluster has engines; else
     None (the task goes to :func:`fallback_server`)."""
-    if sim.task_kind[sim.task] != TaskKind.LLM:
-        return None
-    engines = np.flatnonzero(np.asarray(sim.cluster.is_engine, dtype=bool))
-    return engines if engines.size else None
+    return router_pool(sim) if np.asarray(sim.cluster.is_engine, dtype=bool).any() else None
 
 
 def match_rates(sim: Simulator, engines: np.ndarray) -> np.ndarray:

@@ -89,6 +89,8 @@ class ServingSimulator(Simulator):
         self.engines = [None if t.engine is None else LLMEngine(t.engine, queue_policy) for t in cluster.server_types]
         self._engine_ids = np.flatnonzero(cluster.is_engine)  # (E,) servers with an engine
         self._engine_next_s = np.full(len(self._engine_ids), np.inf)  # (E,) each engine's next event
+        #: (N,) each engine's largest batch (``EngineProfile.max_seqs``); 1 on slot servers
+        self.max_seqs = np.array([1 if t.engine is None else t.engine.max_seqs for t in cluster.server_types])
         self.task_context = np.rint(np.concatenate([w.context_tokens for w in self.workflows]))  # (T_total,)
         self.task_rank = _ranks(np.concatenate([w.sample_id for w in self.workflows]), sample_rank)
         n_tasks = len(self.task_work)

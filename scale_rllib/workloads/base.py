@@ -69,10 +69,7 @@ class Workload:
         Returns:
             A fresh :class:`Simulator`.
         """
-        if randomize_mix:
-            cluster = self.profile.randomized(servers, rng, bandwidth)
-        else:
-            cluster = self.profile.fixed(servers, bandwidth)
+        cluster = self.profile.draw(servers, rng, randomize_mix, bandwidth)
         workflows = self.sample(rng, num_workflows)
         rate = load * cluster.service_rate(self.mean_work_by_kind(), self.mean_decode_work_by_kind())
         return Simulator(cluster, workflows, self.arrival_times(rng, num_workflows, rate))
@@ -105,6 +102,10 @@ class ClusterProfile:
         """A training cluster: proportions drawn from Dirichlet(4·weights + 0.5), then apportioned."""
         weights = rng.dirichlet(4.0 * np.asarray(self.weights) + 0.5)
         return self._cluster(_apportion(weights, servers), bandwidth)
+
+    def draw(self, servers: int, rng: np.random.Generator, randomize_mix: bool, bandwidth: float | None) -> Cluster:
+        """:meth:`randomized` (training) or :meth:`fixed` (evaluation) N = ``servers``."""
+        return self.randomized(servers, rng, bandwidth) if randomize_mix else self.fixed(servers, bandwidth)
 
     def _cluster(self, counts: np.ndarray, bandwidth: float | None) -> Cluster:
         return Cluster.from_counts(list(zip(self.types, counts)), bandwidth)

@@ -289,10 +289,7 @@ class AgenticServingWorkload(AgenticRealWorkload):
             raise ValueError(f"workload {self.name!r}: tools=service needs N ≥ 2 (engines + the tool service)")
         profile = SERVICE_ENGINES_PROFILE if service else self.profile
         engines = servers - 1 if service else servers
-        if randomize_mix:
-            cluster = profile.randomized(engines, rng, bandwidth)
-        else:
-            cluster = profile.fixed(engines, bandwidth)
+        cluster = profile.draw(engines, rng, randomize_mix, bandwidth)
         elastic = (servers - 1,) if service else ()
         if service:
             cluster = Cluster((*cluster.server_types, TOOL_SERVICE), bandwidth)
