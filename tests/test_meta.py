@@ -85,10 +85,12 @@ def test_draws_are_reproducible_per_seed_and_come_from_the_episodes_generator() 
 
 
 def test_held_out_values_lie_outside_the_training_ranges_and_reach_the_engine() -> None:
-    """heldout-newtype: x = 4 > 3; heldout-drift: w = 5 > 4 (at F = 0.3, c = 0.5). In an episode of heldout-drift the
+    """heldout-newtype: x = 4 > 3; heldout-drift: w = 5 > 4 (at F = 0.3, c = 0.5); heldout-error σ and
+    heldout-interference c = 1.5 > 1. In an episode of heldout-drift the
     engine runs 5 × the profile's CODE work in the workflows from 30 % of the stream on, and nothing else changes."""
     train = laws("meta-train")
-    assert HELD_OUT == {"heldout-newtype": "new_type_speedup", "heldout-drift": "work_shift"}
+    assert HELD_OUT == {"heldout-newtype": "new_type_speedup", "heldout-drift": "work_shift",
+                        "heldout-error": "profile_error", "heldout-interference": "interference"}  # fmt: skip
     for shift, name in HELD_OUT.items():
         lo, hi = train[name].support()
         value = laws(shift)[name].lo

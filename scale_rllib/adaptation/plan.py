@@ -50,7 +50,7 @@ class AdaptationPlan:
         ConfigError: an invalid field (named).
     """
 
-    shifts: tuple[str, ...] = ("heldout-newtype", "heldout-drift")
+    shifts: tuple[str, ...] = ("heldout-drift", "heldout-error")
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: tuple[int, ...] = (0, 1, 2, 5, 10)
     pretrain_iterations: int = 20

@@ -114,6 +114,8 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             work_shift=args.work_shift,
             work_shift_at=args.work_shift_at,
             shift_distribution=args.shift_distribution,
+            model_forgetting=args.model_forgetting,
+            model_prior_count=args.model_prior_count,
         )
     if args.target_ci is not None:
         raise ConfigError("--target-ci: only with --scenario default (DWS streams are a fixed set)")

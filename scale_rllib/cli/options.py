@@ -60,7 +60,7 @@ class DeprecatedAlias(argparse.Action):
 def add_workload_arguments(p: argparse.ArgumentParser, load_help: str = "offered load ρ") -> None:
     """``--workload``, ``--arrivals``, ``--load``, ``--workflows-per-server``, ``--max-tasks``,
     ``--runtime-knowledge``, ``--profile-error``, ``--interference``, ``--new-type-speedup``, ``--work-shift``,
-    ``--work-shift-at``, ``--shift-distribution``."""
+    ``--work-shift-at``, ``--shift-distribution``, ``--model-forgetting``, ``--model-prior-count``."""
     p.add_argument("--workload", default=EnvConfig.workload, help=WORKLOAD_HELP)
     p.add_argument("--arrivals", metavar="azure:PATH", help=ARRIVALS_HELP)
     p.add_argument("--load", type=float, default=EnvConfig.load, help=f"{load_help}: arrival rate / sustainable rate")
@@ -119,6 +119,20 @@ def add_workload_arguments(p: argparse.ArgumentParser, load_help: str = "offered
         "--work-shift-at from this distribution (meta-training, held-out shifts; docs/design.md §10); none: those "
         "flags as given",
     )
+    p.add_argument(
+        "--model-forgetting",
+        type=float,
+        default=EnvConfig.model_forgetting,
+        help="γ in (0, 1]: the performance model weighs about the last 1/(1−γ) completions per server type × task "
+        "kind (follows a drift; 1: all); with --runtime-knowledge estimated",
+    )
+    p.add_argument(
+        "--model-prior-count",
+        type=float,
+        default=EnvConfig.model_prior_count,
+        help="κ₀ > 0: the profile's weight in the performance model, in completions; with --runtime-knowledge "
+        "estimated",
+    )
 
 
 def workload_of(args: argparse.Namespace) -> str:
@@ -152,6 +166,12 @@ def add_ppo_arguments(p: argparse.ArgumentParser, defaults: TrainConfig | None =
         type=int,
         default=d.warm_start_dagger_rounds,
         help="DAgger rounds after the clone (the teacher labels the student's own states)",
+    )
+    p.add_argument(
+        "--warm-start-privileged",
+        action="store_true",
+        help="with --runtime-knowledge estimated: the teacher decides on the true execution times, the student learns "
+        "from the estimated observation (imitation of a privileged teacher)",
     )
     p.add_argument(
         "--advantage",

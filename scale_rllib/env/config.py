@@ -51,6 +51,12 @@ class EnvConfig:
             ``interference``, ``new_type_speedup``, ``work_shift`` and ``work_shift_at`` with its own generator
             (meta-training and held-out shifts, docs/design.md §10); those five fields must then stay at their
             defaults.
+        model_forgetting: γ in (0, 1], the performance model's forgetting factor (estimated runtime knowledge only):
+            it weighs about the last 1 / (1 − γ) completions of each (server type, task kind), so that it follows a
+            drift; 1 keeps every completion (:class:`~scale_rllib.sim.performance_model.PerformancePrior`).
+        model_prior_count: κ₀ > 0, the weight of the profile in the model's estimates, in completions (estimated
+            runtime knowledge only): after n completions of a (server type, kind) the estimate is n / (n + κ₀) of the
+            way from the profile to their mean (in log time).
 
     Raises:
         ConfigError: any invalid field (named), including an unknown workload kind or a missing path.
@@ -75,6 +81,8 @@ class EnvConfig:
     work_shift: float = 1.0
     work_shift_at: float = 0.5
     shift_distribution: str = "none"
+    model_forgetting: float = 1.0
+    model_prior_count: float = 1.0
 
     def __post_init__(self) -> None:
         lo, hi = self.servers_range
@@ -132,6 +140,7 @@ class EnvConfig:
             f"fraction of the stream before the shift must be in [0, 1], got {self.work_shift_at}",
         )
         self._check_shift_distribution()
+        self._check_performance_model()
         try:
             validate_spec(self.workload)
         except (ValueError, FileNotFoundError) as err:
@@ -158,6 +167,24 @@ class EnvConfig:
             "default",
         )
 
+    def _check_performance_model(self) -> None:
+        require(
+            0 < self.model_forgetting <= 1,
+            "model_forgetting",
+            f"the forgetting factor γ must be in (0, 1], got {self.model_forgetting}",
+        )
+        require(
+            0 < self.model_prior_count <= 1e6 and math.isfinite(self.model_prior_count),
+            "model_prior_count",
+            f"the profile's weight κ₀ must be in (0, 1e6] completions, got {self.model_prior_count}",
+        )
+        for name in ("model_forgetting", "model_prior_count"):
+            require(
+                self.runtime_knowledge == "estimated" or getattr(self, name) == getattr(EnvConfig, name),
+                name,
+                "configures the performance model: only with runtime_knowledge estimated",
+            )
+
     @property
     def with_serving(self) -> bool:
         """Whether episodes have LLM serving engines (``agentic-serving``), so observations carry their state."""
@@ -183,10 +210,11 @@ class EnvConfig:
         return from_dict(cls, values)
 
 
-#: The runtime-knowledge and shift fields, ``work_shift_at`` last (it matters only with a ``work_shift``).
+#: The runtime-knowledge, shift and performance-model fields, ``work_shift_at`` last (it matters only with a
+#: ``work_shift``).
 SHIFT_FIELDS = (
     "runtime_knowledge", "profile_error", "interference", "new_type_speedup", "work_shift", "shift_distribution",
-    "work_shift_at",
+    "model_forgetting", "model_prior_count", "work_shift_at",
 )  # fmt: skip
 
 

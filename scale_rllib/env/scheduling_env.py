@@ -16,6 +16,7 @@ from scale_rllib.metrics import INFO_INPUT_ID as INPUT_ID
 from scale_rllib.metrics import INFO_TIME_S as TIME_S
 from scale_rllib.sim.cluster import Cluster
 from scale_rllib.sim.knowledge import EstimatedRuntimes
+from scale_rllib.sim.performance_model import PerformancePrior
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind, Workflow
 from scale_rllib.workloads.episode import build_episode
@@ -199,7 +200,8 @@ def _with_knowledge(
                            ready_order=profile_sim.ready_order, interference=interference)  # fmt: skip
     if cfg.runtime_knowledge == "oracle":
         return engine, None
-    return engine, EstimatedRuntimes(engine, profile_sim.cluster, profile_workflows=profile_sim.workflows)
+    prior = PerformancePrior(pseudo_count=cfg.model_prior_count, forgetting=cfg.model_forgetting)
+    return engine, EstimatedRuntimes(engine, profile_sim.cluster, prior, profile_workflows=profile_sim.workflows)
 
 
 def _true_cluster(cluster: Cluster, cfg: EnvConfig, rng: np.random.Generator) -> tuple[Cluster, np.ndarray | None]:

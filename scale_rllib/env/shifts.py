@@ -13,7 +13,12 @@ Each value's law is a :class:`Law`: with probability ``p`` uniform (or log-unifo
 - ``meta-train``: the training distribution (:data:`META_TRAIN`);
 - ``heldout-newtype``: a hardware generation 4 × faster than profiled, beyond the training range [1/3, 3];
 - ``heldout-drift``: a tool's work × 5 from 30 % of the stream on, beyond the training range [1/4, 4], under
-  interference c = 0.5.
+  interference c = 0.5;
+- ``heldout-error``: a profile error σ = 1.5, beyond the training range [0, 1];
+- ``heldout-interference``: interference c = 1.5 (co-located tasks up to 4 × slower), beyond [0, 1].
+
+``results/adaptation_headroom`` measures how much better knowledge is worth on each: EFT with the true times is
+0.997 × EFT on the estimates on ``heldout-newtype`` (no room for adaptation to win), 0.73 on ``heldout-drift``.
 """
 
 from __future__ import annotations
@@ -81,9 +86,16 @@ SHIFT_DISTRIBUTIONS: dict[str, dict[str, Law] | None] = {
     "meta-train": META_TRAIN,
     "heldout-newtype": {"new_type_speedup": point(4.0), "profile_error": point(0.3)},
     "heldout-drift": {"work_shift": point(5.0), "work_shift_at": point(0.3), "interference": point(0.5)},
+    "heldout-error": {"profile_error": point(1.5)},
+    "heldout-interference": {"interference": point(1.5)},
 }
 #: The value that makes each held-out distribution held out (outside META_TRAIN's support).
-HELD_OUT = {"heldout-newtype": "new_type_speedup", "heldout-drift": "work_shift"}
+HELD_OUT = {
+    "heldout-newtype": "new_type_speedup",
+    "heldout-drift": "work_shift",
+    "heldout-error": "profile_error",
+    "heldout-interference": "interference",
+}
 
 
 def laws(name: str) -> dict[str, Law]:

@@ -93,6 +93,8 @@ class EvalConfig:
         work_shift_at: The fraction of each episode's stream before that shift (:class:`EnvConfig`).
         shift_distribution: ``none``, or the distribution each episode draws the five fields above from
             (:class:`EnvConfig`; docs/design.md §10).
+        model_forgetting: The performance model's forgetting factor γ (:class:`EnvConfig`).
+        model_prior_count: The performance model's weight on the profile κ₀, in completions (:class:`EnvConfig`).
 
     Raises:
         ConfigError: an invalid field (named).
@@ -115,6 +117,8 @@ class EvalConfig:
     work_shift: float = 1.0
     work_shift_at: float = 0.5
     shift_distribution: str = "none"
+    model_forgetting: float = 1.0
+    model_prior_count: float = 1.0
 
     #: Columns that identify a table cell (besides the scheduler).
     cell_keys = ("servers",)
@@ -144,6 +148,8 @@ class EvalConfig:
             work_shift=self.work_shift,
             work_shift_at=self.work_shift_at,
             shift_distribution=self.shift_distribution,
+            model_forgetting=self.model_forgetting,
+            model_prior_count=self.model_prior_count,
         )
 
     def groups(self) -> list[EpisodeGroup]:
