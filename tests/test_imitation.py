@@ -114,3 +114,30 @@ def test_srr_terms_in_the_cloning_loss_shape_the_attention_feature():
         stats = srr_losses(z)
         losses[weight] = (float(stats.decorrelation), float(stats.kl))
     assert losses[1.0][0] < losses[0.0][0] and losses[1.0][1] < losses[0.0][1]
+
+
+def test_a_privileged_teacher_labels_with_the_truth_while_the_student_sees_the_estimates():
+    """With a wrong profile, every label is EFT on the true simulator (the engine) and every stored observation the
+    estimated view's; some labels differ from EFT on the estimates (else the test would prove nothing)."""
+    cfg = EnvConfig(servers_range=(6, 6), num_workflows=12, runtime_knowledge="estimated", profile_error=1.0)
+    demos = collect_demonstrations(cfg, "eft", episodes=1, gamma=1.0, seed=3, privileged=True)
+    env = SchedulingEnv(cfg)
+    obs, _ = env.reset(seed=3)
+    disagreements = 0
+    for i, label in enumerate(demos.actions):
+        np.testing.assert_array_equal(demos.obs["servers"][i], obs["servers"])
+        truth = int(np.argmin(env.sim.earliest_finish_times_s()))
+        assert label == truth
+        disagreements += truth != int(np.argmin(env.view.earliest_finish_times_s()))
+        obs, _, done, _, _ = env.step(truth)
+    assert done and disagreements > 0
+
+
+def test_a_privileged_teacher_needs_a_warm_start_and_estimated_knowledge():
+    from scale_rllib import ConfigError, TrainConfig
+
+    estimated = EnvConfig(runtime_knowledge="estimated")
+    TrainConfig(env=estimated, warm_start="eft", warm_start_privileged=True)
+    for env, teacher in ((ENV, "eft"), (estimated, None)):
+        with pytest.raises(ConfigError, match="warm_start_privileged: needs --warm-start"):
+            TrainConfig(env=env, warm_start=teacher, warm_start_privileged=True)

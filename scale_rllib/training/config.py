@@ -65,6 +65,11 @@ class TrainConfig:
         warm_start_epochs: Passes over the teacher's decisions.
         warm_start_dagger_rounds: DAgger rounds after the first clone: the student runs, the teacher labels the
             states it reaches (each round adds ``warm_start_episodes`` episodes).
+        warm_start_privileged: The teacher decides on the true simulator (true execution times, interference factors
+            and shifted work) while the student is trained on the estimated observation — imitation of a privileged
+            teacher ("Learning by Cheating", Chen, Zhou, Koltun & Krähenbühl, CoRL 2019), so the student learns to
+            act from the performance model's belief as the teacher acts from the truth; needs ``warm_start`` and
+            ``env.runtime_knowledge`` ``estimated``.
         num_threads: torch threads of the driver and learner (1: one core per process, robust under contention).
         advantage: ``gae`` (RLlib's GAE) or ``input-driven``: each env runner's ``envs_per_runner`` envs run groups
             of episodes with the same input, and an action's advantage is its return-to-go minus the group's mean
@@ -110,6 +115,7 @@ class TrainConfig:
     warm_start_episodes: int = 16
     warm_start_epochs: int = 5
     warm_start_dagger_rounds: int = 0
+    warm_start_privileged: bool = False
     num_threads: int = 1
     advantage: str = "gae"
     group_size: int = 4
@@ -147,6 +153,12 @@ class TrainConfig:
             "give either --init-checkpoint (start from a trained network) or --warm-start (clone a heuristic)",
         )
         require(self.warm_start_dagger_rounds >= 0, "warm_start_dagger_rounds", "must be ≥ 0")
+        privileged_ok = self.warm_start is not None and self.env.runtime_knowledge == "estimated"
+        require(
+            not self.warm_start_privileged or privileged_ok,
+            "warm_start_privileged",
+            "needs --warm-start and --runtime-knowledge estimated (with oracle knowledge nothing is hidden)",
+        )
         require(self.advantage in ADVANTAGES, "advantage", f"must be one of {', '.join(ADVANTAGES)}")
         require(self.returns in RETURNS, "returns", f"must be one of {', '.join(RETURNS)}")
         require(self.teacher is None or self.teacher in TEACHERS, "teacher", f"must be one of {', '.join(TEACHERS)}")

@@ -54,6 +54,7 @@ def collect_demonstrations(
     gamma: float,
     seed: int = 0,
     actor: Scheduler | None = None,
+    privileged: bool = False,
 ) -> Demonstrations:
     """Label every decision of ``episodes`` training episodes (randomized N and mix, as in training; seeds ``seed``,
     ``seed + 1``, …) with ``teacher``'s choice.
@@ -63,6 +64,9 @@ def collect_demonstrations(
         actor: A :class:`~scale_rllib.schedulers.Scheduler` whose choices are executed (DAgger: the
             student's current policy, so that the teacher labels the states the student reaches — Ross, Gordon &
             Bagnell 2011); None = the teacher's own. ``returns`` are the executed policy's.
+        privileged: The teacher decides on the true simulator (``env.sim``: with estimated runtime knowledge, the
+            engine, true execution times included) instead of the scheduler's view; the observations stay the
+            view's (imitation of a privileged teacher, :class:`~scale_rllib.training.config.TrainConfig`).
 
     Raises:
         ValueError: unknown teacher name.
@@ -78,7 +82,7 @@ def collect_demonstrations(
             actor.reset(seed + i)
         rewards, done = [], False
         while not done:
-            action = scheduler.select(obs, env.view)
+            action = scheduler.select(obs, env.sim if privileged else env.view)
             for key in obs_lists:
                 obs_lists[key].append(obs[key])
             actions.append(action)
@@ -168,6 +172,7 @@ def warm_start_algorithm(algo, cfg) -> dict[str, float]:
             cfg.warm_start_epochs,
             cfg.warm_start_dagger_rounds,
             (cfg.lambda_dec, cfg.lambda_kl),
+            cfg.warm_start_privileged,
         )
 
     stats = next(iter(algo.learner_group.foreach_learner(clone))).get()  # RemoteCallResults of one learner
@@ -185,18 +190,21 @@ def dagger(
     epochs: int,
     rounds: int,
     srr: tuple[float, float] = (0.0, 0.0),
+    privileged: bool = False,
 ) -> dict[str, float]:
     """Behaviour cloning, then ``rounds`` DAgger rounds (Ross, Gordon & Bagnell 2011) on ``module`` in place;
-    ``srr`` = (λ_dec, λ_KL) of the cloning loss.
+    ``srr`` = (λ_dec, λ_KL) of the cloning loss; ``privileged``: the teacher decides on the truth
+    (:func:`collect_demonstrations`).
 
     Returns:
         :func:`behaviour_clone`'s statistics of the last round, and ``samples`` (labelled decisions in all).
     """
-    demos = collect_demonstrations(env_config, teacher, episodes, gamma, seed)
+    demos = collect_demonstrations(env_config, teacher, episodes, gamma, seed, privileged=privileged)
     lambda_dec, lambda_kl = srr
     stats = behaviour_clone(module, demos, epochs=epochs, seed=seed, lambda_dec=lambda_dec, lambda_kl=lambda_kl)
     for r in range(1, rounds + 1):
         student = PolicyScheduler(module, "student")
-        demos = demos + collect_demonstrations(env_config, teacher, episodes, gamma, seed + r * episodes, student)
+        more = collect_demonstrations(env_config, teacher, episodes, gamma, seed + r * episodes, student, privileged)
+        demos = demos + more
         stats = behaviour_clone(module, demos, epochs=epochs, seed=seed + r, lambda_dec=lambda_dec, lambda_kl=lambda_kl)
     return stats | {"samples": float(len(demos.actions))}
