@@ -86,11 +86,17 @@ def parse(argv: list[str]) -> tuple[AdaptationPlan, argparse.Namespace]:
     parser.add_argument(
         "--warm-start", choices=[*WARM_START_TEACHERS, "none"], help="clone before pretraining (default: eft)"
     )
+    parser.add_argument(
+        "--warm-start-privileged",
+        action="store_true",
+        default=None,
+        help="the clone's teacher decides on the true execution times (train --warm-start-privileged)",
+    )
     parser.add_argument("--output", type=Path, default=Path("results/adaptation"), help="report, CSVs and plot")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/adaptation"), help="training runs")
     parser.add_argument("--mlflow-uri", help="MLflow tracking URI of the training runs (default: the project's)")
     args = parser.parse_args(argv)
-    names = ("shifts", "seeds", "steps", "pretrain_iterations", "episodes", "eval_servers")
+    names = ("shifts", "seeds", "steps", "pretrain_iterations", "episodes", "eval_servers", "warm_start_privileged")
     plan = with_overrides(QUICK if args.quick else AdaptationPlan(), **{n: getattr(args, n) for n in names})
     if args.warm_start is not None:
         plan = dataclasses.replace(plan, warm_start=None if args.warm_start == "none" else args.warm_start)

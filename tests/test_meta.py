@@ -237,6 +237,11 @@ def test_the_plan_differs_between_meta_and_no_meta_only_in_the_training_episodes
     for bad in ({"shifts": ("meta-train",)}, {"steps": (2, 1)}, {"shifts": ("heldout-bogus",)}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             AdaptationPlan(**bad)
+    privileged = AdaptationPlan(warm_start_privileged=True)
+    assert all(privileged.pretrain_config(m, 1).warm_start_privileged for m in ("meta", "no-meta"))
+    assert not privileged.adapt_config("meta", "heldout-drift", 1, 5, tmp_path).warm_start_privileged
+    with pytest.raises(ConfigError, match="warm_start_privileged"):
+        AdaptationPlan(warm_start=None, warm_start_privileged=True)
 
 
 def test_train_to_reuses_a_finished_stage_and_refuses_to_go_back(tmp_path) -> None:

@@ -45,6 +45,8 @@ class AdaptationPlan:
         num_env_runners, envs_per_runner, train_batch_size, minibatch_size, num_epochs: PPO sampling and SGD
             (:class:`TrainConfig`), the same for every run.
         warm_start_episodes, warm_start_epochs: The clone's budget.
+        warm_start_privileged: The clone's teacher decides on the true execution times while the student learns from
+            the estimated observation (:class:`TrainConfig`); the same for ``meta`` and ``no-meta``.
 
     Raises:
         ConfigError: an invalid field (named).
@@ -67,6 +69,7 @@ class AdaptationPlan:
     num_epochs: int = 4
     warm_start_episodes: int = 16
     warm_start_epochs: int = 5
+    warm_start_privileged: bool = False
 
     def __post_init__(self) -> None:
         bad = [s for s in self.shifts if s in ("none", "meta-train") or s not in SHIFT_DISTRIBUTIONS]
@@ -94,7 +97,7 @@ class AdaptationPlan:
         return TrainConfig(env=self._env(PRETRAINED[method]), iterations=self.pretrain_iterations, seed=seed,
                            warm_start=self.warm_start, warm_start_episodes=self.warm_start_episodes,
                            warm_start_epochs=self.warm_start_epochs, lr=self.lr, entropy_coeff=self.entropy_coeff,
-                           **self._ppo())  # fmt: skip
+                           warm_start_privileged=self.warm_start_privileged, **self._ppo())  # fmt: skip
 
     def adapt_config(self, method: str, shift: str, seed: int, iterations: int, init: Path | None) -> TrainConfig:
         """``iterations`` PPO iterations on ``shift``: fine-tuning ``init`` (``meta``, ``no-meta``) or from scratch."""
