@@ -72,7 +72,8 @@ def run_cell(workload, router: str, seed: int, servers: int, load: float, per_se
             "realized_load": rate / capacity.service_rate(workload.mean_work_by_kind(),
                                                           workload.mean_decode_work_by_kind()),
             "cached": sim.task_cached_tokens[on_engine].sum(), "context": sim.task_context[on_engine].sum(),
-            "ttft_s": sim.task_ttft_s[on_engine], "wall_s": time.perf_counter() - start,
+            "ttft_s": sim.task_ttft_s[on_engine], "tbt_s": sim.task_tbt_s[on_engine],
+            "wall_s": time.perf_counter() - start,
             "engine_s": (sim.task_finish_s - sim.task_start_s)[on_engine].sum(),
             "engine_span_s": int(sim.cluster.is_engine.sum()) * np.nanmax(sim.completion_s)}  # fmt: skip
 
@@ -94,7 +95,8 @@ def measure(args: argparse.Namespace, ranks: np.ndarray | None) -> pd.DataFrame:
 
 
 def summarize(cells: list[dict], servers: int, load: float, queue: str, router: str) -> dict:
-    """Pool a cell's episodes: mean / p99 response time, mean bound, cache hit rate, TTFT, wall time."""
+    """Pool a cell's episodes: mean / p99 response time, mean bound, cache hit rate, TTFT and TBT (mean / p99 over
+    the LLM calls on engines; TBT: a call's decode time / its output tokens − 1), wall time."""
     response = np.concatenate([c["response_s"] for c in cells])
     bound = np.concatenate([c["lower_bound_s"] for c in cells])
     context = sum(c["context"] for c in cells)
@@ -103,9 +105,17 @@ def summarize(cells: list[dict], servers: int, load: float, queue: str, router: 
             "rt_over_lb": response.mean() / bound.mean(),
             "realized_load": np.mean([c["realized_load"] for c in cells]),
             "cache_hit_rate": sum(c["cached"] for c in cells) / context if context else np.nan,
-            "mean_ttft_s": np.nanmean(np.concatenate([c["ttft_s"] for c in cells])),
+            **latency_stats(cells),
             "mean_batch": sum(c["engine_s"] for c in cells) / sum(c["engine_span_s"] for c in cells),
             "wall_s": sum(c["wall_s"] for c in cells)}  # fmt: skip
+
+
+def latency_stats(cells: list[dict]) -> dict:
+    """Mean and p99 time to first token (s) and time between tokens (ms) over a cell's LLM calls on engines."""
+    ttft = np.concatenate([c["ttft_s"] for c in cells])
+    tbt = np.concatenate([c["tbt_s"] for c in cells])
+    return {"mean_ttft_s": np.nanmean(ttft), "p99_ttft_s": np.nanpercentile(ttft, 99),
+            "mean_tbt_ms": 1e3 * np.nanmean(tbt), "p99_tbt_ms": 1e3 * np.nanpercentile(tbt, 99)}  # fmt: skip
 
 
 BEST_COLUMNS = {"servers": ("N", "d"), "load": ("ρ", "g"), "realized_load": ("realized ρ", ".2f"),
@@ -115,6 +125,8 @@ BEST_COLUMNS = {"servers": ("N", "d"), "load": ("ρ", "g"), "realized_load": ("r
 ALL_COLUMNS = {"servers": ("N", "d"), "load": ("ρ", "g"), "queue": ("queue", "s"), "router": ("router", "s"),
                "mean_rt_s": ("mean RT (s)", ".2f"), "p99_rt_s": ("p99 RT (s)", ".2f"), "rt_over_lb": ("RT / LB", ".3f"),
                "cache_hit_rate": ("cache hit rate", ".3f"), "mean_ttft_s": ("mean TTFT (s)", ".3f"),
+               "p99_ttft_s": ("p99 TTFT (s)", ".3f"), "mean_tbt_ms": ("mean TBT (ms)", ".1f"),
+               "p99_tbt_ms": ("p99 TBT (ms)", ".1f"),
                "mean_batch": ("mean batch", ".2f"), "wall_s": ("wall (s)", ".1f")}  # fmt: skip
 
 
