@@ -11,8 +11,9 @@ runtime knowledge (the policies read the performance model's posterior mean and 
 - ``no-meta``: the same PPO budget on unshifted episodes, then fine-tuned the same number of iterations;
 - ``scratch``: a new network trained on the shift for that many iterations;
 
-against EFT on the same estimates (``eft-estimated``, the reference of the paired ratios) and EFT with true execution
-times (``eft-oracle``). Every ``--seeds`` training seed trains every method; every policy and heuristic runs the same
+against EFT on the same estimates (``eft-estimated``, the reference of the paired ratios), the contention-aware
+``eft-contention`` on the same estimates (the best hand-made heuristic there) and EFT with true execution times
+(``eft-oracle``). Every ``--seeds`` training seed trains every method; every policy and heuristic runs the same
 ``--episodes`` seeded evaluation episodes at N = ``--servers``. Writes ``results.csv`` (one row per episode),
 ``summary.csv``, ``report.md`` (paired ratios with 95 % Student-t intervals) and ``response_time_vs_adaptation.png``
 to ``--output``; training runs go to ``--runs-dir`` (reused if there: remove it to rerun with other budgets).
@@ -86,6 +87,9 @@ def parse(argv: list[str]) -> tuple[AdaptationPlan, argparse.Namespace]:
     parser.add_argument(
         "--warm-start", choices=[*WARM_START_TEACHERS, "none"], help="clone before pretraining (default: eft)"
     )
+    parser.add_argument("--warm-start-episodes", type=int, help="teacher episodes per clone round (default: 16)")
+    parser.add_argument("--warm-start-epochs", type=int, help="cloning passes per round (default: 5)")
+    parser.add_argument("--warm-start-dagger-rounds", type=int, help="DAgger rounds after the clone (default: 0)")
     parser.add_argument(
         "--warm-start-privileged",
         action="store_true",
@@ -96,7 +100,18 @@ def parse(argv: list[str]) -> tuple[AdaptationPlan, argparse.Namespace]:
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/adaptation"), help="training runs")
     parser.add_argument("--mlflow-uri", help="MLflow tracking URI of the training runs (default: the project's)")
     args = parser.parse_args(argv)
-    names = ("shifts", "seeds", "steps", "pretrain_iterations", "episodes", "eval_servers", "warm_start_privileged")
+    names = (
+        "shifts",
+        "seeds",
+        "steps",
+        "pretrain_iterations",
+        "episodes",
+        "eval_servers",
+        "warm_start_episodes",
+        "warm_start_epochs",
+        "warm_start_dagger_rounds",
+        "warm_start_privileged",
+    )
     plan = with_overrides(QUICK if args.quick else AdaptationPlan(), **{n: getattr(args, n) for n in names})
     if args.warm_start is not None:
         plan = dataclasses.replace(plan, warm_start=None if args.warm_start == "none" else args.warm_start)

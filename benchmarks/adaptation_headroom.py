@@ -1,4 +1,4 @@
-"""Where can adaptation win? EFT on a performance model's estimates against what better knowledge or exploration buys.
+"""Where can adaptation win? EFT on a performance model's estimates against what better knowledge or heuristics buy.
 
 The adaptation target of docs/design.md §10 (a policy ≥ 12 % below EFT on the estimates) is reachable only where
 EFT on the estimates is far from EFT with the true execution times. For each shift of ``--shifts`` (``sigma=X``: a
@@ -8,7 +8,8 @@ runs the same seeded ``agentic`` episodes (N = ``--servers``, ρ = ``--load``) w
 - ``eft`` on the estimates of the default performance model (γ = 1, κ₀ = 1): the yardstick;
 - ``eft`` on the estimates of every other (forgetting γ, prior weight κ₀) of ``--forgetting`` × ``--prior-counts``
   (is the yardstick a well-tuned heuristic?);
-- the exploring ``eft-ucb`` and the lookahead ``eft-rollout`` on the default model's estimates;
+- the exploring ``eft-ucb``, the contention-aware ``eft-contention`` and the lookahead ``eft-rollout`` on the default
+  model's estimates;
 - ``eft`` and ``eft-rollout`` with oracle execution times (what knowing the truth is worth),
 
 and reports each mean response time, its paired ratio to the yardstick (same episode) with the 95 % Student-t
@@ -45,7 +46,8 @@ def shift_fields(shift: str) -> dict:
 
 def variants(args: argparse.Namespace) -> list[tuple[str, tuple[str, ...], dict]]:
     """(label prefix, schedulers, knowledge fields) of every run of one shift."""
-    runs = [("estimated, γ 1, κ₀ 1", ("eft", "eft-ucb", "eft-rollout"), {"runtime_knowledge": "estimated"})]
+    default = ("eft", "eft-ucb", "eft-contention", "eft-rollout")
+    runs = [("estimated, γ 1, κ₀ 1", default, {"runtime_knowledge": "estimated"})]
     for gamma, count in itertools.product(args.forgetting, args.prior_counts):
         if (gamma, count) != (1.0, 1.0):
             fields = {"runtime_knowledge": "estimated", "model_forgetting": gamma, "model_prior_count": count}
@@ -81,7 +83,7 @@ def paired(rows: pd.DataFrame) -> pd.DataFrame:
 
 def report(table: pd.DataFrame, command: str, args: argparse.Namespace, path: Path) -> None:
     """``report.md``: one section per shift, one row per method."""
-    lines = ["# Adaptation headroom: EFT on the estimates against better knowledge and exploration", "",
+    lines = ["# Adaptation headroom: EFT on the estimates against better knowledge and heuristics", "",
              f"`agentic`, N = {args.servers}, ρ = {args.load}, {args.episodes} paired episodes per shift (the same "
              "workflows and the same true speeds for every method). γ: the performance model's forgetting, κ₀: "
              "its prior weight in completions. Command:", "", "```", command, "```"]  # fmt: skip

@@ -5,6 +5,7 @@ checkpoint, and the paired statistics of the report on hand-built rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import gymnasium as gym
@@ -14,7 +15,7 @@ import pytest
 from scipy import stats
 
 from scale_rllib.adaptation import QUICK, AdaptationPlan, adaptation_table, paired_methods, plot_adaptation
-from scale_rllib.adaptation.protocol import train_to
+from scale_rllib.adaptation.protocol import heuristic_rows, train_to
 from scale_rllib.adaptation.tables import held_out_lines, report_lines, with_reference_ratio
 from scale_rllib.cli import main
 from scale_rllib.env.config import EnvConfig
@@ -237,8 +238,9 @@ def test_the_plan_differs_between_meta_and_no_meta_only_in_the_training_episodes
     for bad in ({"shifts": ("meta-train",)}, {"steps": (2, 1)}, {"shifts": ("heldout-bogus",)}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             AdaptationPlan(**bad)
-    privileged = AdaptationPlan(warm_start_privileged=True)
+    privileged = AdaptationPlan(warm_start_privileged=True, warm_start_dagger_rounds=2)
     assert all(privileged.pretrain_config(m, 1).warm_start_privileged for m in ("meta", "no-meta"))
+    assert privileged.pretrain_config("meta", 1).warm_start_dagger_rounds == 2
     assert not privileged.adapt_config("meta", "heldout-drift", 1, 5, tmp_path).warm_start_privileged
     with pytest.raises(ConfigError, match="warm_start_privileged"):
         AdaptationPlan(warm_start=None, warm_start_privileged=True)
@@ -252,3 +254,15 @@ def test_train_to_reuses_a_finished_stage_and_refuses_to_go_back(tmp_path) -> No
     assert train_to(TrainConfig(iterations=2), tmp_path, None) == ckpt
     with pytest.raises(RuntimeError, match="at iteration 2 > 1"):
         train_to(TrainConfig(iterations=1), tmp_path, None)
+
+
+def test_the_protocol_compares_eft_on_estimates_the_contention_aware_eft_and_eft_with_true_times() -> None:
+    """Under held-out interference the three heuristics run the same episodes, and only EFT with true times reads
+    the truth: EFT on the estimates and eft-contention must decide differently somewhere."""
+    rows = heuristic_rows(dataclasses.replace(QUICK, episodes=3), "heldout-interference")
+    assert rows.groupby("method")["episode"].apply(sorted).to_dict() == {
+        m: [10000, 10001, 10002] for m in ("eft-estimated", "eft-contention", "eft-oracle")
+    }
+    rt = rows.pivot(index="episode", columns="method", values="mean_response_time_s")
+    assert (rt["eft-contention"] != rt["eft-estimated"]).any()
+    assert (rows["seed"] == -1).all() and (rows["step"] == -1).all()

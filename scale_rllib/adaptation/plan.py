@@ -44,7 +44,7 @@ class AdaptationPlan:
         lr, entropy_coeff: PPO of the pretraining and of the fine-tuning (a cloned network needs a small step).
         num_env_runners, envs_per_runner, train_batch_size, minibatch_size, num_epochs: PPO sampling and SGD
             (:class:`TrainConfig`), the same for every run.
-        warm_start_episodes, warm_start_epochs: The clone's budget.
+        warm_start_episodes, warm_start_epochs, warm_start_dagger_rounds: The clone's budget.
         warm_start_privileged: The clone's teacher decides on the true execution times while the student learns from
             the estimated observation (:class:`TrainConfig`); the same for ``meta`` and ``no-meta``.
 
@@ -69,6 +69,7 @@ class AdaptationPlan:
     num_epochs: int = 4
     warm_start_episodes: int = 16
     warm_start_epochs: int = 5
+    warm_start_dagger_rounds: int = 0
     warm_start_privileged: bool = False
 
     def __post_init__(self) -> None:
@@ -97,6 +98,7 @@ class AdaptationPlan:
         return TrainConfig(env=self._env(PRETRAINED[method]), iterations=self.pretrain_iterations, seed=seed,
                            warm_start=self.warm_start, warm_start_episodes=self.warm_start_episodes,
                            warm_start_epochs=self.warm_start_epochs, lr=self.lr, entropy_coeff=self.entropy_coeff,
+                           warm_start_dagger_rounds=self.warm_start_dagger_rounds,
                            warm_start_privileged=self.warm_start_privileged, **self._ppo())  # fmt: skip
 
     def adapt_config(self, method: str, shift: str, seed: int, iterations: int, init: Path | None) -> TrainConfig:

@@ -38,10 +38,16 @@ def _rows(results: list[dict], shift: str, method: str, seed: int, step: int) ->
     return frame.assign(shift=shift, method=method, seed=seed, step=step)[ROW_COLUMNS]
 
 
+#: The heuristics beside the policies: (method, scheduler, runtime knowledge). ``eft-contention``: the best hand-made
+#: heuristic on the estimates (:mod:`scale_rllib.schedulers.uncertain`, ``results/adaptation_headroom``).
+HEURISTIC_METHODS = (("eft-estimated", "eft", "estimated"), ("eft-contention", "eft-contention", "estimated"),
+                     ("eft-oracle", "eft", "oracle"))  # fmt: skip
+
+
 def heuristic_rows(plan: AdaptationPlan, shift: str) -> pd.DataFrame:
-    """EFT on the performance model's estimates (``eft-estimated``) and on true times (``eft-oracle``)."""
-    frames = [_rows(evaluate(eval_config(plan, shift, knowledge, ("eft",))).results, shift, f"eft-{knowledge}", -1, -1)
-              for knowledge in ("estimated", "oracle")]  # fmt: skip
+    """Every heuristic of :data:`HEURISTIC_METHODS` on ``shift``'s evaluation episodes."""
+    frames = [_rows(evaluate(eval_config(plan, shift, knowledge, (name,))).results, shift, method, -1, -1)
+              for method, name, knowledge in HEURISTIC_METHODS]  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 
 

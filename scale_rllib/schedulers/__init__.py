@@ -4,19 +4,19 @@ Every heuristic is registered by name (:data:`SCHEDULERS`, :func:`make_scheduler
 (:data:`DEFAULT_HEURISTICS`: random, round-robin, EST, EFT, PEFT), the rollouts (``eft-rollout``, ``peft-rollout``),
 the DWS peer's stale-clock compatibility schedulers (``dws-est``, ``dws-heft``, ``dws-peft``) and the routers of
 LLM serving stacks (``power-of-two``, ``least-outstanding``, and the prefix-cache-aware ``cache-aware``,
-``prefix-affinity``, ``llm-d``) and ``eft-ucb``, EFT that explores where the performance model is unsure. The
-trained policy
-is :class:`scale_rllib.schedulers.policy.PolicyScheduler` (it imports torch and RLlib, so it is not loaded here).
+``prefix-affinity``, ``llm-d``), and for estimated runtimes ``eft-ucb`` (explores where the performance model is
+unsure) and ``eft-contention`` (charges co-location a slowdown). The trained policy is
+:class:`scale_rllib.schedulers.policy.PolicyScheduler` (it imports torch and RLlib, so it is not loaded here).
 """
 
 from __future__ import annotations
 
 from scale_rllib.schedulers.base import EpisodeResult, Scheduler, run_episode
 from scale_rllib.schedulers.dws_compat import COMPAT_HEURISTICS
-from scale_rllib.schedulers.exploration import EXPLORATION_HEURISTICS
 from scale_rllib.schedulers.heuristics import HEURISTICS
 from scale_rllib.schedulers.rollout import ROLLOUT_HEURISTICS
 from scale_rllib.schedulers.routers import ROUTERS
+from scale_rllib.schedulers.uncertain import UNCERTAIN_HEURISTICS
 
 #: Every heuristic by name.
 SCHEDULERS: dict[str, type[Scheduler]] = {
@@ -24,7 +24,7 @@ SCHEDULERS: dict[str, type[Scheduler]] = {
     **ROLLOUT_HEURISTICS,
     **COMPAT_HEURISTICS,
     **ROUTERS,
-    **EXPLORATION_HEURISTICS,
+    **UNCERTAIN_HEURISTICS,
 }
 #: The heuristics an evaluation compares against by default.
 DEFAULT_HEURISTICS: tuple[str, ...] = tuple(HEURISTICS)

@@ -1,5 +1,6 @@
-"""The exploring heuristic (scale_rllib.schedulers.exploration) on hand-computed states, and the performance-model
-knobs (EnvConfig.model_forgetting, model_prior_count) reaching the model of an estimated-knowledge episode."""
+"""The heuristics for estimated runtimes (scale_rllib.schedulers.uncertain) on hand-computed states, and the
+performance-model knobs (EnvConfig.model_forgetting, model_prior_count) reaching the model of an estimated-knowledge
+episode."""
 
 from __future__ import annotations
 
@@ -46,6 +47,23 @@ def test_optimistic_eft_scores_each_server_by_its_lower_confidence_bound(log_sd,
     finish = sim.start_times_s() + sim.exec_times_s() * np.exp(-ucb.kappa * np.asarray(log_sd or (0.0, 0.0)))
     assert ucb.select(None, sim) == int(np.argmin(finish)) == expected
     assert make_scheduler("eft").select(None, sim) == 0  # EFT ignores the uncertainty
+
+
+def test_contention_aware_eft_charges_a_busy_server_its_assumed_slowdown() -> None:
+    """Server 0 (speed 1.2, 2 slots) runs a 60 s task from 0; a 12-unit task arrives at 0. EFT: server 0 has a free
+    slot, 12 / 1.2 = 10 s < 12 s on server 1. eft-contention: 10 × 1.5 = 15 s > 12 s, so server 1; with the
+    simulator's own interference (here none on server 1, 1.1 on server 0) it is EFT on those factors."""
+    cluster = Cluster.from_counts([(ServerType.from_kind_speeds("a", {}, default=1.2, slots=2), 1),
+                                   (ServerType.from_kind_speeds("b", {}, default=1.0), 1)])  # fmt: skip
+    sim = Simulator(cluster, [chain("long", [72.0]), chain("w", [12.0])], [0.0, 0.0])
+    assert sim.next_decision()
+    sim.assign(0)
+    assert sim.next_decision() and sim.task == 1
+    assert make_scheduler("eft").select(None, sim) == 0
+    contention = make_scheduler("eft-contention")
+    assert contention.select(None, sim) == 1 and sim.interference is None  # decided, and left the simulator as it was
+    sim.interference = np.array([1.1, 1.0])
+    assert contention.select(None, sim) == 0  # 11 s < 12 s: the simulator's factors, not the assumed one
 
 
 def test_the_optimism_edge_is_where_both_bounds_meet() -> None:
