@@ -48,7 +48,10 @@ _RESULT_KEYS = {
     "time_this_iter_s": TRAIN_ITER_TIME,
 }
 _LEARNER_PREFIX = "learners/default_policy/"
-_LEARNER_KEYS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "total_loss", "vf_explained_var")
+#: KL(π_anchor ‖ π) of the learner's anchor regularisation (scale_rllib.learner.anchor), logged as train/anchor_kl.
+LEARNER_ANCHOR_KL = "anchor_kl"
+_LEARNER_KEYS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "total_loss", "vf_explained_var",
+                 LEARNER_ANCHOR_KL)  # fmt: skip
 
 # Evaluation metrics (prefixed ``<scheduler>/``): one per cluster size N of the default scenario …
 EVAL_RESPONSE_TIME = "eval/mean_response_time_s/N{n}"

@@ -208,6 +208,13 @@ def add_ppo_arguments(p: argparse.ArgumentParser, defaults: TrainConfig | None =
         default=d.labelling_workers,
         help="Ray tasks (1 CPU each, spread over the cluster's nodes) that label a round's episodes",
     )
+    p.add_argument(
+        "--anchor-kl",
+        type=float,
+        default=d.anchor_kl,
+        help="β: PPO's loss adds β · KL(network PPO started from ‖ policy) — keeps a clone's skill while PPO learns "
+        "(needs --warm-start, --teacher or --init-checkpoint; 0: off)",
+    )
     add_threads_argument(p)
 
 

@@ -1,14 +1,18 @@
 """PPO learner with the SRR auxiliary loss on the attention feature z (docs/design.md, "SRR").
 
-``L = L_PPO + λ_dec · L_dec + λ_KL · L_KL``, with λ's from ``config.learner_config_dict`` (keys :data:`LAMBDA_DEC`,
-:data:`LAMBDA_KL`, default 0). λ_dec = λ_KL = 0 is the no-SRR ablation: the SRR terms are then left out of the
-loss graph, but their values and the feature statistics are still logged.
+``L = L_PPO + λ_dec · L_dec + λ_KL · L_KL [+ β · KL(π_anchor ‖ π)]``, with λ's from ``config.learner_config_dict``
+(keys :data:`LAMBDA_DEC`, :data:`LAMBDA_KL`, default 0). λ_dec = λ_KL = 0 is the no-SRR ablation: the SRR terms are
+then left out of the loss graph, but their values and the feature statistics are still logged. β (key
+:data:`ANCHOR_KL`, default 0) keeps the policy near the network the learner's first update started from
+(:mod:`scale_rllib.learner.anchor`).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import torch
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.connectors.learner.general_advantage_estimation import GeneralAdvantageEstimation
@@ -16,9 +20,11 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, TensorType
 
+from scale_rllib.learner.anchor import anchor_kl
 from scale_rllib.learner.input_driven import InputDrivenAdvantageEstimation
 from scale_rllib.learner.srr import SRRStats, check_srr_weights, srr_penalty
 from scale_rllib.metrics import (
+    LEARNER_ANCHOR_KL,
     SRR_DECORRELATION,
     SRR_KL,
     SRR_MEAN_ABS_MU,
@@ -37,6 +43,8 @@ AVERAGE_REWARD = "average_reward"
 """``learner_config_dict`` key: input-driven advantages on average-reward (differential) returns."""
 GROUP_SIZE = "group_size"
 """``learner_config_dict`` key: K, the episodes of one input."""
+ANCHOR_KL = "anchor_kl"
+"""``learner_config_dict`` key: β, the weight of KL(π_anchor ‖ π) (0: off)."""
 
 
 def srr_coefficients(config: PPOConfig) -> tuple[float, float]:
@@ -72,6 +80,7 @@ class SRRPPOTorchLearner(PPOTorchLearner):
         """PPO's learner, with RLlib's GAE piece replaced by :class:`InputDrivenAdvantageEstimation` when
         ``learner_config_dict["advantage"] == "input-driven"``."""
         super().build()
+        self._anchors: dict[ModuleID, Any] = {}  # frozen copies for the anchor KL, made at each module's first update
         options = self.config.learner_config_dict or {}
         if options.get(ADVANTAGE, "gae") == "input-driven" and self._learner_connector is not None:
             self._learner_connector.remove(GeneralAdvantageEstimation)
@@ -108,6 +117,7 @@ class SRRPPOTorchLearner(PPOTorchLearner):
             ValueError: If a λ > 0 but the module does not output :data:`SRR_FEATURE`, or a λ is invalid.
         """
         total_loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        total_loss = total_loss + self._anchor_term(module_id, config, batch, fwd_out)
         lambda_dec, lambda_kl = srr_coefficients(config)
         z = fwd_out.get(SRR_FEATURE)
         if z is None:
@@ -117,6 +127,21 @@ class SRRPPOTorchLearner(PPOTorchLearner):
         penalty, stats = srr_penalty(z, lambda_dec, lambda_kl, batch.get(Columns.LOSS_MASK))
         self._log_srr(module_id, stats)
         return total_loss + penalty
+
+    def _anchor_term(self, module_id: ModuleID, config: PPOConfig, batch: dict[str, Any], fwd_out: dict) -> TensorType:
+        """β · KL(π_anchor ‖ π) (0 with β = 0). The anchor is a frozen copy of the module as it was at its first
+        update in this learner — after the warm start, policy iteration or ``init_checkpoint``, or the restored
+        network after a resume."""
+        beta = float((config.learner_config_dict or {}).get(ANCHOR_KL, 0.0))
+        if beta <= 0.0:
+            return 0.0
+        if module_id not in self._anchors:
+            self._anchors[module_id] = copy.deepcopy(self.module[module_id]).requires_grad_(False)
+        with torch.no_grad():
+            anchor_logits = self._anchors[module_id].forward_train(batch)[Columns.ACTION_DIST_INPUTS]
+        kl = anchor_kl(fwd_out[Columns.ACTION_DIST_INPUTS], anchor_logits, batch.get(Columns.LOSS_MASK))
+        self.metrics.log_value((module_id, LEARNER_ANCHOR_KL), kl.detach(), window=1)
+        return beta * kl
 
     def _log_srr(self, module_id: ModuleID, stats: SRRStats) -> None:
         """Logs the unweighted SRR losses and feature statistics of one update.

@@ -85,6 +85,9 @@ class TrainConfig:
         init_checkpoint: Start PPO from this checkpoint's network (a training checkpoint directory): fine-tuning on
             this run's task, with a fresh optimizer and iteration count (unlike resuming); None = a new network.
             Exclusive with ``warm_start``. :mod:`scale_rllib.training.init_checkpoint`.
+        anchor_kl: β ≥ 0: PPO's loss adds β · KL(π_anchor ‖ π), π_anchor the network PPO starts from (after the warm
+            start, policy iteration or ``init_checkpoint``) — AlphaStar's KL to its supervised policy
+            (:mod:`scale_rllib.learner.anchor`); 0: off. Needs one of those starts (a random anchor means nothing).
         returns: Returns of the input-driven advantages: ``discounted`` (gamma) or ``average-reward`` (rewards minus
             the batch's reward rate × elapsed time, undiscounted; Decima, Mao et al., SIGCOMM 2019).
 
@@ -126,6 +129,7 @@ class TrainConfig:
     rollout_candidates: int = 4
     labelling_workers: int = 1
     init_checkpoint: str | None = None
+    anchor_kl: float = 0.0
 
     def __post_init__(self) -> None:
         try:
@@ -167,6 +171,14 @@ class TrainConfig:
             (self.teacher is None) == (self.policy_iterations == 0),
             "policy_iterations",
             "give --teacher self-rollout with --policy-iterations R ≥ 1 (or neither)",
+        )
+        beta = self.anchor_kl
+        require(math.isfinite(beta) and beta >= 0, "anchor_kl", f"must be a finite number ≥ 0, got {beta}")
+        started = self.warm_start is not None or self.teacher is not None or self.init_checkpoint is not None
+        require(
+            self.anchor_kl == 0 or started,
+            "anchor_kl",
+            "anchors PPO to the network it starts from: give --warm-start, --teacher or --init-checkpoint",
         )
         for name in ("policy_iteration_episodes", "rollout_candidates", "labelling_workers"):
             require(getattr(self, name) >= 1, name, f"must be ≥ 1, got {getattr(self, name)}")

@@ -17,6 +17,7 @@ from scale_rllib import metrics as M
 from scale_rllib.env.registration import ENV_ID, register
 from scale_rllib.learner.srr_learner import (
     ADVANTAGE,
+    ANCHOR_KL,
     AVERAGE_REWARD,
     GROUP_SIZE,
     LAMBDA_DEC,
@@ -65,6 +66,7 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
                 ADVANTAGE: cfg.advantage,
                 AVERAGE_REWARD: cfg.returns == "average-reward",
                 GROUP_SIZE: cfg.group_size,
+                ANCHOR_KL: cfg.anchor_kl,
             },
         )
         .rl_module(rl_module_spec=RLModuleSpec(module_class=ScaleRLModule, model_config=model_config))
