@@ -86,6 +86,7 @@ def test_warm_start_teachers_are_validated():
     from scale_rllib import ConfigError, TrainConfig
 
     assert TrainConfig(warm_start="eft-rollout").warm_start == "eft-rollout"
+    assert TrainConfig(warm_start="eft-contention").warm_start == "eft-contention"
     with pytest.raises(ConfigError, match="warm_start"):
         TrainConfig(warm_start="random")
     with pytest.raises(ConfigError, match="warm_start_dagger_rounds"):
