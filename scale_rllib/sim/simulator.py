@@ -220,10 +220,14 @@ class Simulator:
         decode = self.task_decode[t]
         if decode:
             exec_s += decode * self.cluster.inv_decode_speed[:, kind]
-        if self.interference is not None:  # co-located at its start: another slot still busy then
-            co_located = (self.slot_free_s > self.start_times_s()[:, None]) & np.isfinite(self.slot_free_s)
-            exec_s = exec_s * np.where(co_located.any(axis=1), self.interference, 1.0)
+        if self.interference is not None:
+            exec_s = exec_s * np.where(self.co_located(self.start_times_s()), self.interference, 1.0)
         return exec_s
+
+    def co_located(self, start_s: np.ndarray) -> np.ndarray:
+        """Shape (N,) bool. Whether the current task, started at ``start_s`` (N,) (seconds) on each server, would run
+        beside another task there: another slot of that server is still busy then (what ``interference`` slows)."""
+        return ((self.slot_free_s > start_s[:, None]) & np.isfinite(self.slot_free_s)).any(axis=1)
 
     def data_ready_s(self) -> np.ndarray | float:
         """When the current task's inputs are on each server: shape (N,), or ``now`` without transfers."""
