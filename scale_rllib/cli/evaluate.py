@@ -17,7 +17,7 @@ from scale_rllib.cli.options import (
     output_argument,
     workload_of,
 )
-from scale_rllib.env.config import changed_shift_fields
+from scale_rllib.env.config import SHIFT_FIELDS, changed_shift_fields
 from scale_rllib.evaluation import (
     DwsEvalConfig,
     EvalConfig,
@@ -107,15 +107,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             schedulers=tuple(args.schedulers or DEFAULT_HEURISTICS),
             target_ci=args.target_ci,
             max_episodes=max(args.max_episodes, args.episodes),
-            runtime_knowledge=args.runtime_knowledge,
-            profile_error=args.profile_error,
-            interference=args.interference,
-            new_type_speedup=args.new_type_speedup,
-            work_shift=args.work_shift,
-            work_shift_at=args.work_shift_at,
-            shift_distribution=args.shift_distribution,
-            model_forgetting=args.model_forgetting,
-            model_prior_count=args.model_prior_count,
+            **{name: getattr(args, name) for name in SHIFT_FIELDS},
         )
     if args.target_ci is not None:
         raise ConfigError("--target-ci: only with --scenario default (DWS streams are a fixed set)")

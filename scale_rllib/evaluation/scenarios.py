@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scale_rllib import metrics as M
-from scale_rllib.env.config import EnvConfig
+from scale_rllib.env.config import SHIFT_FIELDS, EnvConfig
 from scale_rllib.schedulers import DEFAULT_HEURISTICS, SCHEDULERS
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.validation import ConfigError, require
@@ -141,15 +141,7 @@ class EvalConfig:
             load=self.load,
             workflows_per_server=self.workflows_per_server,
             max_tasks=self.max_tasks,
-            runtime_knowledge=self.runtime_knowledge,
-            profile_error=self.profile_error,
-            interference=self.interference,
-            new_type_speedup=self.new_type_speedup,
-            work_shift=self.work_shift,
-            work_shift_at=self.work_shift_at,
-            shift_distribution=self.shift_distribution,
-            model_forgetting=self.model_forgetting,
-            model_prior_count=self.model_prior_count,
+            **{name: getattr(self, name) for name in SHIFT_FIELDS},
         )
 
     def groups(self) -> list[EpisodeGroup]:
