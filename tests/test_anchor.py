@@ -63,3 +63,29 @@ def test_an_anchor_needs_a_network_to_anchor_to() -> None:
         TrainConfig(anchor_kl=1.0)
     with pytest.raises(ConfigError, match="anchor_kl: must be a finite number ≥ 0"):
         TrainConfig(env=EnvConfig(), warm_start="eft", anchor_kl=-1.0)
+
+
+def test_a_restored_learner_keeps_the_adapted_kl_coefficient_and_the_original_anchor(tmp_path) -> None:
+    """RLlib's PPO learner does not checkpoint its adaptive KL coefficient; ours does, and its anchor too, so a resumed
+    run continues as one uninterrupted run instead of restarting at ``kl_coeff`` with the restored network as anchor."""
+    n_max = 6
+    config = _ppo_config(0.0, 0.0)
+    config.learners(learner_config_dict={"lambda_dec": 0.0, "lambda_kl": 0.0, ANCHOR_KL: 1.0})
+    spaces = {DEFAULT_MODULE_ID: (obs_space(n_max), gym.spaces.Discrete(n_max))}
+    learner = config.build_learner(spaces=spaces)
+    module = learner.module[DEFAULT_MODULE_ID]
+    batch = MultiAgentBatch({DEFAULT_MODULE_ID: _hand_built_batch(module, n_max)}, env_steps=12)
+    for _ in range(3):
+        learner.update(batch=batch)
+    learner.curr_kl_coeffs_per_module[DEFAULT_MODULE_ID].data.fill_(0.0123)
+    anchor = {k: v.clone() for k, v in learner._anchors[DEFAULT_MODULE_ID].state_dict().items()}
+    learner.save_to_path(tmp_path / "learner")
+
+    restored = config.build_learner(spaces=spaces)
+    assert float(restored.curr_kl_coeffs_per_module[DEFAULT_MODULE_ID]) == pytest.approx(config.kl_coeff)
+    restored.restore_from_path(tmp_path / "learner")
+    assert float(restored.curr_kl_coeffs_per_module[DEFAULT_MODULE_ID]) == pytest.approx(0.0123)
+    weights = restored._anchors[DEFAULT_MODULE_ID].state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in anchor.items())
+    assert not all(torch.equal(restored.module[DEFAULT_MODULE_ID].state_dict()[k], v) for k, v in anchor.items())
+    assert not any(p.requires_grad for p in restored._anchors[DEFAULT_MODULE_ID].parameters())

@@ -13,8 +13,10 @@ from pathlib import Path
 import psutil
 from mlflow.tracking import MlflowClient
 
+from scale_rllib import EnvConfig, TrainConfig
 from scale_rllib import metrics as M
 from scale_rllib.training.checkpoints import find_checkpoint, read_metadata
+from scale_rllib.training.ppo import build_ppo_config
 
 TRAIN = [
     sys.executable,
@@ -141,3 +143,16 @@ def test_killed_training_resumes_from_checkpoint_in_same_mlflow_run(tmp_path, tr
     assert sorted(set(steps)) == [1, 2, 3, 4, 5]
     redone = len(steps) - len(set(steps))
     assert redone <= 1  # at most the one iteration after the last checkpoint was lost and run again
+
+
+def test_a_resumed_run_samples_new_episodes_while_a_new_run_keeps_its_seed():
+    """Env runners seed their envs once, at creation: a resumed run with the run's own seed would replay the episodes
+    of its first iterations. A new run samples from ``seed``; a run resumed after k iterations from a seed derived
+    from (seed, k), the same on every resume at k; input-driven groups draw their inputs from it too."""
+    cfg = TrainConfig(env=EnvConfig(servers_range=(4, 6)), seed=7, advantage="input-driven", group_size=2,
+                      envs_per_runner=2)  # fmt: skip
+    new, resumed = build_ppo_config(cfg), build_ppo_config(cfg, resumed_at=5)
+    assert new.seed == 7 and new.env_config["input_seed"] == 7
+    assert resumed.seed not in (7, build_ppo_config(cfg, resumed_at=6).seed)
+    assert resumed.seed == build_ppo_config(cfg, resumed_at=5).seed and resumed.env_config["input_seed"] == resumed.seed
+    assert 0 <= resumed.seed < 2**31

@@ -2,7 +2,8 @@
 
 Every training run goes through the project's training entry point (:func:`scale_rllib.training.train`): pretraining
 as a normal run, fine-tuning with ``TrainConfig.init_checkpoint``, and each further adaptation step by resuming the
-same run to a larger iteration count (so the optimizer state carries over, as in one uninterrupted run). Every
+same run to a larger iteration count (the optimizer state, PPO's KL coefficient and the anchor carry over, and new
+episodes are sampled, as in one uninterrupted run: :func:`scale_rllib.training.ppo.sampling_seed`). Every
 (method, seed, shift, step) is evaluated right after its step on the same seeded episodes, and its rows are cached in
 its run directory (``eval_step<K>.csv``), so an interrupted study restarts where it stopped.
 

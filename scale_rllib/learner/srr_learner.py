@@ -45,6 +45,10 @@ GROUP_SIZE = "group_size"
 """``learner_config_dict`` key: K, the episodes of one input."""
 ANCHOR_KL = "anchor_kl"
 """``learner_config_dict`` key: β, the weight of KL(π_anchor ‖ π) (0: off)."""
+KL_COEFFS_STATE = "ppo_kl_coeffs"
+"""Learner state key: PPO's adaptive KL coefficient per module (RLlib's PPO learner does not checkpoint it)."""
+ANCHORS_STATE = "anchor_weights"
+"""Learner state key: the frozen anchor networks' weights per module (so a resume keeps the original anchor)."""
 
 
 def srr_coefficients(config: PPOConfig) -> tuple[float, float]:
@@ -128,10 +132,34 @@ class SRRPPOTorchLearner(PPOTorchLearner):
         self._log_srr(module_id, stats)
         return total_loss + penalty
 
+    @override(PPOTorchLearner)
+    def get_state(self, components=None, *, not_components=None, **kwargs) -> dict[str, Any]:
+        """RLlib's learner state plus :data:`KL_COEFFS_STATE` ({module: float}) and :data:`ANCHORS_STATE` ({module:
+        {tensor name: array}}), so that a resumed run continues with PPO's adapted KL coefficient and the same anchor
+        instead of restarting from ``kl_coeff`` and anchoring to the restored network."""
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if self._check_component(KL_COEFFS_STATE, components, not_components):
+            state[KL_COEFFS_STATE] = {mid: float(v) for mid, v in self.curr_kl_coeffs_per_module.items()}
+        if self._check_component(ANCHORS_STATE, components, not_components):
+            state[ANCHORS_STATE] = {mid: {k: v.detach().cpu().numpy() for k, v in anchor.state_dict().items()}
+                                    for mid, anchor in self._anchors.items()}  # fmt: skip
+        return state
+
+    @override(PPOTorchLearner)
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores what :meth:`get_state` saved (checkpoints without the extra keys restore as RLlib's)."""
+        super().set_state(state)
+        for mid, value in state.get(KL_COEFFS_STATE, {}).items():
+            self.curr_kl_coeffs_per_module[mid].data.fill_(value)
+        for mid, weights in state.get(ANCHORS_STATE, {}).items():
+            anchor = copy.deepcopy(self.module[mid]).requires_grad_(False)
+            anchor.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+            self._anchors[mid] = anchor
+
     def _anchor_term(self, module_id: ModuleID, config: PPOConfig, batch: dict[str, Any], fwd_out: dict) -> TensorType:
         """β · KL(π_anchor ‖ π) (0 with β = 0). The anchor is a frozen copy of the module as it was at its first
-        update in this learner — after the warm start, policy iteration or ``init_checkpoint``, or the restored
-        network after a resume."""
+        update in this learner — after the warm start, policy iteration or ``init_checkpoint``; a resumed run keeps
+        it (:meth:`get_state`)."""
         beta = float((config.learner_config_dict or {}).get(ANCHOR_KL, 0.0))
         if beta <= 0.0:
             return 0.0

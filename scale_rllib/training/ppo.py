@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
@@ -27,21 +28,33 @@ from scale_rllib.learner.srr_learner import (
 from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.tracking import MlflowTracker, flatten
 from scale_rllib.training.callbacks import EpisodeMetricsCallback
+from scale_rllib.training.checkpoints import read_metadata
 from scale_rllib.training.config import TrainConfig
 from scale_rllib.training.init_checkpoint import load_initial_weights
 from scale_rllib.training.policy_iteration import policy_iteration
 from scale_rllib.training.warm_start import warm_start_algorithm
 
 
-def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
+def sampling_seed(seed: int, resumed_at: int = 0) -> int:
+    """The seed of the env runners' episodes: ``seed`` for a new run; for a run resumed after ``resumed_at``
+    iterations, a seed derived from both (NumPy ``SeedSequence``), so that the resumed run samples new episodes
+    instead of replaying those of its first iterations (env runners seed their envs once, when they are created)."""
+    if resumed_at == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, resumed_at]).generate_state(1)[0] >> 1)
+
+
+def build_ppo_config(cfg: TrainConfig, resumed_at: int = 0) -> PPOConfig:
     """The one place a :class:`TrainConfig` becomes an RLlib ``PPOConfig`` (new API stack).
 
-    Env runners sample episodes of randomized cluster size (``cfg.env.servers_range``); the learner is
+    Env runners sample episodes of randomized cluster size (``cfg.env.servers_range``) from
+    :func:`sampling_seed` (``resumed_at``: the iterations a resumed run has done); the learner is
     :class:`SRRPPOTorchLearner` with λ_dec, λ_KL in ``learner_config_dict``; failed env runners are restarted.
     """
     register()
     grouped = cfg.advantage == "input-driven"
-    env_config = dataclasses.replace(cfg.env, shared_inputs=True, input_seed=cfg.seed) if grouped else cfg.env
+    seed = sampling_seed(cfg.seed, resumed_at)
+    env_config = dataclasses.replace(cfg.env, shared_inputs=True, input_seed=seed) if grouped else cfg.env
     # The new API stack is our explicit choice (below); RLlib's once-per-process notice that it is the default
     # ("You are running PPO on the new API stack!") tells a user nothing to act on: mark it as already shown.
     log_once("PPO_on_new_api_stack")
@@ -84,7 +97,7 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
         .callbacks(EpisodeMetricsCallback)
         .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=100)
         .evaluation(evaluation_num_env_runners=0)
-        .debugging(seed=cfg.seed, log_level="ERROR", log_sys_usage=False)  # no GPU monitor (nor its warning)
+        .debugging(seed=seed, log_level="ERROR", log_sys_usage=False)  # no GPU monitor (nor its warning)
         .reporting(metrics_num_episodes_for_smoothing=20)
     )
 
@@ -115,7 +128,8 @@ def init_ray(address: str | None) -> None:
 def build_algorithm(cfg: TrainConfig, tracker: MlflowTracker, restore_from: Path | None = None, verbose: bool = True):
     """Build the PPO Algorithm; restore it from a checkpoint, or else load ``cfg.init_checkpoint``'s network and/or
     warm-start it and run the policy-iteration rounds, as configured."""
-    algo = build_ppo_config(cfg).build_algo()
+    resumed_at = read_metadata(restore_from)["iteration"] if restore_from is not None else 0
+    algo = build_ppo_config(cfg, resumed_at).build_algo()
     if restore_from is not None:
         algo.restore_from_path(str(Path(restore_from).resolve()))
         return algo
