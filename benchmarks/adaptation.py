@@ -64,7 +64,8 @@ def write_report(plan: AdaptationPlan, rows: pd.DataFrame, command: str, minutes
              "runs directory are reused, not retrained).", "",
              "Mean RT ± 95 % over every (training seed, episode); the paired ratio is the mean over (seed, episode) "
              "of RT / RT(EFT on the same estimates, same episode) ± 95 % (Student t); worst seed: the largest "
-             "per-seed mean ratio. `—` adaptation iterations: a heuristic (it does not adapt).", ""]  # fmt: skip
+             "per-seed mean ratio. `—` adaptation iterations: a heuristic (it does not adapt), or `lower-bound`: the "
+             "episodes' lower bound in place of a response time (no scheduler can beat it).", ""]  # fmt: skip
     lines += report_lines(table, versus, held_out_lines(plan.shifts))
     lines += [f"![response time vs adaptation]({plot.name})", ""]
     (output / "report.md").write_text("\n".join(lines))

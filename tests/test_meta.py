@@ -16,7 +16,7 @@ from scipy import stats
 
 from scale_rllib.adaptation import QUICK, AdaptationPlan, adaptation_table, paired_methods, plot_adaptation
 from scale_rllib.adaptation.protocol import heuristic_rows, train_to
-from scale_rllib.adaptation.tables import held_out_lines, report_lines, with_reference_ratio
+from scale_rllib.adaptation.tables import LOWER_BOUND, held_out_lines, report_lines, with_reference_ratio
 from scale_rllib.cli import main
 from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.observation import observation_space
@@ -204,6 +204,9 @@ def test_adaptation_table_pairs_every_row_with_eft_on_the_same_episode() -> None
     assert meta["ratio_ci95"] == pytest.approx(stats.t.ppf(0.975, 3) * ratios.std(ddof=1) / 2)
     assert table.loc["eft-estimated", "ratio_to_reference"] == 1.0 and table.loc["eft-estimated", "ratio_ci95"] == 0
     assert table.loc["eft-oracle", "ratio_to_reference"] == pytest.approx(0.8)
+    bound = table.loc[LOWER_BOUND]  # 5 s on both episodes: 5 / 10 and 5 / 20
+    assert (bound["step"], bound["mean_response_time_s"]) == (-1, 5.0)
+    assert bound["ratio_to_reference"] == pytest.approx(0.375)
     with pytest.raises(ValueError, match="eft-estimated: no row for"):
         with_reference_ratio(hand_rows().query("not (method == 'eft-estimated' and episode == 11)"))
 
@@ -219,8 +222,10 @@ def test_paired_methods_compares_the_same_seed_step_and_episode_only() -> None:
     assert "| meta | 0 | 2 | 2 | 15.25 |" in "\n".join(lines) and "| 0 | 2 | 0.950 |" in "\n".join(lines)
 
 
-def test_the_plot_is_a_png(tmp_path) -> None:
-    path = plot_adaptation(adaptation_table(hand_rows()), tmp_path / "plot.png")
+def test_the_plot_is_a_png_even_with_a_method_off_the_ratio_scale(tmp_path) -> None:
+    rows = hand_rows()
+    rows.loc[rows["method"] == "no-meta", "mean_response_time_s"] *= 50  # 75 ×, 50 × EFT: named, not drawn
+    path = plot_adaptation(adaptation_table(rows), tmp_path / "plot.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

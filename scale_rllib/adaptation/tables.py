@@ -19,6 +19,10 @@ from scale_rllib.evaluation.summary import ci95_half_width
 REFERENCE = "eft-estimated"
 #: The heuristic with true execution times: what perfect knowledge buys EFT.
 ORACLE = "eft-oracle"
+#: The pseudo-method of :func:`adaptation_table` whose "response time" is each episode's lower bound
+#: (:func:`scale_rllib.sim.bounds.lower_bounds_s`, averaged like a response time): how far every scheduler stays
+#: from what no scheduler can beat.
+LOWER_BOUND = "lower-bound"
 #: Columns of :func:`adaptation_table`.
 TABLE_COLUMNS = ("shift", "method", "step", "seeds", "episodes", "mean_response_time_s", "ci95_s",
                  "ratio_to_reference", "ratio_ci95", "worst_seed_ratio")  # fmt: skip
@@ -42,12 +46,16 @@ def with_reference_ratio(rows: pd.DataFrame, reference: str = REFERENCE) -> pd.D
 
 def adaptation_table(rows: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     """Per (shift, method, step): mean response time ± 95 % (over every seed × episode), the paired ratio to
-    ``reference`` (mean over seed × episode pairs) ± 95 % (Student t), and the worst training seed's mean ratio.
+    ``reference`` (mean over seed × episode pairs) ± 95 % (Student t), and the worst training seed's mean ratio;
+    last, per shift, :data:`LOWER_BOUND` (step −1) with the lower bound of ``reference``'s episodes in place of a
+    response time.
 
     Returns:
         :data:`TABLE_COLUMNS`, cells in order of appearance.
     """
-    rows = with_reference_ratio(rows, reference)
+    ref = rows[rows["method"] == reference]
+    bound = ref.assign(method=LOWER_BOUND, mean_response_time_s=ref["lower_bound_s"])
+    rows = with_reference_ratio(pd.concat([rows, bound], ignore_index=True), reference)
     out = []
     for (shift, method, step), g in rows.groupby(["shift", "method", "step"], sort=False):
         per_seed = g.groupby("seed")["ratio"].mean()
@@ -117,32 +125,41 @@ def report_lines(table: pd.DataFrame, versus: pd.DataFrame, held_out: dict[str, 
     return lines
 
 
-def plot_adaptation(table: pd.DataFrame, path: Path) -> Path:
+def plot_adaptation(table: pd.DataFrame, path: Path, ratio_top: float = 1.2) -> Path:
     """``path`` (PNG): per shift (columns), against adaptation iterations, one line per learned method and the
-    heuristics as horizontal lines: mean response time (top; 95 % bars) and the paired ratio to EFT on the same
-    estimates (bottom; 95 % bars). Log scales; bars are clipped at half the value."""
+    heuristics and the lower bound as horizontal lines: mean response time (top; log scale, 95 % bars clipped at half
+    the value) and the paired ratio to EFT on the same estimates (bottom; linear, from just under the lower bound's
+    ratio to ``ratio_top``, so that differences of a few percent show; a method above it is named with its range)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     shifts = list(dict.fromkeys(table["shift"]))
-    fig, axes = plt.subplots(2, len(shifts), figsize=(5.5 * len(shifts), 7), squeeze=False, sharex="col")
-    panels = (("mean_response_time_s", "ci95_s", "mean response time (s)"),
-              ("ratio_to_reference", "ratio_ci95", "/ EFT on the same estimates (paired)"))  # fmt: skip
+    fig, axes = plt.subplots(2, len(shifts), figsize=(5.5 * len(shifts), 7.5), squeeze=False, sharex="col")
     for column, shift in enumerate(shifts):
         g = table[table["shift"] == shift]
-        for ax, (value, ci, label) in zip(axes[:, column], panels, strict=True):
-            for method, m in g[g["step"] >= 0].groupby("method", sort=False):
-                mean, half = m[value], m[ci].fillna(0)
-                ax.errorbar(m["step"], mean, yerr=[np.minimum(half, 0.5 * mean), half], marker="o", capsize=3,
-                            label=method)  # fmt: skip
-            for r, style in zip(g[g["step"] < 0].itertuples(), ("--", ":", "-."), strict=False):
-                ax.axhline(getattr(r, value), linestyle=style, color="grey", label=r.method)
-            ax.set(ylabel=label, yscale="log")
-        axes[0, column].set_title(shift)
-        axes[0, column].legend(fontsize="small")
-        axes[1, column].set(xlabel="adaptation PPO iterations", xticks=sorted(g.loc[g["step"] >= 0, "step"].unique()))
+        learned, fixed = g[g["step"] >= 0], g[g["step"] < 0]
+        top, bottom = axes[:, column]
+        floor = 0.95 * min(g["ratio_to_reference"].min(), 1.0)
+        for method, m in learned.groupby("method", sort=False):
+            mean, half = m["mean_response_time_s"], m["ci95_s"].fillna(0)
+            top.errorbar(m["step"], mean, yerr=[np.minimum(half, 0.5 * mean), half], marker="o", capsize=3,
+                         label=method)  # fmt: skip
+            ratio = m["ratio_to_reference"]
+            off = f" ({ratio.min():.3g}–{ratio.max():.3g} ×, off scale)" if ratio.max() > ratio_top else ""
+            label = method + off
+            bottom.errorbar(m["step"], ratio, yerr=m["ratio_ci95"].fillna(0), marker="o", capsize=3, label=label)
+        for r, style in zip(fixed.itertuples(), ("--", ":", "-.", "-"), strict=False):
+            color = "black" if r.method == LOWER_BOUND else "grey"
+            top.axhline(r.mean_response_time_s, linestyle=style, color=color, linewidth=1, label=r.method)
+            bottom.axhline(r.ratio_to_reference, linestyle=style, color=color, linewidth=1,
+                           label=f"{r.method} {r.ratio_to_reference:.3f}")  # fmt: skip
+        top.set(ylabel="mean response time (s)", yscale="log", title=shift)
+        bottom.set(ylabel="/ EFT on the same estimates (paired)", ylim=(floor, ratio_top),
+                   xlabel="adaptation PPO iterations", xticks=sorted(learned["step"].unique()))  # fmt: skip
+        top.legend(fontsize="small")
+        bottom.legend(fontsize="x-small", loc="lower right", bbox_to_anchor=(1.0, 0.06))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
