@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ from scale_rllib import EnvConfig, SchedulingEnv, TrainConfig
 from scale_rllib.env.observation import observation_space
 from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.schedulers.self_rollout import NetworkPolicy, SelfRolloutScheduler
-from scale_rllib.training.policy_iteration import LabelJob, label, split_episodes
+from scale_rllib.training.policy_iteration import LabelJob, check_labelling_cpus, label, split_episodes
+from scale_rllib.training.ppo import local_cpus
 
 SMALL = EnvConfig(servers_range=(3, 5), max_servers=8, num_workflows=4)
 
@@ -76,7 +79,22 @@ def test_policy_iteration_needs_its_teacher():
         TrainConfig(teacher="self-rollout", policy_iterations=1, labelling_workers=0)
 
 
-def test_a_training_run_with_a_policy_iteration_round(tmp_path, tracking_uri):
+def test_labelling_needs_a_cpu_the_env_runners_leave_free():
+    """Env runners hold their CPU for their lifetime, so on a cluster with no more CPUs than env runners the
+    labelling tasks could never start: that is an error naming the field, not a silent wait."""
+    from scale_rllib import ConfigError
+
+    cfg = TrainConfig(teacher="self-rollout", policy_iterations=1, num_env_runners=2, labelling_workers=2)
+    check_labelling_cpus(3.0, cfg)
+    with pytest.raises(ConfigError, match="labelling_workers: the Ray cluster has 2 CPUs and the 2 env runners"):
+        check_labelling_cpus(2.0, cfg)
+    assert local_cpus(TrainConfig()) is None  # no policy iteration: Ray counts the machine's CPUs
+
+
+def test_a_training_run_with_a_policy_iteration_round(tmp_path, tracking_uri, monkeypatch):
+    """On a 2-core machine (``os.cpu_count`` patched) with 2 env runners, the local Ray that ``train`` starts counts
+    the labelling workers too (the env runners idle while they label), so the round runs instead of waiting forever
+    behind the env runners' CPUs."""
     import ray
     from mlflow.tracking import MlflowClient
 
@@ -86,7 +104,7 @@ def test_a_training_run_with_a_policy_iteration_round(tmp_path, tracking_uri):
     cfg = TrainConfig(
         env=EnvConfig(servers_range=(3, 5), num_workflows=3),
         iterations=1,
-        num_env_runners=0,
+        num_env_runners=2,
         envs_per_runner=1,
         train_batch_size=128,
         minibatch_size=64,
@@ -99,8 +117,11 @@ def test_a_training_run_with_a_policy_iteration_round(tmp_path, tracking_uri):
         labelling_workers=2,
         warm_start_epochs=2,
     )
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert local_cpus(cfg) == 4
     try:
         result = train(cfg, tmp_path / "run", progress=False)
+        assert ray.cluster_resources()["CPU"] == 4
     finally:
         ray.shutdown()
     assert (tmp_path / "run" / "warm_start_checkpoint" / "scale_rllib.json").is_file()  # the network before PPO

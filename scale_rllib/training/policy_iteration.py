@@ -26,6 +26,7 @@ from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.schedulers.self_rollout import SelfRolloutScheduler
 from scale_rllib.training.warm_start import Demonstrations, behaviour_clone, collect_demonstrations
+from scale_rllib.validation import require
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,20 @@ def _on_learner(algo, fn):
     return next(iter(algo.learner_group.foreach_learner(lambda learner: fn(learner.module[DEFAULT_MODULE_ID])))).get()
 
 
+def check_labelling_cpus(cluster_cpus: float, cfg) -> None:
+    """Fail instead of waiting forever: the labelling tasks need 1 CPU that the env runners (1 CPU each, held for
+    their lifetime) leave free on the cluster.
+
+    Raises:
+        ConfigError: ``cluster_cpus − num_env_runners < 1`` (names ``labelling_workers``).
+    """
+    free = cluster_cpus - cfg.num_env_runners
+    require(free >= 1, "labelling_workers",
+            f"the Ray cluster has {cluster_cpus:g} CPUs and the {cfg.num_env_runners} env runners hold "
+            f"{cfg.num_env_runners}, so no labelling task (1 CPU) could ever start: add a node, lower "
+            "--num-env-runners, or let `train` start its own local Ray (it counts the labelling workers)")  # fmt: skip
+
+
 def policy_iteration(algo, cfg) -> dict[str, float]:
     """``cfg.policy_iterations`` rounds of label-and-distill on the learner's module; the result is pushed to the
     env runners.
@@ -117,7 +132,11 @@ def policy_iteration(algo, cfg) -> dict[str, float]:
         The last round's statistics, keyed ``policy_iteration/<name>``: cloning accuracy and losses, ``samples``,
         ``changed`` (labels that differ from the network's choice), ``nodes`` (distinct nodes that labelled) and
         ``round_time_s``.
+
+    Raises:
+        ConfigError: the cluster has no CPU left for a labelling task (:func:`check_labelling_cpus`).
     """
+    check_labelling_cpus(ray.cluster_resources().get("CPU", 0.0), cfg)
     demos: Demonstrations | None = None
     stats: dict[str, float] = {}
     for r in range(cfg.policy_iterations):

@@ -119,10 +119,22 @@ def ray_address(address: str | None) -> str:
     return address or os.environ.get("RAY_ADDRESS") or "local"
 
 
-def init_ray(address: str | None) -> None:
-    """Connect to :func:`ray_address` unless already connected."""
+def local_cpus(cfg: TrainConfig | None) -> int | None:
+    """The logical CPUs of a local Ray started for ``cfg``: None (Ray counts the machine's) unless ``cfg`` runs
+    policy iteration, whose labelling tasks (1 CPU each) run while the env runners (1 CPU each) sit idle — then at
+    least ``num_env_runners + labelling_workers``, so that the tasks are not queued forever behind idle env runners
+    on a machine with no more cores than env runners (the two never compute at the same time)."""
+    if cfg is None or cfg.teacher is None:
+        return None
+    return max(os.cpu_count() or 1, cfg.num_env_runners + cfg.labelling_workers)
+
+
+def init_ray(address: str | None, cfg: TrainConfig | None = None) -> None:
+    """Connect to :func:`ray_address` unless already connected; a new local Ray gets :func:`local_cpus` CPUs."""
     if not ray.is_initialized():
-        ray.init(address=ray_address(address), include_dashboard=False, log_to_driver=False, configure_logging=False)
+        target = ray_address(address)
+        cpus = local_cpus(cfg) if target == "local" else None
+        ray.init(address=target, num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 
 def build_algorithm(cfg: TrainConfig, tracker: MlflowTracker, restore_from: Path | None = None, verbose: bool = True):

@@ -129,7 +129,7 @@ def train(
     tracker = MlflowTracker(uri, run_name=output.name, run_id=meta.get("mlflow_run_id"), tags={M.TAG_JOB: "train"})
     if not resume:
         tracker.log_params({"train": cfg.to_dict()})
-    init_ray(address)
+    init_ray(address, cfg)
     algo = build_algorithm(cfg, tracker, restore_from=found, verbose=progress)
     ckpt = output / CHECKPOINT_DIR
     if (cfg.warm_start or cfg.teacher) and not resume:
