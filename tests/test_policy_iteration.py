@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -118,13 +119,41 @@ def test_a_training_run_with_a_policy_iteration_round(tmp_path, tracking_uri, mo
         warm_start_epochs=2,
     )
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert local_cpus(cfg) == 4
+    assert local_cpus(cfg) == 5  # 1 + 2 env runners + 2 labelling workers
     try:
         result = train(cfg, tmp_path / "run", progress=False)
-        assert ray.cluster_resources()["CPU"] == 4
+        assert ray.cluster_resources()["CPU"] == 5
     finally:
         ray.shutdown()
     assert (tmp_path / "run" / "warm_start_checkpoint" / "scale_rllib.json").is_file()  # the network before PPO
     metrics = MlflowClient(tracking_uri).get_run(result.mlflow_run_id).data.metrics
     assert metrics[M.POLICY_ITERATION_PREFIX + "samples"] > 0 and 0 <= metrics[M.POLICY_ITERATION_PREFIX + "changed"]
     assert metrics[M.POLICY_ITERATION_PREFIX + "nodes"] == 1  # one machine here; tests/test_ray_cluster.py: two
+
+
+def test_a_tune_trial_runs_its_policy_iteration_in_its_own_placement_group(tmp_path):
+    """A sweep whose base run has a teacher reserves the labelling workers' bundles in each trial's placement group
+    and labels there; before, the tasks asked for CPUs outside it and, on a small machine, never started."""
+    import ray
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    from scale_rllib import metrics as M
+    from scale_rllib.tuning import run_sweep
+    from scale_rllib.tuning.config import SweepConfig
+
+    values = yaml.safe_load((Path(__file__).resolve().parents[1] / "tune_configs" / "smoke.yaml").read_text())
+    values["train"] |= {"iterations": 1, "teacher": "self-rollout", "policy_iterations": 1,
+                        "policy_iteration_episodes": 2, "labelling_workers": 2, "warm_start_epochs": 1}  # fmt: skip
+    values |= {"lambda_dec": [0.0], "name": "pi-smoke"}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    try:
+        result = run_sweep(SweepConfig.from_dict(values), tmp_path / "tune", mlflow_uri=uri)
+    finally:
+        ray.shutdown()
+    (trial,) = result.table
+    assert trial["error"] is None and result.best_checkpoint is not None, trial
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("pi-smoke").experiment_id
+    (run,) = client.search_runs([experiment], f"tags.{M.TAG_JOB} = 'tune-trial'")
+    assert run.data.metrics[M.POLICY_ITERATION_PREFIX + "samples"] > 0

@@ -18,6 +18,8 @@ import numpy as np
 import ray
 import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.util.placement_group import get_current_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from scale_rllib import metrics as M
 from scale_rllib.env.config import EnvConfig
@@ -79,14 +81,22 @@ def label(job: LabelJob) -> tuple[Demonstrations, dict[str, float]]:
     return demos, info
 
 
-@ray.remote(num_cpus=1, scheduling_strategy="SPREAD")
+@ray.remote(num_cpus=1)
 def _label_task(job: LabelJob) -> tuple[Demonstrations, dict[str, float]]:
     return label(job)
 
 
+def _labelling_strategy():
+    """Inside a Tune trial, the trial's placement group (it reserves the labelling workers' bundles:
+    :mod:`scale_rllib.tuning.sweep`); elsewhere spread over the cluster's nodes."""
+    group = get_current_placement_group()
+    return "SPREAD" if group is None else PlacementGroupSchedulingStrategy(group)
+
+
 def label_in_parallel(jobs: list[LabelJob]) -> list[tuple[Demonstrations, dict[str, float]]]:
-    """Every job as a Ray task (1 CPU each, spread over the cluster's nodes); results in job order."""
-    return ray.get([_label_task.remote(job) for job in jobs])
+    """Every job as a Ray task (1 CPU each, :func:`_labelling_strategy`); results in job order."""
+    task = _label_task.options(scheduling_strategy=_labelling_strategy())
+    return ray.get([task.remote(job) for job in jobs])
 
 
 def split_episodes(seed: int, episodes: int, workers: int) -> list[tuple[int, int]]:
@@ -108,7 +118,8 @@ def _on_learner(algo, fn):
 
 def check_labelling_cpus(cluster_cpus: float, cfg) -> None:
     """Fail instead of waiting forever: the labelling tasks need 1 CPU that the env runners (1 CPU each, held for
-    their lifetime) leave free on the cluster.
+    their lifetime) leave free on the cluster (``cluster_cpus``: the cluster's CPUs, or inside a Tune trial its
+    placement group's, of which the trial itself holds one).
 
     Raises:
         ConfigError: ``cluster_cpus − num_env_runners < 1`` (names ``labelling_workers``).
@@ -136,7 +147,9 @@ def policy_iteration(algo, cfg) -> dict[str, float]:
     Raises:
         ConfigError: the cluster has no CPU left for a labelling task (:func:`check_labelling_cpus`).
     """
-    check_labelling_cpus(ray.cluster_resources().get("CPU", 0.0), cfg)
+    group = get_current_placement_group()
+    cpus = ray.cluster_resources().get("CPU", 0.0) if group is None else len(group.bundle_specs) - 1.0
+    check_labelling_cpus(cpus, cfg)
     demos: Demonstrations | None = None
     stats: dict[str, float] = {}
     for r in range(cfg.policy_iterations):

@@ -122,11 +122,12 @@ def ray_address(address: str | None) -> str:
 def local_cpus(cfg: TrainConfig | None) -> int | None:
     """The logical CPUs of a local Ray started for ``cfg``: None (Ray counts the machine's) unless ``cfg`` runs
     policy iteration, whose labelling tasks (1 CPU each) run while the env runners (1 CPU each) sit idle — then at
-    least ``num_env_runners + labelling_workers``, so that the tasks are not queued forever behind idle env runners
-    on a machine with no more cores than env runners (the two never compute at the same time)."""
+    least 1 (a Tune trial's own bundle) + ``num_env_runners + labelling_workers``, so that the tasks are not queued
+    forever behind idle env runners on a machine with no more cores than env runners (the two never compute at the
+    same time)."""
     if cfg is None or cfg.teacher is None:
         return None
-    return max(os.cpu_count() or 1, cfg.num_env_runners + cfg.labelling_workers)
+    return max(os.cpu_count() or 1, 1 + cfg.num_env_runners + cfg.labelling_workers)
 
 
 def init_ray(address: str | None, cfg: TrainConfig | None = None) -> None:

@@ -115,7 +115,7 @@ def run_sweep(
     )
     if not resume:
         parent.log_params({"sweep": sweep.to_dict()})
-    init_ray(address)
+    init_ray(address, sweep.train)
     tuner = _tuner(sweep, output, uri, parent.run_id, resume)
     if not resume:
         state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +125,9 @@ def run_sweep(
 
 
 def _tuner(sweep: SweepConfig, output: Path, uri: str, parent_run_id: str | None, resume: bool):
-    resources = tune.PlacementGroupFactory([{"CPU": 1}] + [{"CPU": 1}] * sweep.train.num_env_runners)
+    # The trial, its env runners and, with a teacher, policy iteration's labelling tasks (scheduled in these bundles)
+    labelling = sweep.train.labelling_workers if sweep.train.teacher else 0
+    resources = tune.PlacementGroupFactory([{"CPU": 1}] * (1 + sweep.train.num_env_runners + labelling))
     trainable = tune.with_resources(_trial, resources)
     if resume:
         return tune.Tuner.restore(str(output / sweep.name), trainable, resume_unfinished=True, resume_errored=True)
