@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from scale_rllib.evaluation.report import write_report
+
 HEURISTICS = ("peft-rollout", "eft-rollout", "eft")
 
 
@@ -94,12 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = parse_runs(args.runs)
     ref, gen = reference(runs), generalization(runs)
-    args.output.mkdir(parents=True, exist_ok=True)
-    ref.to_csv(args.output / "summary.csv", index=False)
-    gen.to_csv(args.output / "generalization.csv", index=False)
     lines = report(ref, gen, shlex.join(["python", "benchmarks/dws_seeds.py", *argv]))
-    (args.output / "report.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.output, {"summary.csv": ref, "generalization.csv": gen}, lines)
     return 0
 
 

@@ -30,6 +30,7 @@ import torch
 
 from scale_rllib.env.config import EnvConfig
 from scale_rllib.evaluation import EvalConfig, evaluate
+from scale_rllib.evaluation.report import write_report
 from scale_rllib.evaluation.summary import ci95_half_width
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.training import TrainConfig, train
@@ -119,12 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     walls = pd.DataFrame([(recipe, seed, s) for seed, (_, w) in zip(args.seeds, done, strict=True)
                           for recipe, s in w.items()], columns=["recipe", "seed", "seconds"])  # fmt: skip
     table = pd.concat([paired(rows, r, "eft") for r in RECIPES] + [paired(rows, "clone+pi", "clone")])
-    args.output.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(args.output / "results.csv", index=False)
-    table.to_csv(args.output / "summary.csv", index=False)
     lines = report(table, walls, shlex.join(["python", "benchmarks/quickstart_recipes.py", *argv]))
-    (args.output / "report.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.output, {"results.csv": rows, "summary.csv": table}, lines)
     return 0
 
 

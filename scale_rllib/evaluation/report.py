@@ -43,6 +43,22 @@ def write_results(
     return written
 
 
+def write_report(output_dir: Path, tables: dict[str, pd.DataFrame], lines: Sequence[str]) -> Path:
+    """A benchmark's outputs: each of ``tables`` as ``output_dir/<name>`` (CSV, no index) and ``lines`` as
+    ``output_dir/report.md``, which is also printed.
+
+    Returns:
+        The report's path.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table.to_csv(output_dir / name, index=False)
+    path = output_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    print(path.read_text(), end="")
+    return path
+
+
 #: The ratio panels draw only schedulers within this factor of the best heuristic (the others would flatten them).
 RATIO_VIEW_MAX = 1.5
 
