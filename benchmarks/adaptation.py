@@ -97,6 +97,7 @@ def parse(argv: list[str]) -> tuple[AdaptationPlan, argparse.Namespace]:
         default=None,
         help="the clone's teacher decides on the true execution times (train --warm-start-privileged)",
     )
+    parser.add_argument("--adapt-lr", type=float, help="learning rate of the fine-tuning (default: the pretraining's)")
     parser.add_argument("--output", type=Path, default=Path("results/adaptation"), help="report, CSVs and plot")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/adaptation"), help="training runs")
     parser.add_argument("--mlflow-uri", help="MLflow tracking URI of the training runs (default: the project's)")
@@ -112,6 +113,7 @@ def parse(argv: list[str]) -> tuple[AdaptationPlan, argparse.Namespace]:
         "warm_start_epochs",
         "warm_start_dagger_rounds",
         "warm_start_privileged",
+        "adapt_lr",
     )
     plan = with_overrides(QUICK if args.quick else AdaptationPlan(), **{n: getattr(args, n) for n in names})
     if args.warm_start is not None:

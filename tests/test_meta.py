@@ -229,6 +229,15 @@ def test_the_plot_is_a_png_even_with_a_method_off_the_ratio_scale(tmp_path) -> N
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_fine_tuning_may_take_its_own_learning_rate() -> None:
+    plan = AdaptationPlan(adapt_lr=3e-4)
+    assert plan.pretrain_config("meta", 0).lr == 3e-5
+    assert plan.adapt_config("meta", "heldout-drift", 0, 1, "x").lr == 3e-4
+    assert AdaptationPlan().adapt_config("no-meta", "heldout-drift", 0, 1, "x").lr == 3e-5
+    with pytest.raises(ConfigError, match="adapt_lr: must be > 0"):
+        AdaptationPlan(adapt_lr=0.0)
+
+
 def test_the_plan_differs_between_meta_and_no_meta_only_in_the_training_episodes(tmp_path) -> None:
     plan = AdaptationPlan()
     meta, plain = plan.pretrain_config("meta", 1).to_dict(), plan.pretrain_config("no-meta", 1).to_dict()

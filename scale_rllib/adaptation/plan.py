@@ -42,6 +42,8 @@ class AdaptationPlan:
         episodes: Evaluation episodes (seeds 10000, 10001, …), the same for every method.
         warm_start: Heuristic cloned before the pretraining (None: from scratch).
         lr, entropy_coeff: PPO of the pretraining and of the fine-tuning (a cloned network needs a small step).
+        adapt_lr: The fine-tuning's learning rate when it differs from ``lr`` (None: ``lr``); ``scratch`` keeps the
+            from-scratch default.
         num_env_runners, envs_per_runner, train_batch_size, minibatch_size, num_epochs: PPO sampling and SGD
             (:class:`TrainConfig`), the same for every run.
         warm_start_episodes, warm_start_epochs, warm_start_dagger_rounds: The clone's budget.
@@ -71,6 +73,7 @@ class AdaptationPlan:
     warm_start_epochs: int = 5
     warm_start_dagger_rounds: int = 0
     warm_start_privileged: bool = False
+    adapt_lr: float | None = None
 
     def __post_init__(self) -> None:
         bad = [s for s in self.shifts if s in ("none", "meta-train") or s not in SHIFT_DISTRIBUTIONS]
@@ -84,6 +87,7 @@ class AdaptationPlan:
                 f"must be one of {', '.join(WARM_START_TEACHERS)} or None")  # fmt: skip
         self.pretrain_config("meta", self.seeds[0])  # validates the PPO budgets and N
         require(self.eval_servers >= 1, "eval_servers", "must be ≥ 1")
+        require(self.adapt_lr is None or self.adapt_lr > 0, "adapt_lr", f"must be > 0, got {self.adapt_lr}")
 
     def _ppo(self) -> dict:
         names = ("num_env_runners", "envs_per_runner", "train_batch_size", "minibatch_size", "num_epochs")
@@ -105,8 +109,9 @@ class AdaptationPlan:
         """``iterations`` PPO iterations on ``shift``: fine-tuning ``init`` (``meta``, ``no-meta``) or from scratch."""
         if method == "scratch":
             return TrainConfig(env=self._env(shift), iterations=iterations, seed=seed, **self._ppo())
+        lr = self.lr if self.adapt_lr is None else self.adapt_lr
         return TrainConfig(env=self._env(shift), iterations=iterations, seed=seed, init_checkpoint=str(init),
-                           lr=self.lr, entropy_coeff=self.entropy_coeff, **self._ppo())  # fmt: skip
+                           lr=lr, entropy_coeff=self.entropy_coeff, **self._ppo())  # fmt: skip
 
 
 #: ``--quick``: a smoke run of the whole pipeline in a few minutes (numbers mean nothing).
