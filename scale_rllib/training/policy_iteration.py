@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -86,16 +87,20 @@ def _label_task(job: LabelJob) -> tuple[Demonstrations, dict[str, float]]:
     return label(job)
 
 
-def _labelling_strategy():
-    """Inside a Tune trial, the trial's placement group (it reserves the labelling workers' bundles:
-    :mod:`scale_rllib.tuning.sweep`); elsewhere spread over the cluster's nodes."""
+def labelling_placement() -> tuple[Any, float]:
+    """Where the labelling tasks run, and the CPUs there that the trial or driver does not hold: inside a Tune trial,
+    the trial's placement group (it reserves the labelling workers' bundles, :mod:`scale_rllib.tuning.sweep`) and its
+    bundles but the trial's own; elsewhere spread over the cluster's nodes, and the cluster's CPUs."""
     group = get_current_placement_group()
-    return "SPREAD" if group is None else PlacementGroupSchedulingStrategy(group)
+    if group is None:
+        return "SPREAD", ray.cluster_resources().get("CPU", 0.0)
+    return PlacementGroupSchedulingStrategy(group), len(group.bundle_specs) - 1.0
 
 
-def label_in_parallel(jobs: list[LabelJob]) -> list[tuple[Demonstrations, dict[str, float]]]:
-    """Every job as a Ray task (1 CPU each, :func:`_labelling_strategy`); results in job order."""
-    task = _label_task.options(scheduling_strategy=_labelling_strategy())
+def label_in_parallel(jobs: list[LabelJob], strategy: Any = "SPREAD") -> list[tuple[Demonstrations, dict[str, float]]]:
+    """Every job as a Ray task (1 CPU each, placed by ``strategy``: :func:`labelling_placement`); results in job
+    order."""
+    task = _label_task.options(scheduling_strategy=strategy)
     return ray.get([task.remote(job) for job in jobs])
 
 
@@ -147,8 +152,7 @@ def policy_iteration(algo, cfg) -> dict[str, float]:
     Raises:
         ConfigError: the cluster has no CPU left for a labelling task (:func:`check_labelling_cpus`).
     """
-    group = get_current_placement_group()
-    cpus = ray.cluster_resources().get("CPU", 0.0) if group is None else len(group.bundle_specs) - 1.0
+    strategy, cpus = labelling_placement()
     check_labelling_cpus(cpus, cfg)
     demos: Demonstrations | None = None
     stats: dict[str, float] = {}
@@ -160,7 +164,7 @@ def policy_iteration(algo, cfg) -> dict[str, float]:
             LabelJob(weights, model_config, cfg.env.to_dict(), s, n, cfg.gamma, cfg.rollout_candidates)
             for s, n in split_episodes(first, cfg.policy_iteration_episodes, cfg.labelling_workers)
         ]
-        results = label_in_parallel(jobs)
+        results = label_in_parallel(jobs, strategy)
         for new, _ in results:
             demos = new if demos is None else demos + new
         stats = _on_learner(
