@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.env.observation import SERVER_FEATURES, encode
+from scale_rllib.env.observation import SERVER_FEATURES, UNCERTAINTY_FEATURES, encode
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.schedulers import SCHEDULERS, make_scheduler, run_episode
 from scale_rllib.sim.cluster import Cluster, ServerType
@@ -189,5 +189,5 @@ def test_estimated_observations_carry_the_model_uncertainty() -> None:
     kind = env.view.task_kind[env.view.task]
     expected = env.knowledge.model.log_sd()[env.knowledge.server_group, kind]
     np.testing.assert_allclose(obs["servers"][:8, len(SERVER_FEATURES)], expected, rtol=1e-6)
-    assert env.observation_space["servers"].shape == (8, len(SERVER_FEATURES) + 1)
+    assert env.observation_space["servers"].shape == (8, len(SERVER_FEATURES) + len(UNCERTAINTY_FEATURES))
     assert SchedulingEnv(EnvConfig.fixed(8)).observation_space["servers"].shape == (8, len(SERVER_FEATURES))

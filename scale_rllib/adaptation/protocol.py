@@ -39,10 +39,11 @@ def _rows(results: list[dict], shift: str, method: str, seed: int, step: int) ->
     return frame.assign(shift=shift, method=method, seed=seed, step=step)[ROW_COLUMNS]
 
 
-#: The heuristics beside the policies: (method, scheduler, runtime knowledge). ``eft-contention``: the best hand-made
-#: heuristic on the estimates (:mod:`scale_rllib.schedulers.uncertain`, ``results/adaptation_headroom``).
+#: The heuristics beside the policies: (method, scheduler, runtime knowledge). ``eft-contention`` and
+#: ``eft-colocation``: the hand-made heuristics that hedge against interference on the estimates, with an assumed and
+#: an inferred charge (:mod:`scale_rllib.schedulers.uncertain`, ``results/adaptation_headroom``).
 HEURISTIC_METHODS = (("eft-estimated", "eft", "estimated"), ("eft-contention", "eft-contention", "estimated"),
-                     ("eft-oracle", "eft", "oracle"))  # fmt: skip
+                     ("eft-colocation", "eft-colocation", "estimated"), ("eft-oracle", "eft", "oracle"))  # fmt: skip
 
 
 def heuristic_rows(plan: AdaptationPlan, shift: str) -> pd.DataFrame:

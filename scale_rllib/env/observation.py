@@ -26,9 +26,11 @@ SERVER_FEATURES = (
     "log1p_wait_over_tau",  # log1p((start_s − now) / τ)
     "log1p_exec_over_tau",  # log1p(exec_s / τ)
 )
-#: The extra per-server feature with estimated runtime knowledge (docs/design.md §10): the performance model's
-#: predictive standard deviation of log(execution time) for the ready task's kind on each server (0: known exactly).
-UNCERTAINTY_FEATURE = "exec_log_sd"
+#: The extra per-server features with estimated runtime knowledge (docs/design.md §10), the belief a policy adapts
+#: through: the performance model's predictive standard deviation of log(execution time) for the ready task's kind on
+#: each server (0: known exactly), and the co-location model's believed slowdown of the ready task there: exp(φ_s) if
+#: it would start beside another task on s, else 1 (:class:`~scale_rllib.sim.colocation_model.ColocationModel`).
+UNCERTAINTY_FEATURES = ("exec_log_sd", "colocation_charge")
 #: The extra per-server features of episodes with LLM serving engines (docs/design.md §11), after the uncertainty
 #: column: what cache-aware routers read. 0 on slot servers and, except the first, for tasks that are not LLM calls.
 SERVING_FEATURES = (
@@ -56,15 +58,15 @@ FEATURE_MAX = 1e3
 
 
 def server_features(with_uncertainty: bool = False, with_serving: bool = False) -> tuple[str, ...]:
-    """The per-server feature names in column order: :data:`SERVER_FEATURES`, then :data:`UNCERTAINTY_FEATURE` and
+    """The per-server feature names in column order: :data:`SERVER_FEATURES`, then :data:`UNCERTAINTY_FEATURES` and
     :data:`SERVING_FEATURES` if asked."""
-    extra = ((UNCERTAINTY_FEATURE,) if with_uncertainty else ()) + (SERVING_FEATURES if with_serving else ())
+    extra = (UNCERTAINTY_FEATURES if with_uncertainty else ()) + (SERVING_FEATURES if with_serving else ())
     return SERVER_FEATURES + extra
 
 
 def has_uncertainty(space: spaces.Dict) -> bool:
-    """Whether an observation space (e.g. a trained module's) has the uncertainty column."""
-    return (space["servers"].shape[-1] - len(SERVER_FEATURES)) % len(SERVING_FEATURES) == 1
+    """Whether an observation space (e.g. a trained module's) has the uncertainty columns."""
+    return (space["servers"].shape[-1] - len(SERVER_FEATURES)) % len(SERVING_FEATURES) == len(UNCERTAINTY_FEATURES)
 
 
 def has_serving(space: spaces.Dict) -> bool:
@@ -98,7 +100,8 @@ def encode(
         sim: A simulator with a ready task pending (``sim.task >= 0``).
         max_servers: Padding size N_max ≥ N.
         tau_s: The episode's time scale τ (seconds, > 0).
-        with_uncertainty: Add the :data:`UNCERTAINTY_FEATURE` column (``sim.exec_log_sd``; 0 where None).
+        with_uncertainty: Add the :data:`UNCERTAINTY_FEATURES` columns (from ``sim.exec_log_sd`` and
+            ``sim.colocation_log_factor``; 0 and 1 where None).
         with_serving: Add the :data:`SERVING_FEATURES` columns (``sim`` must be a
             :class:`~scale_rllib.sim.serving.ServingSimulator`, or a simulator with the same engine-state methods).
 
@@ -126,13 +129,22 @@ def encode(
     columns[6] = gap <= 1e-9 * max(abs(float(eft.min())), 1.0)
     columns[7] = np.log1p(wait / tau_s)
     columns[8] = np.log1p(exec_s / tau_s)
-    if with_uncertainty and sim.exec_log_sd is not None:
-        columns[len(SERVER_FEATURES)] = sim.exec_log_sd[:, sim.task_kind[t]]
+    if with_uncertainty:
+        _uncertainty_columns(sim, start, columns[len(SERVER_FEATURES) :])
     if with_serving:
-        _serving_columns(sim, columns[len(SERVER_FEATURES) + int(with_uncertainty) :])
+        _serving_columns(sim, columns[len(server_features(with_uncertainty)) :])
     mask = np.zeros(max_servers, dtype=np.float32)
     mask[:n] = 1.0
     return {"servers": servers, "task": _task_features(sim, tau_s, e_min, wait), "action_mask": mask}
+
+
+def _uncertainty_columns(sim: Simulator, start: np.ndarray, columns: np.ndarray) -> None:
+    """Fill the :data:`UNCERTAINTY_FEATURES` rows of ``columns`` (shape (≥ 2, N)) for starts at ``start`` (N,)."""
+    if sim.exec_log_sd is not None:
+        columns[0] = sim.exec_log_sd[:, sim.task_kind[sim.task]]
+    columns[1] = 1.0
+    if sim.colocation_log_factor is not None:
+        columns[1] = np.exp(np.where(sim.co_located(start), sim.colocation_log_factor, 0.0))
 
 
 def _serving_columns(sim, columns: np.ndarray) -> None:

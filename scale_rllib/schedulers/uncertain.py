@@ -12,7 +12,8 @@ cost is uncertain get tried until the uncertainty is gone.
 The performance model learns one multiplier per (server type, task kind), so the slowdown of a task that starts
 beside another (interference, docs/design.md §10) is averaged away: EFT on its estimates stacks tasks on busy servers
 as if they ran at full speed. Contention-aware schedulers (Paragon: Delimitrou & Kozyrakis, ASPLOS 2013; Bubble-Up:
-Mars et al., MICRO 2011) instead charge co-location a slowdown; ``eft-contention`` charges an assumed one.
+Mars et al., MICRO 2011) instead charge co-location a slowdown; ``eft-contention`` charges an assumed one, and
+``eft-colocation`` the one each server has shown so far (:class:`~scale_rllib.sim.colocation_model.ColocationModel`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,27 @@ class ContentionAwareEFTScheduler(Scheduler):
         return int(np.argmin(start + sim.exec_times_s() * charged))
 
 
+class ColocationEFTScheduler(Scheduler):
+    """EFT that charges co-location the slowdown each server has shown so far: a task that would start beside another
+    task on server s (``Simulator.co_located``) is believed to take exp(φ_s) × its estimate there, φ_s the
+    co-location model's log interference factor (``Simulator.colocation_log_factor``,
+    :class:`~scale_rllib.sim.colocation_model.ColocationModel`) — ``eft-contention`` with the charge inferred online
+    instead of assumed. EFT where the simulator has no such belief (oracle knowledge: it models interference exactly).
+    Ties go to the lowest server index.
+    """
+
+    name = "eft-colocation"
+
+    def select(self, observation, sim: Simulator) -> int:
+        if sim.colocation_log_factor is None:
+            return int(np.argmin(sim.earliest_finish_times_s()))
+        start = sim.start_times_s()
+        charged = np.exp(np.where(sim.co_located(start), sim.colocation_log_factor, 0.0))
+        return int(np.argmin(start + sim.exec_times_s() * charged))
+
+
 #: Heuristics for estimated runtimes by name (not in the default evaluation set: with oracle knowledge
 #: ``eft-ucb`` is EFT, and ``eft-contention`` charges a slowdown the cluster may not have).
-UNCERTAIN_HEURISTICS = {cls.name: cls for cls in (OptimisticEFTScheduler, ContentionAwareEFTScheduler)}
+UNCERTAIN_HEURISTICS = {
+    cls.name: cls for cls in (OptimisticEFTScheduler, ContentionAwareEFTScheduler, ColocationEFTScheduler)
+}

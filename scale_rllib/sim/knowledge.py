@@ -18,7 +18,11 @@ know:
   assigned only once its parents have completed).
 
 Each completion updates the model with the observed duration (:class:`~scale_rllib.sim.performance_model.
-PerformanceModel`, one entry per server type name × task kind).
+PerformanceModel`, one entry per server type name × task kind), and the per-server co-location model
+(:class:`~scale_rllib.sim.colocation_model.ColocationModel`) with the residual of that estimate and whether the task
+started beside another one on its server (a fact: which tasks ran where, and when). The snapshot carries its belief as
+``colocation_log_factor``; ``exec_times_s()`` stays the performance model's estimate, so EFT "on the estimates" does not
+use it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 
 from scale_rllib.sim.bounds import critical_paths_s, lower_bounds_s
 from scale_rllib.sim.cluster import Cluster
+from scale_rllib.sim.colocation_model import ColocationModel
 from scale_rllib.sim.performance_model import PerformanceModel, PerformancePrior
 from scale_rllib.sim.simulator import Simulator, exec_time_s, fastest_exec_s
 from scale_rllib.sim.workflow import Workflow
@@ -78,6 +83,7 @@ class EstimatedRuntimes:
         type_names = sorted(set(names))
         self.server_group = np.array([type_names.index(n) for n in names], dtype=np.int64)  # (N,)
         self.model = PerformanceModel(len(type_names), profile.speed.shape[1], prior)
+        self.colocation = ColocationModel(profile.num_servers)
         fastest = fastest_exec_s(profile, engine.task_kind, self.task_work, self.task_decode)
         paths = critical_paths_s(self.workflows, fastest, engine.offset)
         bounds = lower_bounds_s(self.workflows, profile, fastest, paths)  # (critical paths, lower bounds)
@@ -85,6 +91,8 @@ class EstimatedRuntimes:
         self._in_flight: list[list[int]] = [[] for _ in range(profile.num_servers)]  # per server, assignment order
         self._slot_done_s = np.where(np.isfinite(engine.slot_free_s), 0.0, np.inf)  # (N, S) last completion per slot
         self._done_work_s = np.zeros(profile.num_servers)  # (N,) observed execution time of completed tasks
+        self._done: list[list[int]] = [[] for _ in range(profile.num_servers)]  # per server, completion order
+        self._order = np.full(len(engine.task_kind), -1, dtype=np.int64)  # (T_total,) decision that assigned each task
         self._seen = 0  # engine.finished entries already observed
         self._cluster: Cluster | None = None  # the believed cluster, rebuilt when the model changes
 
@@ -103,6 +111,7 @@ class EstimatedRuntimes:
             ValueError, RuntimeError: as :meth:`Simulator.assign`.
         """
         task = self.engine.task
+        self._order[task] = self.engine.decisions
         finish = self.engine.assign(server)
         self._in_flight[server].append(task)
         return finish
@@ -114,9 +123,31 @@ class EstimatedRuntimes:
             self._in_flight[s].remove(t)
             self._slot_done_s[s, e.task_slot[t]] = max(self._slot_done_s[s, e.task_slot[t]], e.task_finish_s[t])
             self._done_work_s[s] += e.task_exec_s[t]
-            self.model.observe(self.server_group[s], kind, self._nominal_s(t, s), float(e.task_exec_s[t]))
+            nominal, observed = self._nominal_s(t, s), float(e.task_exec_s[t])
+            residual = np.log(observed / (nominal * np.exp(self.model.mu[self.server_group[s], kind])))
+            self.colocation.observe(s, self._started_beside_another(t, s), float(residual))
+            self.model.observe(self.server_group[s], kind, nominal, observed)
+            self._done[s].append(t)
             self._cluster = None
         self._seen = len(e.finished)
+
+    def _started_beside_another(self, t: int, s: int) -> bool:
+        """Whether completed task t started while another task ran on server s (observed facts only): one that
+        started before it (at the same time: was assigned before it, as the engine's rule) and had not finished."""
+        e = self.engine
+        start = e.task_start_s[t]
+
+        def first(u: int) -> bool:
+            return e.task_start_s[u] < start or (e.task_start_s[u] == start and self._order[u] < self._order[t])
+
+        if any(first(u) for u in self._in_flight[s]):  # still running (a queued one starts after t ended)
+            return True
+        for u in reversed(self._done[s]):  # completion order = finish order: stop at those done before t started
+            if e.task_finish_s[u] <= start:
+                return False
+            if first(u):
+                return True
+        return False
 
     def _nominal_s(self, t: int, s: int) -> float:
         """The profile's execution time of task t on server s (seconds)."""
@@ -139,6 +170,7 @@ class EstimatedRuntimes:
         view.workflows, view.task_work, view.task_decode = self.workflows, self.task_work, self.task_decode
         view.interference = None  # unknown to the scheduler: the multipliers absorb its average effect
         view.exec_log_sd = self.model.log_sd()[self.server_group]  # (N, K)
+        view.colocation_log_factor = self.colocation.log_factor()  # (N,)
         view.task_fastest_s, view.task_critical_path_s, view.critical_path_s, view.lower_bound_s = self._profile_paths
         seq = {t: q for _, q, t in e._events}
         view._events = []

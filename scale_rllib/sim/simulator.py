@@ -89,6 +89,7 @@ class Simulator:
         self.busy_work_s = np.zeros(n)  # (N,) total execution time assigned to each server (seconds)
         self.outstanding = np.zeros(n, dtype=np.int64)  # (N,) tasks assigned to each server and not finished
         self.exec_log_sd: np.ndarray | None = None  # (N, K) a performance model's uncertainty (None: known exactly)
+        self.colocation_log_factor: np.ndarray | None = None  # (N,) believed log slowdown of a co-located start
         self.completion_s = np.full(len(workflows), np.nan)
         self.in_system = 0
         self.area_s = 0.0  # ∫ (workflows in system) dt up to now: Σ response times at the end

@@ -6,8 +6,9 @@ The dominant terms of one PPO update on padded observations of ``max_servers`` =
   output and both gradients for the backward pass → 16 · B_m · h · N² bytes;
 - the per-server activations of the encoders, cross-attention and pointer (≈ 20 float32 tensors of (B_m, N, d) with
   their gradients) → 80 · B_m · N · d bytes;
-- the sampled train batch of B observations of N × (F_s + 1) float32 values, held by the env runners' episodes, the
-  learner's batch and its torch copy (≈ 4 copies) → 16 · B · N · (F_s + 1) bytes.
+- the sampled train batch of B observations of N × F float32 values (F: every per-server column an observation can
+  have, :func:`~scale_rllib.env.observation.server_features`), held by the env runners' episodes, the learner's
+  batch and its torch copy (≈ 4 copies) → 16 · B · N · F bytes.
 
 The bound it is held against is the smaller of the machine's physical memory and the process's cgroup limit.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from scale_rllib.env.observation import SERVER_FEATURES
+from scale_rllib.env.observation import server_features
 from scale_rllib.validation import ConfigError
 
 #: The estimate may use at most this share of the memory limit (the rest: Ray, Python, the simulator, the OS).
@@ -32,7 +33,7 @@ def estimated_learner_bytes(
     n = int(max_servers)
     attention = 16 * minibatch_size * num_heads * n * n
     activations = 80 * minibatch_size * n * embed_dim
-    batch = 16 * train_batch_size * n * (len(SERVER_FEATURES) + 1)
+    batch = 16 * train_batch_size * n * len(server_features(True, True))
     return attention + activations + batch
 
 
