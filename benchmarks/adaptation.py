@@ -12,8 +12,8 @@ runtime knowledge (the policies read the performance model's posterior mean and 
 - ``scratch``: a new network trained on the shift for that many iterations;
 
 against EFT on the same estimates (``eft-estimated``, the reference of the paired ratios), the contention-aware
-``eft-contention`` on the same estimates (the best hand-made heuristic there) and EFT with true execution times
-(``eft-oracle``). Every ``--seeds`` training seed trains every method; every policy and heuristic runs the same
+``eft-contention`` (an assumed co-location charge) and ``eft-colocation`` (the charge each server has shown, inferred
+online) on the same estimates, and EFT with true execution times (``eft-oracle``). Every ``--seeds`` training seed trains every method; every policy and heuristic runs the same
 ``--episodes`` seeded evaluation episodes at N = ``--servers``. Writes ``results.csv`` (one row per episode),
 ``summary.csv``, ``report.md`` (paired ratios with 95 % Student-t intervals) and ``response_time_vs_adaptation.png``
 to ``--output``; training runs go to ``--runs-dir`` (reused if there: remove it to rerun with other budgets).

@@ -44,7 +44,7 @@ def test_no_scheduler_or_observation_reads_a_true_runtime(name: str) -> None:
     decisions = 0
     while all(k.next_decision() for k in runs) and not any(k.engine.finished for k in runs):
         views = [k.view() for k in runs]
-        observations = [encode(v, 16, 10.0) for v in views]
+        observations = [encode(v, 16, 10.0, with_uncertainty=True) for v in views]
         for key in observations[0]:
             np.testing.assert_array_equal(observations[0][key], observations[1][key])
         choices = []
