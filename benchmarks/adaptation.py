@@ -13,10 +13,13 @@ runtime knowledge (the policies read the performance model's posterior mean and 
 
 against EFT on the same estimates (``eft-estimated``, the reference of the paired ratios), the contention-aware
 ``eft-contention`` (an assumed co-location charge) and ``eft-colocation`` (the charge each server has shown, inferred
-online) on the same estimates, and EFT with true execution times (``eft-oracle``). Every ``--seeds`` training seed trains every method; every policy and heuristic runs the same
-``--episodes`` seeded evaluation episodes at N = ``--servers``. Writes ``results.csv`` (one row per episode),
+online) on the same estimates, and EFT with true execution times (``eft-oracle``). Every ``--seeds`` training seed
+trains every method; every policy and heuristic runs the same ``--episodes`` seeded evaluation episodes at
+N = ``--servers``. Writes ``results.csv`` (one row per episode),
 ``summary.csv``, ``report.md`` (paired ratios with 95 % Student-t intervals) and ``response_time_vs_adaptation.png``
 to ``--output``; training runs go to ``--runs-dir`` (reused if there: remove it to rerun with other budgets).
+``--compare-with A/results.csv …`` adds other runs' ``no-meta`` policies (e.g. one cloned from another teacher) to
+the tables as ``no-meta (A)``, paired with this run's ``meta`` on the same seed, step and episode.
 ``--quick``: a smoke run of the whole pipeline (2 pretraining iterations, steps 0 1 2, 1 seed, 2 episodes, N = 8,
 one shift) in a few minutes; any other flag given overrides it.
 
@@ -41,6 +44,7 @@ from scale_rllib.adaptation import (
     QUICK,
     AdaptationPlan,
     adaptation_table,
+    compared_rows,
     held_out_lines,
     paired_methods,
     plot_adaptation,
@@ -51,10 +55,14 @@ from scale_rllib.adaptation import (
 from scale_rllib.training.config import WARM_START_TEACHERS
 
 
-def write_report(plan: AdaptationPlan, rows: pd.DataFrame, command: str, minutes: float, output: Path) -> None:
-    """``summary.csv``, ``report.md`` and the plot."""
+def write_report(plan: AdaptationPlan, rows: pd.DataFrame, command: str, minutes: float, output: Path,
+                 compared: pd.DataFrame) -> None:  # fmt: skip
+    """``summary.csv``, ``report.md`` and the plot; ``compared``: other runs' policies, added to the tables and
+    paired with ``meta``."""
+    rows = pd.concat([rows, compared], ignore_index=True)
+    baselines = ["no-meta", *dict.fromkeys(compared.get("method", []))]
     table = adaptation_table(rows)
-    versus = paired_methods(rows, "meta", "no-meta")
+    versus = pd.concat([paired_methods(rows, "meta", b) for b in baselines], ignore_index=True)
     table.to_csv(output / "summary.csv", index=False)
     plot = plot_adaptation(table, output / "response_time_vs_adaptation.png")
     budgets = ", ".join(f"{k} = {v}" for k, v in dataclasses.asdict(plan).items())
@@ -98,6 +106,13 @@ def parse(argv: list[str]) -> tuple[AdaptationPlan, argparse.Namespace]:
         help="the clone's teacher decides on the true execution times (train --warm-start-privileged)",
     )
     parser.add_argument("--adapt-lr", type=float, help="learning rate of the fine-tuning (default: the pretraining's)")
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="results.csv of other adaptation runs on the same episodes: their no-meta policies join the report",
+    )
     parser.add_argument("--output", type=Path, default=Path("results/adaptation"), help="report, CSVs and plot")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/adaptation"), help="training runs")
     parser.add_argument("--mlflow-uri", help="MLflow tracking URI of the training runs (default: the project's)")
@@ -125,13 +140,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the protocol; write ``results.csv``, ``summary.csv``, ``report.md`` and the plot."""
     argv = sys.argv[1:] if argv is None else list(argv)
     plan, args = parse(argv)
+    try:
+        compared = compared_rows(args.compare_with)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     torch.set_num_threads(1)
     start = time.perf_counter()
     rows = run_protocol(plan, args.runs_dir, args.mlflow_uri)
     args.output.mkdir(parents=True, exist_ok=True)
     rows.to_csv(args.output / "results.csv", index=False)
     minutes = (time.perf_counter() - start) / 60
-    write_report(plan, rows, shlex.join(["python", "benchmarks/adaptation.py", *argv]), minutes, args.output)
+    command = shlex.join(["python", "benchmarks/adaptation.py", *argv])
+    write_report(plan, rows, command, minutes, args.output, compared)
     print((args.output / "report.md").read_text())
     return 0
 

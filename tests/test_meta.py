@@ -14,7 +14,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from scale_rllib.adaptation import QUICK, AdaptationPlan, adaptation_table, paired_methods, plot_adaptation
+from scale_rllib.adaptation import (
+    QUICK,
+    AdaptationPlan,
+    adaptation_table,
+    compared_rows,
+    paired_methods,
+    plot_adaptation,
+)
 from scale_rllib.adaptation.protocol import heuristic_rows, train_to
 from scale_rllib.adaptation.tables import LOWER_BOUND, held_out_lines, report_lines, with_reference_ratio
 from scale_rllib.cli import main
@@ -215,11 +222,12 @@ def test_paired_methods_compares_the_same_seed_step_and_episode_only() -> None:
     """meta / no-meta: only seed 0 has both: 12 / 15 and 22 / 20 → mean 0.95 over 2 pairs."""
     versus = paired_methods(hand_rows(), "meta", "no-meta")
     (row,) = versus.to_dict("records")
-    assert (row["shift"], row["step"], row["pairs"]) == ("s", 0, 2) and row["ratio"] == pytest.approx(0.95)
+    assert (row["shift"], row["step"], row["baseline"], row["pairs"]) == ("s", 0, "no-meta", 2)
+    assert row["ratio"] == pytest.approx(0.95)
     assert row["ci95"] == pytest.approx(stats.t.ppf(0.975, 1) * np.std([0.8, 1.1], ddof=1) / np.sqrt(2))
     lines = report_lines(adaptation_table(hand_rows()), versus, {"s": "Held out: x."})
     assert "| eft-estimated | — | — | 2 | 15.00 |" in "\n".join(lines)
-    assert "| meta | 0 | 2 | 2 | 15.25 |" in "\n".join(lines) and "| 0 | 2 | 0.950 |" in "\n".join(lines)
+    assert "| meta | 0 | 2 | 2 | 15.25 |" in "\n".join(lines) and "| 0 | no-meta | 2 | 0.950 |" in "\n".join(lines)
 
 
 def test_the_plot_is_a_png_even_with_a_method_off_the_ratio_scale(tmp_path) -> None:
@@ -280,3 +288,21 @@ def test_the_protocol_compares_eft_on_estimates_the_contention_aware_eft_and_eft
     rt = rows.pivot(index="episode", columns="method", values="mean_response_time_s")
     assert (rt["eft-contention"] != rt["eft-estimated"]).any()
     assert (rows["seed"] == -1).all() and (rows["step"] == -1).all()
+
+
+def test_another_runs_no_meta_policy_joins_under_its_folder_name(tmp_path) -> None:
+    """--compare-with: the other run's no-meta rows, renamed, pair with this run's meta (12 / 15, 22 / 20)."""
+    other = tmp_path / "other_run" / "results.csv"
+    other.parent.mkdir()
+    hand_rows().to_csv(other, index=False)
+    compared = compared_rows([other])
+    assert set(compared["method"]) == {"no-meta (other_run)"}
+    rows = pd.concat([hand_rows().query("method != 'no-meta'"), compared], ignore_index=True)
+    (row,) = paired_methods(rows, "meta", "no-meta (other_run)").to_dict("records")
+    assert row["pairs"] == 2 and row["ratio"] == pytest.approx(0.95)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="bad.csv: not an adaptation results.csv"):
+        compared_rows([bad])
+    with pytest.raises(ValueError, match="missing.csv: cannot read it"):
+        compared_rows([tmp_path / "missing.csv"])

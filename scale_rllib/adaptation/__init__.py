@@ -7,6 +7,7 @@ from scale_rllib.adaptation.plan import METHODS, QUICK, AdaptationPlan, with_ove
 from scale_rllib.adaptation.protocol import run_protocol
 from scale_rllib.adaptation.tables import (
     adaptation_table,
+    compared_rows,
     held_out_lines,
     paired_methods,
     plot_adaptation,
@@ -18,6 +19,7 @@ __all__ = [
     "QUICK",
     "AdaptationPlan",
     "adaptation_table",
+    "compared_rows",
     "held_out_lines",
     "paired_methods",
     "plot_adaptation",

@@ -70,15 +70,15 @@ def paired_methods(rows: pd.DataFrame, method: str, baseline: str) -> pd.DataFra
     training seed, step and evaluation episode, ± 95 % (Student t), and the number of pairs.
 
     Returns:
-        Columns ``shift, step, pairs, ratio, ci95``.
+        Columns ``shift, step, baseline, pairs, ratio, ci95``.
     """
     keys = ["shift", "seed", "step", "episode"]
     a = rows[rows["method"] == method].set_index(keys)["mean_response_time_s"]
     b = rows[rows["method"] == baseline].set_index(keys)["mean_response_time_s"]
     ratio = (a / b).dropna().rename("ratio").reset_index()
-    out = [(shift, int(step), len(g), g["ratio"].mean(), ci95_half_width(g["ratio"]))
+    out = [(shift, int(step), baseline, len(g), g["ratio"].mean(), ci95_half_width(g["ratio"]))
            for (shift, step), g in ratio.groupby(["shift", "step"], sort=True)]  # fmt: skip
-    return pd.DataFrame(out, columns=["shift", "step", "pairs", "ratio", "ci95"])
+    return pd.DataFrame(out, columns=["shift", "step", "baseline", "pairs", "ratio", "ci95"])
 
 
 def held_out_lines(shifts: tuple[str, ...]) -> dict[str, str]:
@@ -102,7 +102,7 @@ def report_lines(table: pd.DataFrame, versus: pd.DataFrame, held_out: dict[str, 
 
     Args:
         table: :func:`adaptation_table`.
-        versus: :func:`paired_methods` of ``meta`` against ``no-meta``.
+        versus: :func:`paired_methods` of ``meta`` against ``no-meta`` (and any other baselines, concatenated).
         held_out: Per shift, the line that says what is held out.
     """
     lines: list[str] = []
@@ -118,9 +118,10 @@ def report_lines(table: pd.DataFrame, versus: pd.DataFrame, held_out: dict[str, 
         v = versus[versus["shift"] == shift]
         if len(v):
             lines += ["", "Meta-trained / trained without meta-learning, paired by training seed, adaptation "
-                      "iterations and episode:", "", "| adaptation iterations | pairs | meta / no-meta | ± 95 % |",
-                      "|---:|---:|---:|---:|"]  # fmt: skip
-            lines += [f"| {r.step} | {r.pairs} | {_cell(r.ratio)} | {_cell(r.ci95)} |" for r in v.itertuples()]
+                      "iterations and episode:", "", "| adaptation iterations | baseline | pairs | meta / baseline | "
+                      "± 95 % |", "|---:|---|---:|---:|---:|"]  # fmt: skip
+            lines += [f"| {r.step} | {r.baseline} | {r.pairs} | {_cell(r.ratio)} | {_cell(r.ci95)} |"
+                      for r in v.sort_values(["baseline", "step"], kind="stable").itertuples()]  # fmt: skip
         lines.append("")
     return lines
 
@@ -165,3 +166,24 @@ def plot_adaptation(table: pd.DataFrame, path: Path, ratio_top: float = 1.2) -> 
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def compared_rows(paths: list[Path]) -> pd.DataFrame:
+    """The ``no-meta`` rows of other adaptation runs' ``results.csv`` (``benchmarks/adaptation.py --compare-with``), as
+    method ``no-meta (<their folder>)``: paired with this run's ``meta`` where seed, step and episode match.
+
+    Raises:
+        ValueError: a file that cannot be read, lacks the columns of a results.csv, or has no ``no-meta`` row.
+    """
+    frames = []
+    for path in paths:
+        try:
+            other = pd.read_csv(path)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"--compare-with {path}: cannot read it ({err})") from None
+        missing = {"shift", "method", "seed", "step", "episode", "mean_response_time_s"} - set(other.columns)
+        if missing or not (other["method"] == "no-meta").any():
+            raise ValueError(f"--compare-with {path}: not an adaptation results.csv with no-meta rows "
+                             f"(missing columns: {sorted(missing) or 'none'})")  # fmt: skip
+        frames.append(other[other["method"] == "no-meta"].assign(method=f"no-meta ({path.parent.name})"))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
