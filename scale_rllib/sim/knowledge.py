@@ -95,6 +95,7 @@ class EstimatedRuntimes:
         self._order = np.full(len(engine.task_kind), -1, dtype=np.int64)  # (T_total,) decision that assigned each task
         self._seen = 0  # engine.finished entries already observed
         self._cluster: Cluster | None = None  # the believed cluster, rebuilt when the model changes
+        self._log_factor: np.ndarray | None = None  # (N,) the co-location model's φ, recomputed when it changes
 
     # ------------------------------------------------------------------ the engine's steps
     def next_decision(self) -> bool:
@@ -128,7 +129,7 @@ class EstimatedRuntimes:
             self.colocation.observe(s, self._started_beside_another(t, s), float(residual))
             self.model.observe(self.server_group[s], kind, nominal, observed)
             self._done[s].append(t)
-            self._cluster = None
+            self._cluster = self._log_factor = None
         self._seen = len(e.finished)
 
     def _started_beside_another(self, t: int, s: int) -> bool:
@@ -170,7 +171,9 @@ class EstimatedRuntimes:
         view.workflows, view.task_work, view.task_decode = self.workflows, self.task_work, self.task_decode
         view.interference = None  # unknown to the scheduler: the multipliers absorb its average effect
         view.exec_log_sd = self.model.log_sd()[self.server_group]  # (N, K)
-        view.colocation_log_factor = self.colocation.log_factor()  # (N,)
+        if self._log_factor is None:
+            self._log_factor = self.colocation.log_factor()
+        view.colocation_log_factor = self._log_factor  # (N,), shared: read-only for schedulers
         view.task_fastest_s, view.task_critical_path_s, view.critical_path_s, view.lower_bound_s = self._profile_paths
         seq = {t: q for _, q, t in e._events}
         view._events = []
