@@ -279,14 +279,15 @@ def test_train_to_reuses_a_finished_stage_and_refuses_to_go_back(tmp_path) -> No
 
 
 def test_the_protocol_compares_eft_on_estimates_the_contention_aware_eft_and_eft_with_true_times() -> None:
-    """Under held-out interference the three heuristics run the same episodes, and only EFT with true times reads
-    the truth: EFT on the estimates and eft-contention must decide differently somewhere."""
+    """Under held-out interference the four heuristics run the same episodes, and only EFT with true times reads
+    the truth: EFT on the estimates, eft-contention and eft-colocation must decide differently somewhere."""
     rows = heuristic_rows(dataclasses.replace(QUICK, episodes=3), "heldout-interference")
     assert rows.groupby("method")["episode"].apply(sorted).to_dict() == {
-        m: [10000, 10001, 10002] for m in ("eft-estimated", "eft-contention", "eft-oracle")
+        m: [10000, 10001, 10002] for m in ("eft-estimated", "eft-contention", "eft-colocation", "eft-oracle")
     }
     rt = rows.pivot(index="episode", columns="method", values="mean_response_time_s")
     assert (rt["eft-contention"] != rt["eft-estimated"]).any()
+    assert (rt["eft-colocation"] != rt["eft-estimated"]).any()
     assert (rows["seed"] == -1).all() and (rows["step"] == -1).all()
 
 
