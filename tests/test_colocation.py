@@ -44,12 +44,22 @@ def test_the_closed_form_is_the_two_level_posterior() -> None:
     bias, factor = model.mean()
     np.testing.assert_allclose(bias, [server0[0], server1[0]])
     np.testing.assert_allclose(factor, [server0[1], server1[1]])
+    assert (factor > 0).all()
     np.testing.assert_allclose(model.log_factor(), factor)
     assert model.observations.tolist() == [3, 1]
     with pytest.raises(ValueError, match="finite"):
         model.observe(0, True, math.inf)
     with pytest.raises(ValueError, match="noise_sd"):
         ColocationPrior(noise_sd=0.0)
+
+
+def test_a_negative_factor_is_read_as_no_slowdown() -> None:
+    """Co-located completions 0.5 faster (in log) than lone ones: the posterior mean is negative, the belief 0."""
+    model = ColocationModel(1)
+    for _ in range(50):
+        model.observe(0, False, 0.5)
+        model.observe(0, True, 0.0)
+    assert model.mean()[1][0] < -0.4 and model.log_factor().tolist() == [0.0]
 
 
 def test_each_server_factor_converges_on_a_stationary_stream() -> None:

@@ -18,7 +18,7 @@ Recognition and Machine Learning*, 2006, §3.3.1, eqs. 3.50–3.51): with x = (1
     Λ = Λ₀ + Σ x xᵀ / σ²,   m = Λ⁻¹ (Λ₀ m₀ + Σ x y / σ²),
 
 kept as the sufficient statistics Σ x xᵀ and Σ x y per server (a 2 × 2 system, solved in closed form). What a
-scheduler reads is φ_s (:meth:`ColocationModel.log_factor`): a_s only absorbs what the performance model's multipliers
+scheduler reads is max(φ_s, 0) (:meth:`ColocationModel.log_factor`): a_s only absorbs what the performance model's multipliers
 get wrong on lone tasks (they average interference in), and φ_s is the extra a co-located start costs on s.
 """
 
@@ -104,9 +104,11 @@ class ColocationModel:
         return theta[:, 0], theta[:, 1]
 
     def log_factor(self) -> np.ndarray:
-        """Shape (N,). φ: each server's posterior mean log interference factor (a co-located start is believed to
-        take exp(φ_s) × a lone one)."""
-        return self.mean()[1]
+        """Shape (N,). Each server's believed log slowdown of a co-located start: its posterior mean φ_s, or 0 where
+        that is negative — contention only slows co-located tasks (Paragon, Delimitrou & Kozyrakis, ASPLOS 2013), so
+        a negative mean is noise (e.g. residuals of a profile that is far off, read before the performance model has
+        settled: ``results/adaptation_colocation``), never a discount."""
+        return np.maximum(self.mean()[1], 0.0)
 
 
 def _solve(xx: np.ndarray, xy: np.ndarray, prior_mean: np.ndarray, prior_sd: tuple[float, float]) -> np.ndarray:
