@@ -18,8 +18,8 @@ Recognition and Machine Learning*, 2006, §3.3.1, eqs. 3.50–3.51): with x = (1
     Λ = Λ₀ + Σ x xᵀ / σ²,   m = Λ⁻¹ (Λ₀ m₀ + Σ x y / σ²),
 
 kept as the sufficient statistics Σ x xᵀ and Σ x y per server (a 2 × 2 system, solved in closed form). What a
-scheduler reads is max(φ_s, 0) (:meth:`ColocationModel.log_factor`): a_s only absorbs what the performance model's multipliers
-get wrong on lone tasks (they average interference in), and φ_s is the extra a co-located start costs on s.
+scheduler reads is max(φ_s, 0) (:meth:`ColocationModel.log_factor`): a_s only absorbs what the performance model's
+multipliers get wrong on lone tasks (they average interference in), and φ_s is the extra a co-located start costs.
 """
 
 from __future__ import annotations
