@@ -142,9 +142,7 @@ def _uncertainty_columns(sim: Simulator, start: np.ndarray, columns: np.ndarray)
     """Fill the :data:`UNCERTAINTY_FEATURES` rows of ``columns`` (shape (≥ 2, N)) for starts at ``start`` (N,)."""
     if sim.exec_log_sd is not None:
         columns[0] = sim.exec_log_sd[:, sim.task_kind[sim.task]]
-    columns[1] = 1.0
-    if sim.colocation_log_factor is not None:
-        columns[1] = np.exp(np.where(sim.co_located(start), sim.colocation_log_factor, 0.0))
+    columns[1] = sim.colocation_charges(start)
 
 
 def _serving_columns(sim, columns: np.ndarray) -> None:

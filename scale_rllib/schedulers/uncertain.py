@@ -82,11 +82,8 @@ class ColocationEFTScheduler(Scheduler):
     name = "eft-colocation"
 
     def select(self, observation, sim: Simulator) -> int:
-        if sim.colocation_log_factor is None:
-            return int(np.argmin(sim.earliest_finish_times_s()))
         start = sim.start_times_s()
-        charged = np.exp(np.where(sim.co_located(start), sim.colocation_log_factor, 0.0))
-        return int(np.argmin(start + sim.exec_times_s() * charged))
+        return int(np.argmin(start + sim.exec_times_s() * sim.colocation_charges(start)))
 
 
 #: Heuristics for estimated runtimes by name (not in the default evaluation set: with oracle knowledge

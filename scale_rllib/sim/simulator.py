@@ -230,6 +230,14 @@ class Simulator:
         beside another task there: another slot of that server is still busy then (what ``interference`` slows)."""
         return ((self.slot_free_s > start_s[:, None]) & np.isfinite(self.slot_free_s)).any(axis=1)
 
+    def colocation_charges(self, start_s: np.ndarray) -> np.ndarray:
+        """Shape (N,). The believed slowdown of the current task started at ``start_s`` (N,) (seconds) on each server:
+        exp(``colocation_log_factor``) where it would run beside another task, else 1 (everywhere 1 without that
+        belief: oracle knowledge)."""
+        if self.colocation_log_factor is None:
+            return np.ones(self.cluster.num_servers)
+        return np.exp(np.where(self.co_located(start_s), self.colocation_log_factor, 0.0))
+
     def data_ready_s(self) -> np.ndarray | float:
         """When the current task's inputs are on each server: shape (N,), or ``now`` without transfers."""
         if self.cluster.bandwidth is None or not self.parents[self.task]:
