@@ -18,6 +18,7 @@ from scale_rllib.sim.colocation_model import ColocationModel, ColocationPrior
 from scale_rllib.sim.knowledge import EstimatedRuntimes
 from scale_rllib.sim.simulator import Simulator
 from tests.test_dws import chain
+from tests.test_uncertain import busy_and_idle
 
 
 def posterior_mean(xs: list[tuple[float, float]], ys: list[float], mean0, sd0, noise: float) -> np.ndarray:
@@ -108,14 +109,9 @@ def test_the_knowledge_layer_feeds_co_location_facts_and_residuals() -> None:
 
 
 def contention_state(log_factor: list[float] | None) -> Simulator:
-    """test_uncertain's contention state: server 0 (speed 1.2, 2 slots) runs a long task; a 12-unit task arrives:
-    10 s on server 0 (beside the long one), 12 s on the idle server 1."""
-    cluster = Cluster.from_counts([(ServerType.from_kind_speeds("a", {}, default=1.2, slots=2), 1),
-                                   (ServerType.from_kind_speeds("b", {}, default=1.0), 1)])  # fmt: skip
-    sim = Simulator(cluster, [chain("long", [72.0]), chain("w", [12.0])], [0.0, 0.0])
-    assert sim.next_decision()
-    sim.assign(0)
-    assert sim.next_decision() and sim.task == 1
+    """:func:`tests.test_uncertain.busy_and_idle` (10 s beside the long task on server 0, 12 s on the idle server 1)
+    with the given co-location belief."""
+    sim = busy_and_idle()
     sim.colocation_log_factor = None if log_factor is None else np.array(log_factor)
     return sim
 

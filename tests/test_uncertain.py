@@ -49,16 +49,23 @@ def test_optimistic_eft_scores_each_server_by_its_lower_confidence_bound(log_sd,
     assert make_scheduler("eft").select(None, sim) == 0  # EFT ignores the uncertainty
 
 
-def test_contention_aware_eft_charges_a_busy_server_its_assumed_slowdown() -> None:
-    """Server 0 (speed 1.2, 2 slots) runs a 60 s task from 0; a 12-unit task arrives at 0. EFT: server 0 has a free
-    slot, 12 / 1.2 = 10 s < 12 s on server 1. eft-contention: 10 × 1.5 = 15 s > 12 s, so server 1; with the
-    simulator's own interference (here none on server 1, 1.1 on server 0) it is EFT on those factors."""
+def busy_and_idle() -> Simulator:
+    """Server 0 (speed 1.2, 2 slots) runs a 60 s task from 0; a 12-unit task arrives at 0 and is the ready task:
+    10 s on server 0 (beside the long one), 12 s on the idle server 1."""
     cluster = Cluster.from_counts([(ServerType.from_kind_speeds("a", {}, default=1.2, slots=2), 1),
                                    (ServerType.from_kind_speeds("b", {}, default=1.0), 1)])  # fmt: skip
     sim = Simulator(cluster, [chain("long", [72.0]), chain("w", [12.0])], [0.0, 0.0])
     assert sim.next_decision()
     sim.assign(0)
     assert sim.next_decision() and sim.task == 1
+    return sim
+
+
+def test_contention_aware_eft_charges_a_busy_server_its_assumed_slowdown() -> None:
+    """:func:`busy_and_idle`. EFT: server 0 has a free slot, 10 s < 12 s on server 1. eft-contention:
+    10 × 1.5 = 15 s > 12 s, so server 1; with the simulator's own interference (here none on server 1, 1.1 on
+    server 0) it is EFT on those factors."""
+    sim = busy_and_idle()
     assert make_scheduler("eft").select(None, sim) == 0
     contention = make_scheduler("eft-contention")
     assert contention.select(None, sim) == 1 and sim.interference is None  # decided, and left the simulator as it was
