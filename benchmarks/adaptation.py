@@ -52,18 +52,19 @@ from scale_rllib.adaptation import (
     run_protocol,
     with_overrides,
 )
+from scale_rllib.evaluation.report import write_report
 from scale_rllib.training.config import WARM_START_TEACHERS
 
 
-def write_report(plan: AdaptationPlan, rows: pd.DataFrame, command: str, minutes: float, output: Path,
-                 compared: pd.DataFrame) -> None:  # fmt: skip
-    """``summary.csv``, ``report.md`` and the plot; ``compared``: other runs' policies, added to the tables and
-    paired with ``meta``."""
-    rows = pd.concat([rows, compared], ignore_index=True)
+def write_outputs(plan: AdaptationPlan, rows: pd.DataFrame, command: str, minutes: float, output: Path,
+                  compared: pd.DataFrame) -> None:  # fmt: skip
+    """``results.csv`` (``rows``), ``summary.csv``, ``report.md`` (printed) and the plot; ``compared``: other runs'
+    policies, added to the tables and paired with ``meta``."""
+    output.mkdir(parents=True, exist_ok=True)
+    both = pd.concat([rows, compared], ignore_index=True)
     baselines = ["no-meta", *dict.fromkeys(compared.get("method", []))]
-    table = adaptation_table(rows)
-    versus = pd.concat([paired_methods(rows, "meta", b) for b in baselines], ignore_index=True)
-    table.to_csv(output / "summary.csv", index=False)
+    table = adaptation_table(both)
+    versus = pd.concat([paired_methods(both, "meta", b) for b in baselines], ignore_index=True)
     plot = plot_adaptation(table, output / "response_time_vs_adaptation.png")
     budgets = ", ".join(f"{k} = {v}" for k, v in dataclasses.asdict(plan).items())
     lines = ["# Adaptation to held-out shifts of the performance model", "", "Command:", "", "```", command, "```", "",
@@ -75,8 +76,8 @@ def write_report(plan: AdaptationPlan, rows: pd.DataFrame, command: str, minutes
              "per-seed mean ratio. `—` adaptation iterations: a heuristic (it does not adapt), or `lower-bound`: the "
              "episodes' lower bound in place of a response time (no scheduler can beat it).", ""]  # fmt: skip
     lines += report_lines(table, versus, held_out_lines(plan.shifts))
-    lines += [f"![response time vs adaptation]({plot.name})", ""]
-    (output / "report.md").write_text("\n".join(lines))
+    lines += [f"![response time vs adaptation]({plot.name})"]
+    write_report(output, {"results.csv": rows, "summary.csv": table}, lines)
 
 
 def parse(argv: list[str]) -> tuple[AdaptationPlan, argparse.Namespace]:
@@ -148,12 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     start = time.perf_counter()
     rows = run_protocol(plan, args.runs_dir, args.mlflow_uri)
-    args.output.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(args.output / "results.csv", index=False)
     minutes = (time.perf_counter() - start) / 60
     command = shlex.join(["python", "benchmarks/adaptation.py", *argv])
-    write_report(plan, rows, command, minutes, args.output, compared)
-    print((args.output / "report.md").read_text())
+    write_outputs(plan, rows, command, minutes, args.output, compared)
     return 0
 
 

@@ -53,9 +53,9 @@ def write_report(output_dir: Path, tables: dict[str, pd.DataFrame], lines: Seque
     output_dir.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table.to_csv(output_dir / name, index=False)
-    path = output_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    print(path.read_text(), end="")
+    path, text = output_dir / "report.md", "\n".join(lines) + "\n"
+    path.write_text(text)
+    print(text, end="")
     return path
 
 
