@@ -1,12 +1,13 @@
 """Schedulers: the :class:`Scheduler` base class, the heuristic registry and ``run_episode``.
 
 Every heuristic is registered by name (:data:`SCHEDULERS`, :func:`make_scheduler`): the default set
-(:data:`DEFAULT_HEURISTICS`: random, round-robin, EST, EFT, PEFT), the rollouts (``eft-rollout``, ``peft-rollout``),
-the DWS peer's stale-clock compatibility schedulers (``dws-est``, ``dws-heft``, ``dws-peft``) and the routers of
-LLM serving stacks (``power-of-two``, ``least-outstanding``, and the prefix-cache-aware ``cache-aware``,
-``prefix-affinity``, ``llm-d``), and for estimated runtimes ``eft-ucb`` (explores where the performance model is
-unsure) and ``eft-contention`` (charges co-location a slowdown). The trained policy is
-:class:`scale_rllib.schedulers.policy.PolicyScheduler` (it imports torch and RLlib, so it is not loaded here).
+(:data:`DEFAULT_HEURISTICS`: random, round-robin, EST, EFT, PEFT), the rollouts (``eft-rollout``, ``peft-rollout``
+and the rollout of a rollout, ``peft-rollout-2``), the DWS peer's stale-clock compatibility schedulers (``dws-est``,
+``dws-heft``, ``dws-peft``) and the routers of LLM serving stacks (``power-of-two``, ``least-outstanding``, and the
+prefix-cache-aware ``cache-aware``, ``prefix-affinity``, ``llm-d``), and for estimated runtimes ``eft-ucb``
+(explores where the performance model is unsure) and ``eft-contention`` (charges co-location a slowdown). The
+trained policy is :class:`scale_rllib.schedulers.policy.PolicyScheduler` (it imports torch and RLlib, so it is not
+loaded here).
 """
 
 from __future__ import annotations

@@ -75,7 +75,46 @@ class PEFTRolloutScheduler(EFTRolloutScheduler):
     compiled_base = PEFT
 
 
-ROLLOUT_HEURISTICS = {cls.name: cls for cls in (EFTRolloutScheduler, PEFTRolloutScheduler)}
+class NestedRolloutScheduler(Scheduler):
+    """The rollout of a rollout: ``peft-rollout`` is the base policy of a second rollout (level-2 nested search,
+    Cazenave, "Nested Monte-Carlo Search", IJCAI 2009; a rollout policy is itself a base policy that rollout
+    improves, Bertsekas 2019, *Reinforcement Learning and Optimal Control*, §2.4.1).
+
+    For the current ready task it tries ``peft-rollout``'s own choice and the ``candidates`` servers of lowest EFT
+    (one per interchangeable group, as :func:`candidate_servers`), each in a fork of the simulator whose in-system
+    workflows ``peft-rollout`` then schedules to the end (future arrivals dropped), and keeps the candidate of the
+    smallest Σ completion time; ties keep the base's choice. Because the base's choice is always tried, the chosen
+    fork is never worse than the base's own (the "fortified" rollout, Bertsekas 2019, §2.4.2). Cost per decision:
+    ≈ ``candidates`` × remaining in-system tasks × a ``peft-rollout`` decision (2–9 ms a decision on the DWS
+    reference streams, ≈ 100 × ``peft-rollout``; docs/design.md §6): a teacher, not a scheduler to deploy.
+
+    Args:
+        candidates: Servers of lowest EFT tried besides the base's choice, ≥ 1.
+
+    Raises:
+        ValueError: ``candidates`` < 1.
+    """
+
+    name = "peft-rollout-2"
+
+    def __init__(self, candidates: int = 4) -> None:
+        if candidates < 1:
+            raise ValueError(f"candidates must be ≥ 1, got {candidates}")
+        self.candidates = candidates
+        self.base = PEFTRolloutScheduler(candidates)
+
+    def select(self, observation, sim: Simulator) -> int:
+        """The candidate whose fork, finished by ``peft-rollout``, gives the smallest Σ completion time."""
+        own = self.base.select(observation, sim)
+        servers = [own] + [s for s in candidate_servers(sim, self.candidates) if s != own]
+        if len(servers) == 1:
+            return own
+        in_system = np.flatnonzero((sim.arrival_s <= sim.now_s) & np.isnan(sim.completion_s))
+        costs = [rollout_cost(sim, s, in_system, self.base) for s in servers]
+        return servers[int(np.argmin(costs))]  # argmin keeps the first minimum: the base's choice on a tie
+
+
+ROLLOUT_HEURISTICS = {cls.name: cls for cls in (EFTRolloutScheduler, PEFTRolloutScheduler, NestedRolloutScheduler)}
 
 
 def candidate_servers(sim: Simulator, k: int) -> list[int]:

@@ -20,7 +20,9 @@ RETURNS = ("discounted", "average-reward")
 #: Teachers of policy iteration: the network's own rollout.
 TEACHERS = ("self-rollout",)
 #: Heuristics a warm start can clone (``*-rollout``: EFT/PEFT improved by simulated lookahead, slower to collect).
-WARM_START_TEACHERS = ("eft", "peft", "eft-rollout", "peft-rollout", "eft-contention", "eft-colocation")
+WARM_START_TEACHERS = (
+    "eft", "peft", "eft-rollout", "peft-rollout", "peft-rollout-2", "eft-contention", "eft-colocation",
+)  # fmt: skip
 _AT_LEAST_ONE = (
     "iterations",
     "envs_per_runner",
