@@ -23,7 +23,7 @@ import pandas as pd
 
 from scale_rllib.evaluation.report import write_report
 
-HEURISTICS = ("peft-rollout", "eft-rollout", "eft")
+HEURISTICS = ("peft-rollout-2", "peft-rollout", "eft-rollout", "eft")
 
 
 def parse_runs(entries: list[str]) -> list[tuple[str, int, Path]]:
