@@ -60,7 +60,7 @@ class EFTRolloutScheduler(Scheduler):
         servers = candidate_servers(sim, self.candidates)
         if len(servers) == 1:
             return servers[0]
-        in_system = np.flatnonzero((sim.arrival_s <= sim.now_s) & np.isnan(sim.completion_s))
+        in_system = sim.in_system_workflows()
         base = PEFTScheduler() if self.compiled_base == PEFT else EFTScheduler()
         costs = [rollout_cost(sim, s, in_system, base) for s in servers]
         return servers[int(np.argmin(costs))]
@@ -109,7 +109,7 @@ class NestedRolloutScheduler(Scheduler):
         servers = [own] + [s for s in candidate_servers(sim, self.candidates) if s != own]
         if len(servers) == 1:
             return own
-        in_system = np.flatnonzero((sim.arrival_s <= sim.now_s) & np.isnan(sim.completion_s))
+        in_system = sim.in_system_workflows()
         costs = [rollout_cost(sim, s, in_system, self.base) for s in servers]
         return servers[int(np.argmin(costs))]  # argmin keeps the first minimum: the base's choice on a tie
 

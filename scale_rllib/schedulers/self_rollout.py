@@ -112,6 +112,6 @@ class SelfRolloutScheduler(Scheduler):
         servers = self.candidate_servers(observation, sim)
         if len(servers) == 1:
             return servers[0]
-        in_system = np.flatnonzero(np.isnan(sim.completion_s) & (sim.arrival_s <= sim.now_s))
+        in_system = sim.in_system_workflows()
         costs = rollout_costs(sim, servers, in_system, self.base)
         return servers[int(np.argmin(costs))]

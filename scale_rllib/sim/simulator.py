@@ -321,6 +321,11 @@ class Simulator:
         fork.remaining_tasks = self.remaining_tasks.copy()
         return fork
 
+    def in_system_workflows(self) -> np.ndarray:
+        """Shape (M,). Indices of the workflows that have arrived and not completed, increasing: what a rollout
+        without future arrivals finishes."""
+        return np.flatnonzero((self.arrival_s <= self.now_s) & np.isnan(self.completion_s))
+
     # ----------------------------------------------------------------- results
     def response_times_s(self) -> np.ndarray:
         """Shape (W,). Completion − arrival per workflow (seconds); NaN while incomplete."""
