@@ -78,13 +78,13 @@ class PEFTRolloutScheduler(EFTRolloutScheduler):
 class NestedRolloutScheduler(Scheduler):
     """The rollout of a rollout: ``peft-rollout`` is the base policy of a second rollout (level-2 nested search,
     Cazenave, "Nested Monte-Carlo Search", IJCAI 2009; a rollout policy is itself a base policy that rollout
-    improves, Bertsekas 2019, *Reinforcement Learning and Optimal Control*, §2.4.1).
+    improves, Bertsekas 2019, *Reinforcement Learning and Optimal Control*, §2.4).
 
     For the current ready task it tries ``peft-rollout``'s own choice and the ``candidates`` servers of lowest EFT
     (one per interchangeable group, as :func:`candidate_servers`), each in a fork of the simulator whose in-system
     workflows ``peft-rollout`` then schedules to the end (future arrivals dropped), and keeps the candidate of the
     smallest Σ completion time; ties keep the base's choice. Because the base's choice is always tried, the chosen
-    fork is never worse than the base's own (the "fortified" rollout, Bertsekas 2019, §2.4.2). Cost per decision:
+    fork is never worse than the base's own (the "fortified" rollout, Bertsekas 2019, §2.4). Cost per decision:
     ≈ ``candidates`` × remaining in-system tasks × a ``peft-rollout`` decision (2–9 ms a decision on the DWS
     reference streams, ≈ 100 × ``peft-rollout``; docs/design.md §6): a teacher, not a scheduler to deploy.
 
