@@ -97,17 +97,16 @@ def test_rollout_picks_the_cheapest_candidate_and_one_candidate_is_eft(shared_da
     np.testing.assert_array_equal(one, eft)
 
 
+def stream_ratio(shared_data: Path, scenario: str, name: str) -> float:
+    """Mean response time / mean lower bound of heuristic ``name`` replaying a DWS reference stream."""
+    stream = read_stream(shared_data / "dws" / scenario / "stream.csv", shared_data / "dws" / "dax")
+    sim = replay(stream.simulator(shared_data / "dws" / "dax", pool_cluster(SCENARIOS[scenario])), make_scheduler(name))
+    return sim.response_times_s().mean() / sim.lower_bound_s.mean()
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_rollout_beats_eft_on_the_reference_streams(shared_data: Path, scenario: str) -> None:
-    stream = read_stream(shared_data / "dws" / scenario / "stream.csv", shared_data / "dws" / "dax")
-
-    def ratio(name: str) -> float:
-        sim = replay(
-            stream.simulator(shared_data / "dws" / "dax", pool_cluster(SCENARIOS[scenario])), make_scheduler(name)
-        )
-        return sim.response_times_s().mean() / sim.lower_bound_s.mean()
-
-    eft, rollout = ratio("eft"), ratio("eft-rollout")
+    eft, rollout = (stream_ratio(shared_data, scenario, name) for name in ("eft", "eft-rollout"))
     # measured: 6x4 1.051 → 1.031, 5x5 1.040 → 1.016
     assert rollout < eft - 0.01
 
@@ -139,18 +138,9 @@ def test_nested_rollout_keeps_the_cheapest_fork_and_never_loses_to_its_base(shar
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_nested_rollout_beats_peft_rollout_on_the_reference_streams(shared_data: Path, scenario: str) -> None:
-    stream = read_stream(shared_data / "dws" / scenario / "stream.csv", shared_data / "dws" / "dax")
-    cluster = pool_cluster(SCENARIOS[scenario])
-
-    def mean_s(name: str) -> float:
-        return (
-            replay(stream.simulator(shared_data / "dws" / "dax", cluster), make_scheduler(name))
-            .response_times_s()
-            .mean()
-        )
-
-    # measured: × the bound, 6x4 1.0150 → 1.0109, 5x5 1.0209 → 1.0120
-    assert mean_s("peft-rollout-2") < mean_s("peft-rollout") * 0.997
+    base, nested = (stream_ratio(shared_data, scenario, name) for name in ("peft-rollout", "peft-rollout-2"))
+    # measured: 6x4 1.0150 → 1.0109, 5x5 1.0209 → 1.0120
+    assert nested < base * 0.997
 
 
 def test_peft_rollout_uses_peft_inside_the_simulated_future(shared_data: Path) -> None:
