@@ -57,13 +57,8 @@ class EFTRolloutScheduler(Scheduler):
 
     def _select_python(self, sim: Simulator) -> int:
         """The same choice by :func:`rollout_cost` forks (ties keep the lower EFT)."""
-        servers = candidate_servers(sim, self.candidates)
-        if len(servers) == 1:
-            return servers[0]
-        in_system = sim.in_system_workflows()
         base = PEFTScheduler() if self.compiled_base == PEFT else EFTScheduler()
-        costs = [rollout_cost(sim, s, in_system, base) for s in servers]
-        return servers[int(np.argmin(costs))]
+        return cheapest_fork(sim, candidate_servers(sim, self.candidates), base)
 
 
 class PEFTRolloutScheduler(EFTRolloutScheduler):
@@ -107,11 +102,7 @@ class NestedRolloutScheduler(Scheduler):
         """The candidate whose fork, finished by ``peft-rollout``, gives the smallest Σ completion time."""
         own = self.base.select(observation, sim)
         servers = [own] + [s for s in candidate_servers(sim, self.candidates) if s != own]
-        if len(servers) == 1:
-            return own
-        in_system = sim.in_system_workflows()
-        costs = [rollout_cost(sim, s, in_system, self.base) for s in servers]
-        return servers[int(np.argmin(costs))]  # argmin keeps the first minimum: the base's choice on a tie
+        return cheapest_fork(sim, servers, self.base)  # the first minimum: the base's choice on a tie
 
 
 ROLLOUT_HEURISTICS = {cls.name: cls for cls in (EFTRolloutScheduler, PEFTRolloutScheduler, NestedRolloutScheduler)}
@@ -135,6 +126,14 @@ def candidate_servers(sim: Simulator, k: int) -> list[int]:
         if len(chosen) == k:
             break
     return chosen
+
+
+def cheapest_fork(sim: Simulator, servers: list[int], base) -> int:
+    """The first of ``servers`` whose :func:`rollout_cost` with ``base`` is the smallest (no fork for one server)."""
+    if len(servers) == 1:
+        return servers[0]
+    in_system = sim.in_system_workflows()
+    return servers[int(np.argmin([rollout_cost(sim, s, in_system, base) for s in servers]))]
 
 
 def rollout_cost(sim: Simulator, server: int, workflows: np.ndarray, base=None) -> float:
