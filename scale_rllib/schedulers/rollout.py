@@ -48,17 +48,20 @@ class EFTRolloutScheduler(Scheduler):
 
     def select(self, observation, sim: Simulator) -> int:
         """The candidate server whose EFT rollout gives the smallest total completion time of in-system workflows."""
-        if isinstance(sim, ServingSimulator):
-            return self._select_python(sim)
-        servers, completions_s = rollout_completions_s(sim, self.candidates, self.compiled_base)
-        if len(servers) == 1:
-            return int(servers[0])
-        return int(servers[np.argmin(completions_s.sum(axis=1))])  # Σ completion times = Σ response times + const
+        servers, costs = self.fork_costs(observation, sim)
+        return int(servers[np.argmin(costs)])  # the first minimum: the lower EFT on a tie
 
-    def _select_python(self, sim: Simulator) -> int:
-        """The same choice by :func:`rollout_cost` forks (ties keep the lower EFT)."""
-        base = PEFTScheduler() if self.compiled_base == PEFT else EFTScheduler()
-        return cheapest_fork(sim, candidate_servers(sim, self.candidates), base)
+    def fork_costs(self, observation, sim: Simulator) -> tuple[np.ndarray, np.ndarray]:
+        """The tried servers (C,) and each fork's Σ completion time (C,) in seconds (= Σ response time + a constant);
+        one candidate is not forked (cost 0). The forks run in compiled code, or by :func:`rollout_cost` on a
+        :class:`~scale_rllib.sim.serving.ServingSimulator`.
+        """
+        if isinstance(sim, ServingSimulator):
+            base = PEFTScheduler() if self.compiled_base == PEFT else EFTScheduler()
+            servers = candidate_servers(sim, self.candidates)
+            return np.asarray(servers), python_fork_costs(sim, servers, base)
+        servers, completions_s = rollout_completions_s(sim, self.candidates, self.compiled_base)
+        return servers, (completions_s.sum(axis=1) if len(servers) > 1 else np.zeros(1))
 
 
 class PEFTRolloutScheduler(EFTRolloutScheduler):
@@ -100,9 +103,14 @@ class NestedRolloutScheduler(Scheduler):
 
     def select(self, observation, sim: Simulator) -> int:
         """The candidate whose fork, finished by ``peft-rollout``, gives the smallest Σ completion time."""
+        servers, costs = self.fork_costs(observation, sim)
+        return int(servers[np.argmin(costs)])  # the first minimum: the base's choice on a tie
+
+    def fork_costs(self, observation, sim: Simulator) -> tuple[np.ndarray, np.ndarray]:
+        """The tried servers (C,), the base's choice first, and each fork's Σ completion time (C,) in seconds."""
         own = self.base.select(observation, sim)
         servers = [own] + [s for s in candidate_servers(sim, self.candidates) if s != own]
-        return cheapest_fork(sim, servers, self.base)  # the first minimum: the base's choice on a tie
+        return np.asarray(servers), python_fork_costs(sim, servers, self.base)
 
 
 ROLLOUT_HEURISTICS = {cls.name: cls for cls in (EFTRolloutScheduler, PEFTRolloutScheduler, NestedRolloutScheduler)}
@@ -128,12 +136,24 @@ def candidate_servers(sim: Simulator, k: int) -> list[int]:
     return chosen
 
 
-def cheapest_fork(sim: Simulator, servers: list[int], base) -> int:
-    """The first of ``servers`` whose :func:`rollout_cost` with ``base`` is the smallest (no fork for one server)."""
+def python_fork_costs(sim: Simulator, servers: list[int], base) -> np.ndarray:
+    """:func:`rollout_cost` (seconds) of each of ``servers`` (C,) with ``base`` finishing; zeros(1) for one server
+    (no fork)."""
     if len(servers) == 1:
-        return servers[0]
+        return np.zeros(1)
     in_system = sim.in_system_workflows()
-    return servers[int(np.argmin([rollout_cost(sim, s, in_system, base) for s in servers]))]
+    return np.array([rollout_cost(sim, s, in_system, base) for s in servers])
+
+
+def interchangeable(sim: Simulator, server: int) -> np.ndarray:
+    """(N,) bool: the servers interchangeable with ``server`` for the current task, itself included — the same EFT,
+    speed row and slot-free times (:func:`candidate_servers` tries one of each group), so the same fork cost."""
+    eft = sim.earliest_finish_times_s()
+    return (
+        (eft == eft[server])
+        & (sim.cluster.speed == sim.cluster.speed[server]).all(axis=1)
+        & (sim.slot_free_s == sim.slot_free_s[server]).all(axis=1)
+    )
 
 
 def rollout_cost(sim: Simulator, server: int, workflows: np.ndarray, base=None) -> float:
