@@ -174,6 +174,12 @@ def add_ppo_arguments(p: argparse.ArgumentParser, defaults: TrainConfig | None =
         "from the estimated observation (imitation of a privileged teacher)",
     )
     p.add_argument(
+        "--warm-start-cost-sensitive",
+        action="store_true",
+        help="with a rollout teacher: any server as cheap as its cheapest fork is right, and decisions weigh by "
+        "what a wrong choice can cost",
+    )
+    p.add_argument(
         "--advantage",
         choices=ADVANTAGES,
         default=d.advantage,

@@ -23,6 +23,8 @@ TEACHERS = ("self-rollout",)
 WARM_START_TEACHERS = (
     "eft", "peft", "eft-rollout", "peft-rollout", "peft-rollout-2", "eft-contention", "eft-colocation",
 )  # fmt: skip
+#: Warm-start teachers that fork the simulator, so their labels can be cost-sensitive.
+COSTED_TEACHERS = ("eft-rollout", "peft-rollout", "peft-rollout-2")
 _AT_LEAST_ONE = (
     "iterations",
     "envs_per_runner",
@@ -72,6 +74,9 @@ class TrainConfig:
             teacher ("Learning by Cheating", Chen, Zhou, Koltun & Krähenbühl, CoRL 2019), so the student learns to
             act from the performance model's belief as the teacher acts from the truth; needs ``warm_start`` and
             ``env.runtime_knowledge`` ``estimated``.
+        warm_start_cost_sensitive: Cost-sensitive cloning of a rollout teacher (one of :data:`COSTED_TEACHERS`): every
+            server as cheap as the cheapest fork the teacher tried is a right answer, and a decision weighs by what a
+            wrong choice can cost (:func:`scale_rllib.training.warm_start.imitation_loss`; docs/design.md §7).
         num_threads: torch threads of the driver and learner (1: one core per process, robust under contention).
         advantage: ``gae`` (RLlib's GAE) or ``input-driven``: each env runner's ``envs_per_runner`` envs run groups
             of episodes with the same input, and an action's advantage is its return-to-go minus the group's mean
@@ -121,6 +126,7 @@ class TrainConfig:
     warm_start_epochs: int = 5
     warm_start_dagger_rounds: int = 0
     warm_start_privileged: bool = False
+    warm_start_cost_sensitive: bool = False
     num_threads: int = 1
     advantage: str = "gae"
     group_size: int = 4
@@ -164,6 +170,11 @@ class TrainConfig:
             not self.warm_start_privileged or privileged_ok,
             "warm_start_privileged",
             "needs --warm-start and --runtime-knowledge estimated (with oracle knowledge nothing is hidden)",
+        )
+        require(
+            not self.warm_start_cost_sensitive or self.warm_start in COSTED_TEACHERS,
+            "warm_start_cost_sensitive",
+            f"needs --warm-start with a rollout teacher ({', '.join(COSTED_TEACHERS)}), got {self.warm_start!r}",
         )
         require(self.advantage in ADVANTAGES, "advantage", f"must be one of {', '.join(ADVANTAGES)}")
         require(self.returns in RETURNS, "returns", f"must be one of {', '.join(RETURNS)}")

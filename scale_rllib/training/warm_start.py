@@ -23,6 +23,7 @@ from scale_rllib.learner.srr import srr_penalty
 from scale_rllib.models.scale_module import SRR_FEATURE
 from scale_rllib.schedulers import Scheduler, make_scheduler
 from scale_rllib.schedulers.policy import PolicyScheduler
+from scale_rllib.schedulers.rollout import interchangeable
 
 
 @dataclass
@@ -33,17 +34,28 @@ class Demonstrations:
         obs: ``servers`` (S, N_max, F_s), ``task`` (S, F_t), ``action_mask`` (S, N_max), float32.
         actions: (S,) the teacher's server choices.
         returns: (S,) discounted return-to-go of the teacher from each decision.
+        optimal: (S, N_max) bool, cost-sensitive labels only: the servers whose fork is the cheapest the teacher
+            tried, with the servers interchangeable with them; None = the teacher's action alone.
+        stakes: (S,) seconds, cost-sensitive labels only: the dearest tried fork's cost minus the cheapest's (what a
+            wrong choice among the tried servers can cost).
     """
 
     obs: dict[str, np.ndarray]
     actions: np.ndarray
     returns: np.ndarray
+    optimal: np.ndarray | None = None
+    stakes: np.ndarray | None = None
 
     def __add__(self, other: Demonstrations) -> Demonstrations:
         """Both sets of decisions (DAgger aggregates its rounds)."""
         obs = {k: np.concatenate([v, other.obs[k]]) for k, v in self.obs.items()}
+        costed = self.optimal is not None and other.optimal is not None
         return Demonstrations(
-            obs, np.concatenate([self.actions, other.actions]), np.concatenate([self.returns, other.returns])
+            obs,
+            np.concatenate([self.actions, other.actions]),
+            np.concatenate([self.returns, other.returns]),
+            np.concatenate([self.optimal, other.optimal]) if costed else None,
+            np.concatenate([self.stakes, other.stakes]) if costed else None,
         )
 
 
@@ -55,6 +67,7 @@ def collect_demonstrations(
     seed: int = 0,
     actor: Scheduler | None = None,
     privileged: bool = False,
+    cost_sensitive: bool = False,
 ) -> Demonstrations:
     """Label every decision of ``episodes`` training episodes (randomized N and mix, as in training; seeds ``seed``,
     ``seed + 1``, …) with ``teacher``'s choice.
@@ -67,14 +80,18 @@ def collect_demonstrations(
         privileged: The teacher decides on the true simulator (``env.sim``: with estimated runtime knowledge, the
             engine, true execution times included) instead of the scheduler's view; the observations stay the
             view's (imitation of a privileged teacher, :class:`~scale_rllib.training.config.TrainConfig`).
+        cost_sensitive: Also record each decision's ``optimal`` servers and ``stakes`` from the teacher's fork costs
+            (a rollout teacher: ``eft-rollout``, ``peft-rollout``, ``peft-rollout-2``).
 
     Raises:
-        ValueError: unknown teacher name.
+        ValueError: unknown teacher name, or ``cost_sensitive`` with a teacher that does not fork.
     """
     env = SchedulingEnv(env_config)
     scheduler = make_scheduler(teacher) if isinstance(teacher, str) else teacher
+    if cost_sensitive and not hasattr(scheduler, "fork_costs"):
+        raise ValueError(f"cost-sensitive labels need a rollout teacher; {scheduler.name!r} tries no forks")
     obs_lists: dict[str, list] = {"servers": [], "task": [], "action_mask": []}
-    actions, returns = [], []
+    actions, returns, optimal, stakes = [], [], [], []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
         scheduler.reset(seed + i)
@@ -82,7 +99,13 @@ def collect_demonstrations(
             actor.reset(seed + i)
         rewards, done = [], False
         while not done:
-            action = scheduler.select(obs, env.sim if privileged else env.view)
+            sim = env.sim if privileged else env.view
+            if cost_sensitive:
+                action, best, stake = costed_label(scheduler, obs, sim)
+                optimal.append(best)
+                stakes.append(stake)
+            else:
+                action = scheduler.select(obs, sim)
             for key in obs_lists:
                 obs_lists[key].append(obs[key])
             actions.append(action)
@@ -91,7 +114,36 @@ def collect_demonstrations(
             rewards.append(reward)
         returns.extend(_discounted(np.asarray(rewards), gamma))
     stacked = {k: np.stack(v).astype(np.float32) for k, v in obs_lists.items()}
-    return Demonstrations(stacked, np.asarray(actions, dtype=np.int64), np.asarray(returns, dtype=np.float32))
+    demos = Demonstrations(stacked, np.asarray(actions, dtype=np.int64), np.asarray(returns, dtype=np.float32))
+    if cost_sensitive:
+        demos.optimal, demos.stakes = np.stack(optimal), np.asarray(stakes, dtype=np.float32)
+    return demos
+
+
+def costed_label(teacher, observation: dict, sim) -> tuple[int, np.ndarray, float]:
+    """A rollout teacher's decision with what it knows about the alternatives.
+
+    Returns:
+        (its choice, (N_max,) bool: every server as cheap as the cheapest fork tried — the tried ones within 1 µs of
+        the minimum and the servers interchangeable with them, the stakes: the dearest tried fork's cost minus the
+        cheapest's, in seconds).
+    """
+    servers, costs = teacher.fork_costs(observation, sim)
+    best = np.zeros(len(observation["action_mask"]), dtype=bool)
+    n = sim.cluster.num_servers
+    for s in servers[np.isclose(costs, costs.min(), rtol=0.0, atol=1e-6)]:
+        best[:n] |= interchangeable(sim, int(s))
+    return int(servers[np.argmin(costs)]), best, float(costs.max() - costs.min())
+
+
+def stake_weights(stakes: np.ndarray) -> np.ndarray:
+    """(S,) sample weights, mean 1: (stakes + s̄) / 2 s̄ with s̄ the mean stake — cost-proportionate example weighting
+    (Zadrozny, Langford & Abe, ICDM 2003; in imitation, AggreVaTe: Ross & Bagnell 2014, arXiv:1406.5979) with s̄ as a
+    floor, so that a decision where every tried fork costs the same still keeps the student on a tried server.
+    All ones when every stake is 0.
+    """
+    mean = float(stakes.mean()) if len(stakes) else 0.0
+    return np.ones_like(stakes) if mean <= 0 else ((stakes + mean) / (2 * mean)).astype(np.float32)
 
 
 def _discounted(rewards: np.ndarray, gamma: float) -> np.ndarray:
@@ -119,31 +171,56 @@ def behaviour_clone(
     Loss = cross-entropy(pointer logits, teacher action) + value_coeff · MSE(V(s), discounted return)
     + λ_dec · L_dec(z) + λ_KL · L_KL(z): the SRR terms on the minibatch's attention features, so a
     warm-started run is regularized from its first update, as PPO is by :class:`SRRPPOTorchLearner`.
+    With cost-sensitive demonstrations (``demos.optimal`` set) the first term is :func:`imitation_loss`'s weighted
+    loss on the optimal servers instead.
 
     Returns:
-        ``accuracy`` (fraction of teacher actions that are the argmax, last epoch) and the last losses.
+        ``accuracy`` (fraction of decisions whose argmax is the teacher's action — or one of the optimal servers —
+        last epoch) and the last losses.
     """
     module.train()
     optim = torch.optim.Adam(module.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     obs = {k: torch.from_numpy(v) for k, v in demos.obs.items()}
     actions, returns = torch.from_numpy(demos.actions), torch.from_numpy(demos.returns)
+    costed = None
+    if demos.optimal is not None:
+        costed = torch.from_numpy(demos.optimal), torch.from_numpy(stake_weights(demos.stakes))
     stats = {}
     for _ in range(epochs):
         correct = 0
         for idx in torch.randperm(len(actions), generator=gen).split(batch_size):
             out = module._forward_train({Columns.OBS: {k: v[idx] for k, v in obs.items()}})
             logits = out[Columns.ACTION_DIST_INPUTS]
-            ce = torch.nn.functional.cross_entropy(logits, actions[idx])
+            labels = None if costed is None else (costed[0][idx], costed[1][idx])
+            ce, hits = imitation_loss(logits, actions[idx], labels)
             vf = torch.nn.functional.mse_loss(module.compute_values({}, out[Columns.EMBEDDINGS]), returns[idx])
             penalty, _ = srr_penalty(out[SRR_FEATURE], lambda_dec, lambda_kl)
             loss = ce + value_coeff * vf + penalty
             optim.zero_grad()
             loss.backward()
             optim.step()
-            correct += int((logits.argmax(-1) == actions[idx]).sum())
+            correct += hits
         stats = {"accuracy": correct / len(actions), "cross_entropy": ce.item(), "value_mse": vf.item()}
     return stats
+
+
+def imitation_loss(logits: torch.Tensor, actions: torch.Tensor, costed=None) -> tuple[torch.Tensor, int]:
+    """The cloning term and the decisions the argmax gets right.
+
+    Args:
+        logits: (B, N_max) pointer logits (invalid servers masked).
+        actions: (B,) the teacher's choices.
+        costed: None = cross-entropy on ``actions``. Or (optimal (B, N_max) bool, weights (B,)): −Σ w log Σ_{a optimal}
+            π(a) / Σ w, a partial-label loss (any optimal server is right: equally cheap servers are not told apart by
+            the teacher's tie rule) weighted by :func:`stake_weights`.
+    """
+    if costed is None:
+        return torch.nn.functional.cross_entropy(logits, actions), int((logits.argmax(-1) == actions).sum())
+    optimal, weights = costed
+    log_p = torch.log_softmax(logits, -1).masked_fill(~optimal, float("-inf"))
+    loss = -(weights * torch.logsumexp(log_p, -1)).sum() / weights.sum()
+    return loss, int(optimal.gather(1, logits.argmax(-1, keepdim=True)).sum())
 
 
 def warm_start_algorithm(algo, cfg) -> dict[str, float]:
@@ -173,6 +250,7 @@ def warm_start_algorithm(algo, cfg) -> dict[str, float]:
             cfg.warm_start_dagger_rounds,
             (cfg.lambda_dec, cfg.lambda_kl),
             cfg.warm_start_privileged,
+            cfg.warm_start_cost_sensitive,
         )
 
     stats = next(iter(algo.learner_group.foreach_learner(clone))).get()  # RemoteCallResults of one learner
@@ -191,20 +269,25 @@ def dagger(
     rounds: int,
     srr: tuple[float, float] = (0.0, 0.0),
     privileged: bool = False,
+    cost_sensitive: bool = False,
 ) -> dict[str, float]:
     """Behaviour cloning, then ``rounds`` DAgger rounds (Ross, Gordon & Bagnell 2011) on ``module`` in place;
-    ``srr`` = (λ_dec, λ_KL) of the cloning loss; ``privileged``: the teacher decides on the truth
-    (:func:`collect_demonstrations`).
+    ``srr`` = (λ_dec, λ_KL) of the cloning loss; ``privileged``: the teacher decides on the truth;
+    ``cost_sensitive``: labels from the teacher's fork costs (:func:`collect_demonstrations`, :func:`imitation_loss`).
 
     Returns:
         :func:`behaviour_clone`'s statistics of the last round, and ``samples`` (labelled decisions in all).
     """
-    demos = collect_demonstrations(env_config, teacher, episodes, gamma, seed, privileged=privileged)
+    demos = collect_demonstrations(
+        env_config, teacher, episodes, gamma, seed, privileged=privileged, cost_sensitive=cost_sensitive
+    )
     lambda_dec, lambda_kl = srr
     stats = behaviour_clone(module, demos, epochs=epochs, seed=seed, lambda_dec=lambda_dec, lambda_kl=lambda_kl)
     for r in range(1, rounds + 1):
         student = PolicyScheduler(module, "student")
-        more = collect_demonstrations(env_config, teacher, episodes, gamma, seed + r * episodes, student, privileged)
+        more = collect_demonstrations(
+            env_config, teacher, episodes, gamma, seed + r * episodes, student, privileged, cost_sensitive
+        )
         demos = demos + more
         stats = behaviour_clone(module, demos, epochs=epochs, seed=seed + r, lambda_dec=lambda_dec, lambda_kl=lambda_kl)
     return stats | {"samples": float(len(demos.actions))}
