@@ -87,6 +87,9 @@ def test_cost_sensitive_demonstrations_aggregate_and_clone():
     n = len(demos.actions)
     assert demos.optimal.shape == (n, 6) and demos.stakes.shape == (n,)
     assert demos.optimal[np.arange(n), demos.actions].all()
+    one = collect_demonstrations(ENV, "eft-rollout", episodes=1, gamma=0.99, seed=1, cost_sensitive=True)
+    assert one.stakes.mean() == pytest.approx(1.0)  # stakes over their episode's mean: every episode weighs alike
+    np.testing.assert_array_equal(first.stakes[: len(one.stakes)], one.stakes)  # the same first episode
     module = ScaleRLModule(
         observation_space=observation_space(6),
         action_space=gym.spaces.Discrete(6),

@@ -36,8 +36,8 @@ class Demonstrations:
         returns: (S,) discounted return-to-go of the teacher from each decision.
         optimal: (S, N_max) bool, cost-sensitive labels only: the servers whose fork is the cheapest the teacher
             tried, with the servers interchangeable with them; None = the teacher's action alone.
-        stakes: (S,) seconds, cost-sensitive labels only: the dearest tried fork's cost minus the cheapest's (what a
-            wrong choice among the tried servers can cost).
+        stakes: (S,), cost-sensitive labels only: the dearest tried fork's cost minus the cheapest's (what a wrong
+            choice among the tried servers can cost), over the mean of its episode's.
     """
 
     obs: dict[str, np.ndarray]
@@ -97,13 +97,13 @@ def collect_demonstrations(
         scheduler.reset(seed + i)
         if actor is not None:
             actor.reset(seed + i)
-        rewards, done = [], False
+        rewards, episode_stakes, done = [], [], False
         while not done:
             sim = env.sim if privileged else env.view
             if cost_sensitive:
                 action, best, stake = costed_label(scheduler, obs, sim)
                 optimal.append(best)
-                stakes.append(stake)
+                episode_stakes.append(stake)
             else:
                 action = scheduler.select(obs, sim)
             for key in obs_lists:
@@ -113,11 +113,19 @@ def collect_demonstrations(
             obs, reward, done, _, _ = env.step(executed)
             rewards.append(reward)
         returns.extend(_discounted(np.asarray(rewards), gamma))
+        stakes.extend(_relative(np.asarray(episode_stakes)))
     stacked = {k: np.stack(v).astype(np.float32) for k, v in obs_lists.items()}
     demos = Demonstrations(stacked, np.asarray(actions, dtype=np.int64), np.asarray(returns, dtype=np.float32))
     if cost_sensitive:
         demos.optimal, demos.stakes = np.stack(optimal), np.asarray(stakes, dtype=np.float32)
     return demos
+
+
+def _relative(stakes: np.ndarray) -> np.ndarray:
+    """An episode's stakes over their mean (all 0 when none has stakes): a busy episode's forks differ by more
+    seconds, and absolute stakes would weigh its decisions above a quiet episode's."""
+    mean = float(stakes.mean()) if len(stakes) else 0.0
+    return stakes / mean if mean > 0 else np.zeros_like(stakes)
 
 
 def costed_label(teacher, observation: dict, sim) -> tuple[int, np.ndarray, float]:
