@@ -29,7 +29,7 @@ from scale_rllib.evaluation.report import write_report
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.schedulers.rollout import NestedRolloutScheduler, python_fork_costs
 from scale_rllib.study.report import md_table
-from scale_rllib.training.warm_start import costed_label
+from scale_rllib.training.warm_start import label_from_costs
 
 STREAMS = (("6x4_r5.4_const_100", "6x4"), ("5x5_r9_const_100", "5x5"))
 TOP = 20
@@ -48,8 +48,8 @@ def decisions(policy: PolicyScheduler, data: Path, folder: str, pool: str) -> tu
     while not done:
         sim = env.view
         action = policy.select(obs, sim)
-        label, optimal, stakes = costed_label(teacher, obs, sim)
-        servers, costs = teacher.fork_costs(obs, sim)
+        servers, costs = teacher.fork_costs(obs, sim)  # once: the label and the regret both read them
+        label, optimal, stakes = label_from_costs(servers, costs, sim, len(obs["action_mask"]))
         if action in servers:
             regret = costs[list(servers).index(action)] - costs.min()
         else:

@@ -129,15 +129,20 @@ def _relative(stakes: np.ndarray) -> np.ndarray:
 
 
 def costed_label(teacher, observation: dict, sim) -> tuple[int, np.ndarray, float]:
-    """A rollout teacher's decision with what it knows about the alternatives.
+    """A rollout teacher's decision with what it knows about the alternatives: :func:`label_from_costs` of its
+    ``fork_costs``."""
+    return label_from_costs(*teacher.fork_costs(observation, sim), sim, len(observation["action_mask"]))
+
+
+def label_from_costs(servers: np.ndarray, costs: np.ndarray, sim, n_max: int) -> tuple[int, np.ndarray, float]:
+    """The label of a decision whose forks ``servers`` (C,) cost ``costs`` (C,) seconds.
 
     Returns:
-        (its choice, (N_max,) bool: every server as cheap as the cheapest fork tried — the tried ones within 1 µs of
-        the minimum and the servers interchangeable with them, the stakes: the dearest tried fork's cost minus the
-        cheapest's, in seconds).
+        (the first cheapest server, (n_max,) bool: every server as cheap as the cheapest fork tried — the tried ones
+        within 1 µs of the minimum and the servers interchangeable with them, the stakes: the dearest tried fork's
+        cost minus the cheapest's, in seconds).
     """
-    servers, costs = teacher.fork_costs(observation, sim)
-    best = np.zeros(len(observation["action_mask"]), dtype=bool)
+    best = np.zeros(n_max, dtype=bool)
     n = sim.cluster.num_servers
     for s in servers[np.isclose(costs, costs.min(), rtol=0.0, atol=1e-6)]:
         best[:n] |= interchangeable(sim, int(s))
