@@ -117,22 +117,17 @@ ROLLOUT_HEURISTICS = {cls.name: cls for cls in (EFTRolloutScheduler, PEFTRollout
 
 
 def candidate_servers(sim: Simulator, k: int) -> list[int]:
-    """Up to ``k`` server indices in increasing EFT order, one per group of interchangeable servers.
-
-    Two servers are interchangeable for the current task when its EFT on them is equal and they have the same speed
-    row (same type) and the same slot-free times.
-    """
+    """Up to ``k`` server indices in increasing EFT order, one per group of :func:`interchangeable` servers."""
     eft = sim.earliest_finish_times_s()
     chosen: list[int] = []
-    seen: set[tuple] = set()
+    covered = np.zeros(len(eft), dtype=bool)
     for s in np.argsort(eft, kind="stable"):
-        key = (float(eft[s]), sim.cluster.speed[s].tobytes(), sim.slot_free_s[s].tobytes())
-        if key in seen:
+        if covered[s]:
             continue
-        seen.add(key)
         chosen.append(int(s))
         if len(chosen) == k:
             break
+        covered |= interchangeable(sim, int(s), eft)
     return chosen
 
 
@@ -145,15 +140,19 @@ def python_fork_costs(sim: Simulator, servers: list[int], base) -> np.ndarray:
     return np.array([rollout_cost(sim, s, in_system, base) for s in servers])
 
 
-def interchangeable(sim: Simulator, server: int) -> np.ndarray:
-    """(N,) bool: the servers interchangeable with ``server`` for the current task, itself included — the same EFT,
-    speed row and slot-free times (:func:`candidate_servers` tries one of each group), so the same fork cost."""
-    eft = sim.earliest_finish_times_s()
-    return (
-        (eft == eft[server])
-        & (sim.cluster.speed == sim.cluster.speed[server]).all(axis=1)
-        & (sim.slot_free_s == sim.slot_free_s[server]).all(axis=1)
-    )
+def interchangeable(sim: Simulator, servers, eft: np.ndarray | None = None) -> np.ndarray:
+    """(N,) bool: the servers interchangeable for the current task with any of ``servers`` (an index or a sequence),
+    themselves included — the same EFT, speed row and slot-free times, so the same fork cost. ``eft``: the task's
+    (N,) EFTs in seconds, if already computed."""
+    eft = sim.earliest_finish_times_s() if eft is None else eft
+    out = np.zeros(len(eft), dtype=bool)
+    for s in np.atleast_1d(servers):
+        out |= (
+            (eft == eft[s])
+            & (sim.cluster.speed == sim.cluster.speed[s]).all(axis=1)
+            & (sim.slot_free_s == sim.slot_free_s[s]).all(axis=1)
+        )
+    return out
 
 
 def rollout_cost(sim: Simulator, server: int, workflows: np.ndarray, base=None) -> float:

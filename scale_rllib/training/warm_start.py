@@ -143,9 +143,7 @@ def label_from_costs(servers: np.ndarray, costs: np.ndarray, sim, n_max: int) ->
         cost minus the cheapest's, in seconds).
     """
     best = np.zeros(n_max, dtype=bool)
-    n = sim.cluster.num_servers
-    for s in servers[np.isclose(costs, costs.min(), rtol=0.0, atol=1e-6)]:
-        best[:n] |= interchangeable(sim, int(s))
+    best[: sim.cluster.num_servers] = interchangeable(sim, servers[np.isclose(costs, costs.min(), rtol=0.0, atol=1e-6)])
     return int(servers[np.argmin(costs)]), best, float(costs.max() - costs.min())
 
 
