@@ -180,6 +180,12 @@ def add_ppo_arguments(p: argparse.ArgumentParser, defaults: TrainConfig | None =
         "what a wrong choice can cost",
     )
     p.add_argument(
+        "--warm-start-select-episodes",
+        type=int,
+        default=d.warm_start_select_episodes,
+        help="score every warm-start round on this many validation episodes and keep the best (0: the last round)",
+    )
+    p.add_argument(
         "--advantage",
         choices=ADVANTAGES,
         default=d.advantage,

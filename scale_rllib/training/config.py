@@ -77,6 +77,10 @@ class TrainConfig:
         warm_start_cost_sensitive: Cost-sensitive cloning of a rollout teacher (one of :data:`COSTED_TEACHERS`): every
             server as cheap as the cheapest fork the teacher tried is a right answer, and a decision weighs by what a
             wrong choice can cost (:func:`scale_rllib.training.warm_start.imitation_loss`; docs/design.md §7).
+        warm_start_select_episodes: > 0: score the network of every warm-start round (the first clone and each
+            DAgger round) on this many validation episodes and keep the best round, as DAgger returns the best policy
+            on validation (Ross, Gordon & Bagnell 2011, Algorithm 3.1; :mod:`scale_rllib.training.selection`);
+            0 = the last round. Needs ``warm_start``.
         num_threads: torch threads of the driver and learner (1: one core per process, robust under contention).
         advantage: ``gae`` (RLlib's GAE) or ``input-driven``: each env runner's ``envs_per_runner`` envs run groups
             of episodes with the same input, and an action's advantage is its return-to-go minus the group's mean
@@ -127,6 +131,7 @@ class TrainConfig:
     warm_start_dagger_rounds: int = 0
     warm_start_privileged: bool = False
     warm_start_cost_sensitive: bool = False
+    warm_start_select_episodes: int = 0
     num_threads: int = 1
     advantage: str = "gae"
     group_size: int = 4
@@ -176,6 +181,12 @@ class TrainConfig:
             "warm_start_cost_sensitive",
             f"needs --warm-start with a rollout teacher ({', '.join(COSTED_TEACHERS)}), got {self.warm_start!r}",
         )
+        require(
+            self.warm_start_select_episodes == 0 or self.warm_start is not None,
+            "warm_start_select_episodes",
+            "picks among the rounds of a warm start: give --warm-start",
+        )
+        require(self.warm_start_select_episodes >= 0, "warm_start_select_episodes", "must be ≥ 0")
         require(self.advantage in ADVANTAGES, "advantage", f"must be one of {', '.join(ADVANTAGES)}")
         require(self.returns in RETURNS, "returns", f"must be one of {', '.join(RETURNS)}")
         require(self.teacher is None or self.teacher in TEACHERS, "teacher", f"must be one of {', '.join(TEACHERS)}")

@@ -24,6 +24,7 @@ from scale_rllib.models.scale_module import SRR_FEATURE
 from scale_rllib.schedulers import Scheduler, make_scheduler
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.schedulers.rollout import interchangeable
+from scale_rllib.training.selection import RoundSelector
 
 
 @dataclass
@@ -239,7 +240,8 @@ def warm_start_algorithm(algo, cfg) -> dict[str, float]:
 
     After the first clone, each of ``cfg.warm_start_dagger_rounds`` rounds runs the student greedily on
     ``cfg.warm_start_episodes`` new episodes, has the teacher label the states it reached, and re-trains on every
-    label so far (DAgger). The cloning loss carries the run's SRR weights.
+    label so far (DAgger). The cloning loss carries the run's SRR weights. With ``cfg.warm_start_select_episodes``
+    the module keeps the round that does best on validation episodes.
 
     Args:
         algo: A built PPO Algorithm (one local learner).
@@ -262,6 +264,7 @@ def warm_start_algorithm(algo, cfg) -> dict[str, float]:
             (cfg.lambda_dec, cfg.lambda_kl),
             cfg.warm_start_privileged,
             cfg.warm_start_cost_sensitive,
+            cfg.warm_start_select_episodes,
         )
 
     stats = next(iter(algo.learner_group.foreach_learner(clone))).get()  # RemoteCallResults of one learner
@@ -281,19 +284,28 @@ def dagger(
     srr: tuple[float, float] = (0.0, 0.0),
     privileged: bool = False,
     cost_sensitive: bool = False,
+    select_episodes: int = 0,
 ) -> dict[str, float]:
     """Behaviour cloning, then ``rounds`` DAgger rounds (Ross, Gordon & Bagnell 2011) on ``module`` in place;
     ``srr`` = (λ_dec, λ_KL) of the cloning loss; ``privileged``: the teacher decides on the truth;
-    ``cost_sensitive``: labels from the teacher's fork costs (:func:`collect_demonstrations`, :func:`imitation_loss`).
+    ``cost_sensitive``: labels from the teacher's fork costs (:func:`collect_demonstrations`, :func:`imitation_loss`);
+    ``select_episodes`` > 0: score every round's network on that many validation episodes (the seeds after the
+    cloning episodes') and end with the best round's weights (:class:`~scale_rllib.training.selection.RoundSelector`);
+    0 = the last round's.
 
     Returns:
-        :func:`behaviour_clone`'s statistics of the last round, and ``samples`` (labelled decisions in all).
+        :func:`behaviour_clone`'s statistics of the last round, ``samples`` (labelled decisions in all) and, with
+        ``select_episodes``, :meth:`RoundSelector.restore`'s.
     """
+    first_validation = seed + (rounds + 1) * episodes
+    selector = RoundSelector(env_config, range(first_validation, first_validation + select_episodes))
     demos = collect_demonstrations(
         env_config, teacher, episodes, gamma, seed, privileged=privileged, cost_sensitive=cost_sensitive
     )
     lambda_dec, lambda_kl = srr
     stats = behaviour_clone(module, demos, epochs=epochs, seed=seed, lambda_dec=lambda_dec, lambda_kl=lambda_kl)
+    if select_episodes:
+        selector.offer(module)
     for r in range(1, rounds + 1):
         student = PolicyScheduler(module, "student")
         more = collect_demonstrations(
@@ -301,4 +313,7 @@ def dagger(
         )
         demos = demos + more
         stats = behaviour_clone(module, demos, epochs=epochs, seed=seed + r, lambda_dec=lambda_dec, lambda_kl=lambda_kl)
-    return stats | {"samples": float(len(demos.actions))}
+        if select_episodes:
+            selector.offer(module)
+    selected = selector.restore(module) if select_episodes else {}
+    return stats | {"samples": float(len(demos.actions))} | selected
