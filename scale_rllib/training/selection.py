@@ -54,7 +54,7 @@ class RoundSelector:
     seeds: range
     scores: list[float] = field(default_factory=list)
     best_round: int = -1
-    _best_state: dict | None = None
+    _best_state: dict | None = field(default=None, init=False, repr=False)
 
     def offer(self, module) -> float:
         """Score ``module`` now; keep a copy of its weights if it is the best so far. Returns its score."""
