@@ -299,19 +299,14 @@ def dagger(
     """
     first_validation = seed + (rounds + 1) * episodes
     selector = RoundSelector(env_config, range(first_validation, first_validation + select_episodes))
-    demos = collect_demonstrations(
-        env_config, teacher, episodes, gamma, seed, privileged=privileged, cost_sensitive=cost_sensitive
-    )
     lambda_dec, lambda_kl = srr
-    stats = behaviour_clone(module, demos, epochs=epochs, seed=seed, lambda_dec=lambda_dec, lambda_kl=lambda_kl)
-    if select_episodes:
-        selector.offer(module)
-    for r in range(1, rounds + 1):
-        student = PolicyScheduler(module, "student")
+    demos, stats = None, {}
+    for r in range(rounds + 1):  # round 0: the teacher acts; then the student, the teacher labelling its states
+        actor = None if r == 0 else PolicyScheduler(module, "student")
         more = collect_demonstrations(
-            env_config, teacher, episodes, gamma, seed + r * episodes, student, privileged, cost_sensitive
+            env_config, teacher, episodes, gamma, seed + r * episodes, actor, privileged, cost_sensitive
         )
-        demos = demos + more
+        demos = more if demos is None else demos + more
         stats = behaviour_clone(module, demos, epochs=epochs, seed=seed + r, lambda_dec=lambda_dec, lambda_kl=lambda_kl)
         if select_episodes:
             selector.offer(module)
