@@ -47,21 +47,24 @@ class RoundSelector:
         env_config: The validation episodes' config.
         seeds: Their seeds (disjoint from the cloning episodes').
         scores: Each offered round's :func:`validation_ratio`, in order.
-        best_round: Index into ``scores`` of the lowest (the first of equal ones); −1 before any.
     """
 
     env_config: EnvConfig
     seeds: range
     scores: list[float] = field(default_factory=list)
-    best_round: int = -1
     _best_state: dict | None = field(default=None, init=False, repr=False)
+
+    @property
+    def best_round(self) -> int:
+        """Index into ``scores`` of the lowest (the first of equal ones); −1 before any."""
+        return int(np.argmin(self.scores)) if self.scores else -1
 
     def offer(self, module) -> float:
         """Score ``module`` now; keep a copy of its weights if it is the best so far. Returns its score."""
         score = validation_ratio(module, self.env_config, self.seeds)
+        if not self.scores or score < min(self.scores):
+            self._best_state = copy.deepcopy(module.state_dict())
         self.scores.append(score)
-        if self.best_round < 0 or score < self.scores[self.best_round]:
-            self.best_round, self._best_state = len(self.scores) - 1, copy.deepcopy(module.state_dict())
         return score
 
     def restore(self, module) -> dict[str, float]:
