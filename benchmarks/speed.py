@@ -33,8 +33,8 @@ COMPACT_MODEL = {"embed_dim": 16, "num_heads": 2}
 scores like the default (README), at ≈ 4× the batched throughput."""
 
 WIDE_MODEL = {"embed_dim": 128, "num_heads": 4}
-"""The wide model (``train --embed-dim 128``), the best DWS recipe so far (docs/dws-benchmark.md §5): its batch-1 latency is
-held to the ≤ 1 ms per decision at N = 48 that evaluation asks of the network."""
+"""The wide model (``train --embed-dim 128``), the best DWS recipe so far (docs/dws-benchmark.md §5): its batch-1
+latency is held to the ≤ 1 ms per decision at N = 48 that evaluation asks of the network."""
 
 
 def simulator_decisions_per_s(n: int, repeats: int) -> float:
