@@ -137,7 +137,9 @@ def random_observations(space, batch: int, rng: np.random.Generator) -> dict:
     return {Columns.OBS: {k: torch.from_numpy(v) for k, v in sample.items()}}
 
 
-def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = None) -> dict[str, float]:
+def policy_latency_ms(
+    n: int, repeats: int = 200, model_config: dict | None = None, batched: bool = True
+) -> dict[str, float]:
     """Forward latency of an untrained SCALE module (1 thread), median over ``repeats`` calls after a warm-up:
 
     - ``policy_ms_batch1``: batch 1 on real observations (:func:`env_observations`; identical idle servers are
@@ -146,6 +148,8 @@ def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = No
     - ``batched_decisions_per_s``: decisions/s at batch 1024 (64 above N=128), random features, best of 3; also
       with one thread per core (``_all_cores``) and under bfloat16 autocast (``_bf16``: AMX/AVX-512-BF16 matmuls where
       the CPU has them; logits to ≈ 2-3 significant digits, so a measurement of the option, not the default).
+
+    ``batched=False`` skips the batched columns (the rows that only report batch-1 latency).
     """
     import torch
     from ray.rllib.core.columns import Columns
@@ -171,6 +175,8 @@ def policy_latency_ms(n: int, repeats: int = 200, model_config: dict | None = No
     distinct = np.mean([len(np.unique(b[Columns.OBS]["servers"][0].numpy(), axis=0)) for b in real])
     row = {"policy_ms_batch1": median_ms(real), "distinct_servers": float(distinct)}
     row["policy_ms_batch1_all_distinct"] = median_ms([random_batch(1) for _ in range(8)])
+    if not batched:
+        return row
     big = random_batch(1024 if n <= 128 else 64)
 
     def batched_decisions_per_s(threads: int, bf16: bool = False) -> float:
@@ -211,12 +217,12 @@ def main() -> None:
         }
         if not args.no_policy:
             row.update(policy_latency_ms(n))
-            no_sa = policy_latency_ms(n, model_config={"server_self_attention": False})
+            no_sa = policy_latency_ms(n, model_config={"server_self_attention": False}, batched=False)
             row["policy_ms_batch1_no_self_attn"] = no_sa["policy_ms_batch1"]
             compact = policy_latency_ms(n, model_config=COMPACT_MODEL)
             row["compact_ms_batch1_all_distinct"] = compact["policy_ms_batch1_all_distinct"]
             row["compact_batched_decisions_per_s"] = compact["batched_decisions_per_s"]
-            wide = policy_latency_ms(n, model_config=WIDE_MODEL)
+            wide = policy_latency_ms(n, model_config=WIDE_MODEL, batched=False)
             row["wide_ms_batch1"] = wide["policy_ms_batch1"]
             row["wide_ms_batch1_all_distinct"] = wide["policy_ms_batch1_all_distinct"]
         rows.append(row)
