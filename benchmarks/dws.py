@@ -14,7 +14,11 @@ change5 / change10) on the reference pools at their base rates; mean over ``--ep
 interval, and the ratio of means to the lower bound. Written to ``OUTPUT/dws_generalization.csv``.
 
     python benchmarks/dws.py [--data ../shared/data/dws] [--checkpoint runs/dws/checkpoint] [--output DIR]
-        [--pools 4x10 5x7 6x8] [--rate-per-hour 9] [--patterns change5 change10] [--episodes 3]
+        [--pools 4x10 5x7 6x8] [--rate-per-hour 9] [--patterns change5 change10] [--episodes 3] [--self-rollout K]
+
+``--self-rollout K`` also runs the checkpoint's self-rollout (its K most likely servers, each finished by the network
+in a simulator fork; docs/design.md §9): the teacher policy iteration would distill, to tell whether it is ahead of
+the heuristic teachers. Rollouts are for training only; the deployed policy is the network alone.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 from scale_rllib.evaluation import DwsEvalConfig, evaluate, summarize
 from scale_rllib.schedulers import SCHEDULERS
 from scale_rllib.schedulers.policy import PolicyScheduler
+from scale_rllib.schedulers.self_rollout import SelfRolloutScheduler
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dws"
 #: Our compatibility scheduler → the peer's method of the same rule.
@@ -55,7 +60,7 @@ def peer_means(summary: dict) -> dict[str, float]:
     return {name: float(m["mean_flowtime"]) for name, m in summary.get("methods", {}).items()}
 
 
-def run_scenario(folder: Path, dax_dir: Path, checkpoint: Path | None) -> list[dict]:
+def run_scenario(folder: Path, dax_dir: Path, checkpoint: Path | None, self_rollout: int = 0) -> list[dict]:
     """Rows (scenario, method, source, mean flowtime, lower bound, ratio, difference to the peer) of one scenario."""
     summary = json.loads((folder / "summary.json").read_text())
     pool = pool_of(summary, folder)
@@ -63,7 +68,7 @@ def run_scenario(folder: Path, dax_dir: Path, checkpoint: Path | None) -> list[d
     cfg = DwsEvalConfig(
         dax_dir, pool, stream=folder / "stream.csv", seed=int(summary.get("env_seed", 0)), schedulers=names
     )
-    measured = evaluate(cfg, _policies(checkpoint)).results
+    measured = evaluate(cfg, _policies(checkpoint, self_rollout)).results
     bound = measured[0]["lower_bound_s"]
     peer = peer_means(summary)
     rows = []
@@ -125,14 +130,19 @@ def run_generalization(args) -> list[dict]:
             seed=args.seed,
             schedulers=GENERALIZATION_SCHEDULERS,
         )
-        measured = evaluate(cfg, _policies(args.checkpoint)).results
+        measured = evaluate(cfg, _policies(args.checkpoint, args.self_rollout)).results
         rows += summarize(measured, cfg.cell_keys).to_dict("records")
     return rows
 
 
-def _policies(checkpoint: Path | None) -> list:
-    """The SCALE policy of ``checkpoint`` (loaded once: it decides at any N), or none."""
-    return [] if checkpoint is None else [PolicyScheduler.from_checkpoint(checkpoint)]
+def _policies(checkpoint: Path | None, self_rollout: int = 0) -> list:
+    """The SCALE policy of ``checkpoint`` (loaded once: it decides at any N), or none; with ``self_rollout`` = k ≥ 1
+    also its self-rollout over its k most likely servers (the policy-iteration teacher, docs/design.md §9 — for
+    training only, never the deployed policy)."""
+    if checkpoint is None:
+        return []
+    policy = PolicyScheduler.from_checkpoint(checkpoint)
+    return [policy] + ([SelfRolloutScheduler(policy.module, self_rollout)] if self_rollout else [])
 
 
 def print_generalization(rows: list[dict]) -> None:
@@ -152,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of dax/ and the scenario folders")
     parser.add_argument("--checkpoint", type=Path, help="a SCALE training checkpoint to evaluate too")
+    parser.add_argument(
+        "--self-rollout",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --checkpoint: also its self-rollout over its K most likely servers (0: off)",
+    )
     parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--pools", nargs="*", default=["4x10", "5x7", "6x8"], help="unseen pools (none: skip)")
     parser.add_argument("--rate-per-hour", type=float, default=9.0, help="Poisson rate of the unseen pools' streams")
@@ -162,9 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     folders = scenario_dirs(args.data)
+    if args.self_rollout < 0 or (args.self_rollout and args.checkpoint is None):
+        parser.error("--self-rollout: give K ≥ 1 with --checkpoint (0: off)")
     if not folders:
         parser.error(f"--data: no scenario folder (stream.csv + summary.json) under {args.data}")
-    rows = [row for folder in folders for row in run_scenario(folder, args.data / "dax", args.checkpoint)]
+    rows = [
+        row for folder in folders for row in run_scenario(folder, args.data / "dax", args.checkpoint, args.self_rollout)
+    ]
     print_table(rows)
     args.output.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(args.output / "dws.csv", index=False)

@@ -321,3 +321,27 @@ def test_benchmark_script(shared_data: Path, tmp_path: Path, capsys) -> None:
     assert all(abs(r["relative_difference_to_peer"]) < 0.01 for r in compat)
     assert {r["method"] for r in rows if r["source"] == "peer"} >= {"HEFT", "PEFT", "GPHH", "GOODRL"}
     assert "GOODRL" in capsys.readouterr().out
+
+
+def test_benchmark_self_rollout_option(shared_data: Path, tmp_path: Path, capsys) -> None:
+    import gymnasium as gym
+    import torch
+
+    from scale_rllib.env.observation import observation_space
+    from scale_rllib.models.scale_module import ScaleRLModule
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_dws", Path(__file__).resolve().parents[1] / "benchmarks" / "dws.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--data", str(shared_data / "dws"), "--self-rollout", "4"])
+    assert exit_info.value.code == 2 and "--self-rollout" in capsys.readouterr().err
+    module = ScaleRLModule(observation_space=observation_space(4), action_space=gym.spaces.Discrete(4), model_config={})
+    module.save_to_path((tmp_path / "policy").as_posix())
+    assert [p.name for p in bench._policies(tmp_path / "policy")] == ["scale"]
+    network, rollout = bench._policies(tmp_path / "policy", self_rollout=3)
+    assert (network.name, rollout.name, rollout.candidates) == ("scale", "self-rollout", 3)
+    # the self-rollout improves on the very network it wraps: same weights
+    assert all(torch.equal(a, b) for a, b in zip(network.module.parameters(), rollout.base.module.parameters()))
