@@ -24,6 +24,9 @@ import pandas as pd
 from scale_rllib.evaluation.report import write_report
 
 HEURISTICS = ("peft-rollout-2", "peft-rollout", "eft-rollout", "eft")
+#: The checkpoint's policies in a ``dws.py`` output → the suffix of their recipe label: the network, and its
+#: self-rollout (``dws.py --self-rollout K``: the teacher policy iteration would distill).
+POLICIES = {"scale": "", "self-rollout": " self-rollout"}
 
 
 def parse_runs(entries: list[str]) -> list[tuple[str, int, Path]]:
@@ -39,13 +42,14 @@ def parse_runs(entries: list[str]) -> list[tuple[str, int, Path]]:
 
 
 def reference(runs: list[tuple[str, int, Path]]) -> pd.DataFrame:
-    """Per (recipe, seed, stream): SCALE's flowtime / lower bound; heuristics as recipe rows with seed −1."""
+    """Per (recipe, seed, stream): SCALE's flowtime / lower bound (and its self-rollout's, as recipe
+    ``"RECIPE self-rollout"``, where the folder has it); heuristics as recipe rows with seed −1."""
     rows = []
     for recipe, seed, folder in runs:
         frame = pd.DataFrame(json.loads((folder / "dws.json").read_text()))
         ours = frame[frame["source"] == "ours"]
-        for r in ours[ours["method"] == "scale"].itertuples():
-            rows.append((recipe, seed, r.scenario, r.ratio_to_lower_bound))
+        for r in ours[ours["method"].isin(POLICIES)].itertuples():
+            rows.append((recipe + POLICIES[r.method], seed, r.scenario, r.ratio_to_lower_bound))
     heuristics = ours[ours["method"].isin(HEURISTICS)]
     rows += [(r.method, -1, r.scenario, r.ratio_to_lower_bound) for r in heuristics.itertuples()]
     return pd.DataFrame(rows, columns=["recipe", "seed", "stream", "ratio_to_lower_bound"])
