@@ -52,6 +52,10 @@ def test_env_config_round_trips_and_rejects_unknown_keys():
     ("argv", "message"),
     [
         (["train", "--lambda-dec", "-1"], "lambda_dec"),
+        (
+            ["train", "--teacher", "self-rollout", "--policy-iterations", "1", "--policy-iteration-lr", "0"],
+            "policy_iteration_lr",
+        ),
         (["train", "--servers-range", "24", "8"], "inverted range"),
         (["train", "--servers", "64", "--max-servers", "32"], "exceed max_servers"),
         (["train", "--workload", "dax:/nowhere"], "does not exist"),

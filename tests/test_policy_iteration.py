@@ -78,6 +78,9 @@ def test_policy_iteration_needs_its_teacher():
         TrainConfig(policy_iterations=2)
     with pytest.raises(ConfigError, match="labelling_workers"):
         TrainConfig(teacher="self-rollout", policy_iterations=1, labelling_workers=0)
+    for lr in (0.0, 1.0, float("nan")):
+        with pytest.raises(ConfigError, match="policy_iteration_lr: must be in"):
+            TrainConfig(teacher="self-rollout", policy_iterations=1, policy_iteration_lr=lr)
 
 
 def test_labelling_needs_a_cpu_the_env_runners_leave_free():
@@ -100,6 +103,7 @@ def test_a_training_run_with_a_policy_iteration_round(tmp_path, tracking_uri, mo
     from mlflow.tracking import MlflowClient
 
     from scale_rllib import metrics as M
+    from scale_rllib.training import policy_iteration as pi
     from scale_rllib.training import train
 
     cfg = TrainConfig(
@@ -117,8 +121,17 @@ def test_a_training_run_with_a_policy_iteration_round(tmp_path, tracking_uri, mo
         policy_iteration_episodes=2,
         labelling_workers=2,
         warm_start_epochs=2,
+        policy_iteration_lr=5e-4,
     )
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    distilled = []  # the distillation runs in the local learner, in this process
+    clone = pi.behaviour_clone
+
+    def recording_clone(*args, **kwargs):
+        distilled.append((kwargs["lr"], kwargs["epochs"]))
+        return clone(*args, **kwargs)
+
+    monkeypatch.setattr(pi, "behaviour_clone", recording_clone)
     assert local_cpus(cfg) == 5  # 1 + 2 env runners + 2 labelling workers
     try:
         result = train(cfg, tmp_path / "run", progress=False)
@@ -126,6 +139,7 @@ def test_a_training_run_with_a_policy_iteration_round(tmp_path, tracking_uri, mo
     finally:
         ray.shutdown()
     assert (tmp_path / "run" / "warm_start_checkpoint" / "scale_rllib.json").is_file()  # the network before PPO
+    assert distilled == [(5e-4, 2)]  # one round, at --policy-iteration-lr, --warm-start-epochs passes
     metrics = MlflowClient(tracking_uri).get_run(result.mlflow_run_id).data.metrics
     assert metrics[M.POLICY_ITERATION_PREFIX + "samples"] > 0 and 0 <= metrics[M.POLICY_ITERATION_PREFIX + "changed"]
     assert metrics[M.POLICY_ITERATION_PREFIX + "nodes"] == 1  # one machine here; tests/test_ray_cluster.py: two

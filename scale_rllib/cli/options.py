@@ -212,6 +212,12 @@ def add_ppo_arguments(p: argparse.ArgumentParser, defaults: TrainConfig | None =
         "--policy-iteration-episodes", type=int, default=d.policy_iteration_episodes, help="episodes labelled per round"
     )
     p.add_argument(
+        "--policy-iteration-lr",
+        type=float,
+        default=d.policy_iteration_lr,
+        help="Adam learning rate of each round's distillation (lower fine-tunes a trained network more gently)",
+    )
+    p.add_argument(
         "--rollout-candidates", type=int, default=d.rollout_candidates, help="servers a self-rollout tries per decision"
     )
     p.add_argument(

@@ -91,6 +91,9 @@ class TrainConfig:
             (approximate policy iteration; :mod:`scale_rllib.training.policy_iteration`); None = no such rounds.
         policy_iterations: Rounds of policy iteration.
         policy_iteration_episodes: Episodes labelled per round.
+        policy_iteration_lr: Adam learning rate of each round's distillation (its passes: ``warm_start_epochs``).
+            The default is the warm start's; from a trained network, one round at it made every DWS wide clone
+            worse on validation (docs/dws-benchmark.md §5), so fine-tuning wants it lower.
         rollout_candidates: The network's most likely servers the self-rollout tries per decision.
         labelling_workers: Ray tasks (1 CPU each, spread over the cluster) that label a round's episodes.
         init_checkpoint: Start PPO from this checkpoint's network (a training checkpoint directory): fine-tuning on
@@ -139,6 +142,7 @@ class TrainConfig:
     teacher: str | None = None
     policy_iterations: int = 0
     policy_iteration_episodes: int = 8
+    policy_iteration_lr: float = 1e-3
     rollout_candidates: int = 4
     labelling_workers: int = 1
     init_checkpoint: str | None = None
@@ -204,6 +208,8 @@ class TrainConfig:
             "anchor_kl",
             "anchors PPO to the network it starts from: give --warm-start, --teacher or --init-checkpoint",
         )
+        lr = self.policy_iteration_lr
+        require(0 < lr < 1, "policy_iteration_lr", f"must be in (0, 1), got {lr}")
         for name in ("policy_iteration_episodes", "rollout_candidates", "labelling_workers"):
             require(getattr(self, name) >= 1, name, f"must be ≥ 1, got {getattr(self, name)}")
         if self.advantage == "input-driven":

@@ -170,7 +170,7 @@ def policy_iteration(algo, cfg) -> dict[str, float]:
         stats = _on_learner(
             algo,
             lambda module, data=demos, round_=r: behaviour_clone(
-                module, data, epochs=cfg.warm_start_epochs, seed=cfg.seed + round_,
+                module, data, epochs=cfg.warm_start_epochs, lr=cfg.policy_iteration_lr, seed=cfg.seed + round_,
                 lambda_dec=cfg.lambda_dec, lambda_kl=cfg.lambda_kl,
             ),
         )  # fmt: skip
