@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from scale_rllib.sim.workflow import TaskKind, Workflow
 from scale_rllib.workloads.dws.streams import dws_arrivals, parse_pool, pool_cluster, read_stream
 from scale_rllib.workloads.dws.workload import fixed_pool_counts, random_pool_counts
 from scale_rllib.workloads.errors import WorkloadFileError
+from tests.scripts import load_benchmark
 
 SCENARIOS = {"6x4_r5.4_const_100": "6x4", "5x5_r9_const_100": "5x5"}
 #: Correct EFT / lower bound on the two streams (about 1.05 × and 1.04 ×, docs/dws-benchmark.md).
@@ -299,11 +299,7 @@ def test_cli_evaluate_dws_replay_and_errors(shared_data: Path, tmp_path: Path, c
 
 
 def test_benchmark_script(shared_data: Path, tmp_path: Path, capsys) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "bench_dws", Path(__file__).resolve().parents[1] / "benchmarks" / "dws.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("dws")
     argv = ["--data", str(shared_data / "dws"), "--output", str(tmp_path), "--pools", "4x10", "--patterns", "change5"]
     assert bench.main([*argv, "--episodes", "2", "--workflows", "12"]) == 0
     general = pd.read_csv(tmp_path / "dws_generalization.csv")
@@ -330,11 +326,7 @@ def test_benchmark_self_rollout_option(shared_data: Path, tmp_path: Path, capsys
     from scale_rllib.env.observation import observation_space
     from scale_rllib.models.scale_module import ScaleRLModule
 
-    spec = importlib.util.spec_from_file_location(
-        "bench_dws", Path(__file__).resolve().parents[1] / "benchmarks" / "dws.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("dws")
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--data", str(shared_data / "dws"), "--self-rollout", "4"])
     assert exit_info.value.code == 2 and "--self-rollout" in capsys.readouterr().err

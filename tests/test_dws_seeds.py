@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-
-def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_dws_seeds", Path(__file__).resolve().parents[1] / "benchmarks" / "dws_seeds.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts import load_benchmark
 
 
 def _folder(path: Path, flowtimes: dict[str, float], bound: float = 100.0) -> Path:
@@ -35,7 +27,7 @@ def test_network_and_self_rollout_per_seed(tmp_path: Path) -> None:
     heuristics = {"peft-rollout-2": 101.1, "eft": 105.0}
     a = _folder(tmp_path / "a", {"scale": 101.4, "self-rollout": 101.0, **heuristics})
     b = _folder(tmp_path / "b", {"scale": 101.6, **heuristics})  # an output without --self-rollout
-    bench = _bench()
+    bench = load_benchmark("dws_seeds")
     assert bench.main(["--runs", f"pi/0={a}", f"pi/1={b}", "--output", str(tmp_path / "out")]) == 0
     got = pd.read_csv(tmp_path / "out" / "summary.csv").set_index(["recipe", "seed"])["ratio_to_lower_bound"]
     assert got.to_dict() == pytest.approx(

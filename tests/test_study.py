@@ -4,7 +4,6 @@ real PPO (1 iteration of 200 steps per variant), real zero-shot evaluation at N=
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import re
 from pathlib import Path
@@ -13,16 +12,13 @@ import pandas as pd
 import pytest
 
 from scale_rllib.schedulers.heuristics import HEURISTICS
+from tests.scripts import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce_scale.py"
 POLICIES = ("scale-srr", "scale-nosrr")
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("reproduce_scale", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("reproduce_scale")
 
 
 def _tiny_argv(root: Path) -> list[str]:
@@ -168,9 +164,7 @@ def test_invalid_arguments_fail_naming_the_flag_before_any_ray_work(tmp_path, ca
 def test_srr_sweep_table_reads_the_study_back(study, tmp_path, capsys):
     """benchmarks/srr_sweep.py: one row per (study, workload) with the study's λ, gains and feature statistics."""
     root, _ = study
-    spec = importlib.util.spec_from_file_location("srr_sweep", SCRIPT.with_name("srr_sweep.py"))
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
+    sweep = load_benchmark("srr_sweep")
     out = tmp_path / "sweep.md"
     assert sweep.main([str(root / "out"), "--servers", "16", "--output", str(out)]) == 0
     table = pd.read_csv(out.with_suffix(".csv"))
