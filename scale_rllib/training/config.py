@@ -160,7 +160,8 @@ class TrainConfig:
             require(int(getattr(self, name)) >= 1, name, f"must be ≥ 1, got {getattr(self, name)}")
         require(self.num_env_runners >= 0, "num_env_runners", "must be ≥ 0")
         require(self.minibatch_size <= self.train_batch_size, "minibatch_size", "must be ≤ train_batch_size")
-        require(0 < self.lr < 1, "lr", f"must be in (0, 1), got {self.lr}")
+        for name in ("lr", "policy_iteration_lr"):  # Adam learning rates
+            require(0 < getattr(self, name) < 1, name, f"must be in (0, 1), got {getattr(self, name)}")
         require(0 < self.gamma <= 1 and 0 <= self.gae_lambda <= 1, "gamma", "gamma in (0, 1], gae_lambda in [0, 1]")
         require(self.embed_dim % self.num_heads == 0, "embed_dim", "must be divisible by num_heads")
         require(
@@ -208,8 +209,6 @@ class TrainConfig:
             "anchor_kl",
             "anchors PPO to the network it starts from: give --warm-start, --teacher or --init-checkpoint",
         )
-        lr = self.policy_iteration_lr
-        require(0 < lr < 1, "policy_iteration_lr", f"must be in (0, 1), got {lr}")
         for name in ("policy_iteration_episodes", "rollout_candidates", "labelling_workers"):
             require(getattr(self, name) >= 1, name, f"must be ≥ 1, got {getattr(self, name)}")
         if self.advantage == "input-driven":
