@@ -23,6 +23,8 @@ TEACHERS = ("self-rollout",)
 WARM_START_TEACHERS = (
     "eft", "peft", "eft-rollout", "peft-rollout", "peft-rollout-2", "eft-contention", "eft-colocation",
 )  # fmt: skip
+#: Adam learning rate of behaviour cloning: the warm start's, and policy iteration's default.
+CLONE_LR = 1e-3
 #: Warm-start teachers that fork the simulator, so their labels can be cost-sensitive.
 COSTED_TEACHERS = ("eft-rollout", "peft-rollout", "peft-rollout-2")
 _AT_LEAST_ONE = (
@@ -142,7 +144,7 @@ class TrainConfig:
     teacher: str | None = None
     policy_iterations: int = 0
     policy_iteration_episodes: int = 8
-    policy_iteration_lr: float = 1e-3
+    policy_iteration_lr: float = CLONE_LR
     rollout_candidates: int = 4
     labelling_workers: int = 1
     init_checkpoint: str | None = None

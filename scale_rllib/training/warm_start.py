@@ -24,6 +24,7 @@ from scale_rllib.models.scale_module import SRR_FEATURE
 from scale_rllib.schedulers import Scheduler, make_scheduler
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.schedulers.rollout import interchangeable
+from scale_rllib.training.config import CLONE_LR
 from scale_rllib.training.selection import RoundSelector
 
 
@@ -172,7 +173,7 @@ def behaviour_clone(
     *,
     epochs: int = 5,
     batch_size: int = 256,
-    lr: float = 1e-3,
+    lr: float = CLONE_LR,
     value_coeff: float = 0.5,
     seed: int = 0,
     lambda_dec: float = 0.0,
