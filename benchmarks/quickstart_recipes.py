@@ -5,7 +5,8 @@ For each seed of ``--seeds`` train two recipes on ``agentic`` (N ∈ [12, 20], �
 - ``clone``: the README main job — clone ``peft-rollout`` (10 epochs, 2 DAgger rounds), then 10 PPO iterations at
   lr 3·10⁻⁵ without an entropy bonus;
 - ``clone+pi``: the same, plus ``--policy-iterations`` rounds of policy iteration with the network as its own rollout
-  teacher (``--policy-iteration-episodes`` episodes per round, 2 labelling workers) between the clone and PPO.
+  teacher (``--policy-iteration-episodes`` episodes per round, 2 labelling workers, distilled at
+  ``--policy-iteration-lr``) between the clone and PPO.
 
 Then run both policies and EFT on the same ``--episodes`` seeded episodes at each N of ``--servers`` and report the
 paired ratios (95 % Student t): each recipe / EFT, and ``clone+pi`` / ``clone`` per seed and over all seeds, with the
@@ -35,6 +36,7 @@ from scale_rllib.evaluation.summary import ci95_half_width
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.training import TrainConfig, train
 from scale_rllib.training.checkpoints import find_checkpoint
+from scale_rllib.training.config import CLONE_LR
 
 RECIPES = ("clone", "clone+pi")
 WALL_FILE = "train_wall_s.json"  # written by this script beside a run it trained
@@ -43,7 +45,8 @@ WALL_FILE = "train_wall_s.json"  # written by this script beside a run it traine
 def train_config(recipe: str, seed: int, args: argparse.Namespace) -> TrainConfig:
     """The README main job's TrainConfig, plus policy iteration for ``clone+pi``."""
     pi = {"teacher": "self-rollout", "policy_iterations": args.policy_iterations,
-          "policy_iteration_episodes": args.policy_iteration_episodes, "labelling_workers": 2}  # fmt: skip
+          "policy_iteration_episodes": args.policy_iteration_episodes, "labelling_workers": 2,
+          "policy_iteration_lr": args.policy_iteration_lr}  # fmt: skip
     return TrainConfig(env=EnvConfig(servers_range=(12, 20)), iterations=10, num_env_runners=2, seed=seed,
                        warm_start="peft-rollout", warm_start_epochs=10, warm_start_dagger_rounds=2, lr=3e-5,
                        entropy_coeff=0.0, **(pi if recipe == "clone+pi" else {}))  # fmt: skip
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     parser.add_argument("--policy-iterations", type=int, default=1, help="policy-iteration rounds of clone+pi")
     parser.add_argument("--policy-iteration-episodes", type=int, default=4, help="episodes labelled per round")
+    parser.add_argument("--policy-iteration-lr", type=float, default=CLONE_LR, help="Adam lr of each round")
     parser.add_argument("--servers", type=int, nargs="+", default=[16, 32, 48], help="evaluation N")
     parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes per N")
     parser.add_argument("--output", type=Path, default=Path("results/quickstart_recipes"), help="report and CSVs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from scale_rllib import EnvConfig, SchedulingEnv, TrainConfig
 from scale_rllib.env.observation import observation_space
 from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.schedulers.self_rollout import NetworkPolicy, SelfRolloutScheduler
+from scale_rllib.training.config import CLONE_LR
 from scale_rllib.training.policy_iteration import LabelJob, check_labelling_cpus, label, split_episodes
 from scale_rllib.training.ppo import local_cpus
+from tests.scripts import load_benchmark
 
 SMALL = EnvConfig(servers_range=(3, 5), max_servers=8, num_workflows=4)
 
@@ -171,3 +174,13 @@ def test_a_tune_trial_runs_its_policy_iteration_in_its_own_placement_group(tmp_p
     experiment = client.get_experiment_by_name("pi-smoke").experiment_id
     (run,) = client.search_runs([experiment], f"tags.{M.TAG_JOB} = 'tune-trial'")
     assert run.data.metrics[M.POLICY_ITERATION_PREFIX + "samples"] > 0
+
+
+def test_the_quickstart_benchmark_distils_its_round_at_the_requested_lr():
+    bench = load_benchmark("quickstart_recipes")
+    args = argparse.Namespace(policy_iterations=1, policy_iteration_episodes=4, policy_iteration_lr=1e-4)
+    with_pi = bench.train_config("clone+pi", 3, args)
+    clone = bench.train_config("clone", 3, args)
+    assert (with_pi.teacher, with_pi.policy_iteration_lr, with_pi.seed) == ("self-rollout", 1e-4, 3)
+    assert (clone.teacher, clone.policy_iterations, clone.policy_iteration_lr) == (None, 0, CLONE_LR)
+    assert clone.warm_start == with_pi.warm_start == "peft-rollout"
