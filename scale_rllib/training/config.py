@@ -95,7 +95,8 @@ class TrainConfig:
         policy_iteration_episodes: Episodes labelled per round.
         policy_iteration_lr: Adam learning rate of each round's distillation (its passes: ``warm_start_epochs``).
             The default is the warm start's; from a trained network one round at it made every DWS wide clone worse
-            on validation, one at 1e-4 (3 passes) two of three better (docs/dws-benchmark.md §5).
+            on validation, one at 1e-4 (3 passes) two of three better (docs/dws-benchmark.md §5); on the quick start
+            neither moved the mean (docs/design.md §9).
         rollout_candidates: The network's most likely servers the self-rollout tries per decision.
         labelling_workers: Ray tasks (1 CPU each, spread over the cluster) that label a round's episodes.
         init_checkpoint: Start PPO from this checkpoint's network (a training checkpoint directory): fine-tuning on
