@@ -5,7 +5,7 @@ the ready task, each finished by the network in a simulator fork, the cheapest k
 network to its teacher, so the share of EFT's gap the self-rollout closes, (EFT/LB − teacher/LB) / (EFT/LB − 1) as in
 ``benchmarks/gap.py``, tells whether a target on that share is within reach of policy iteration. The network, its
 self-rollout, EFT and ``eft-rollout`` run on the same seeded episodes at each N; the report has one gap table per
-policy. Self-rollouts are slow (≈ 40 s per episode at N = 16 and 3–4 min at N = 48 on one core, ρ = 0.85).
+policy. Self-rollouts are slow: the command below took ≈ 17 min on one core (9 episodes, ρ = 0.85).
 
     python benchmarks/teacher_gap.py --checkpoint runs/quickstart_recipes/clone-seed0/checkpoint --load 0.85 \\
         --servers 16 32 48 --output results/rho085_teacher_gap
