@@ -26,6 +26,7 @@ from scale_rllib.evaluation import EvalConfig, evaluate, summarize
 from scale_rllib.evaluation.report import write_report
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.schedulers.self_rollout import SelfRolloutScheduler
+from scale_rllib.training.checkpoints import find_checkpoint
 
 #: The policies whose gap tables the report holds, in order: the network, its teacher, the heuristic teacher.
 POLICIES = ("scale", "self-rollout", "eft-rollout")
@@ -37,8 +38,9 @@ def report(summary: pd.DataFrame, command: str) -> list[str]:
              "Command:", "", "```", command, "```", ""]  # fmt: skip
     lines += ["| policy | N | eft / LB | policy / LB | gap closed | episodes |", "|---|---:|---:|---:|---:|---:|"]
     for policy in POLICIES:
-        for r in gap_table(summary, policy, "eft").itertuples(index=False):
-            lines.append(f"| {policy} | {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.0%} | {r[7]} |")
+        for r in gap_table(summary, policy, "eft").to_dict("records"):
+            lines.append(f"| {policy} | {r['servers']} | {r['eft_over_lb']:.3f} | {r[f'{policy}_over_lb']:.3f} | "
+                         f"{r['gap_closed']:.0%} | {r['episodes']} |")  # fmt: skip
     return lines
 
 
@@ -55,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.candidates < 1:
         parser.error(f"--candidates: must be ≥ 1, got {args.candidates}")
-    if not args.checkpoint.is_dir():
+    checkpoint = find_checkpoint(args.checkpoint)  # complete, or the .old one a crash left behind
+    if checkpoint is None:
         parser.error(f"--checkpoint: no checkpoint folder at {args.checkpoint}")
     cfg = EvalConfig(servers=tuple(args.servers), episodes=args.episodes, load=args.load,
                      schedulers=("eft", "eft-rollout"))  # fmt: skip
     torch.set_num_threads(1)
-    network = PolicyScheduler.from_checkpoint(args.checkpoint)
+    network = PolicyScheduler.from_checkpoint(checkpoint)
     results = evaluate(cfg, [network, SelfRolloutScheduler(network.module, args.candidates)]).results
     summary = summarize(results)
     lines = report(summary, shlex.join(["python", "benchmarks/teacher_gap.py", *argv]))

@@ -24,7 +24,7 @@ def _summary() -> pd.DataFrame:
 
 def test_each_policy_gets_its_share_of_efts_gap(bench):
     lines = bench.report(_summary(), "python benchmarks/teacher_gap.py --checkpoint C")
-    rows = [line for line in lines if line.startswith("| ") and line[2].isalpha() and "policy" not in line]
+    rows = lines[lines.index("|---|---:|---:|---:|---:|---:|") + 1 :]
     # (1.40 − 1.36) / 0.40 = 10 %, (1.40 − 1.20) / 0.40 = 50 %, (1.40 − 1.30) / 0.40 = 25 %; N = 48: over 0.10
     assert rows == [
         "| scale | 16 | 1.400 | 1.360 | 10% | 3 |",
