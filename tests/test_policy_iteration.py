@@ -30,25 +30,29 @@ def _module(max_servers: int, seed: int = 0) -> ScaleRLModule:
                          model_config={"embed_dim": 16, "num_heads": 2})  # fmt: skip
 
 
-def _finish_with_network(sim, server: int, network: NetworkPolicy) -> float:
-    """The cost of ``server`` computed directly: fork, assign, let the network finish the in-system workflows."""
+def _finish_with_network(sim, server: int, network: NetworkPolicy, known: int = 0) -> float:
+    """The cost of ``server`` computed directly: fork, assign, let the network finish the in-system workflows and
+    the ``known`` next arrivals."""
     in_system = np.flatnonzero(np.isnan(sim.completion_s) & (sim.arrival_s <= sim.now_s))
-    fork = sim.fork(future_arrivals=False)
+    to_come = np.flatnonzero(sim.arrival_s > sim.now_s)[:known]  # arrival times increase with the index
+    fork = sim.fork(future_arrivals=False, known_arrivals=known)
     fork.assign(server)
     while fork.next_decision():
         fork.assign(int(network.choose_batch([fork])[0]))  # the network's greedy choice, one fork at a time
-    return float(fork.completion_s[in_system].sum())
+    assert np.isnan(fork.completion_s[np.flatnonzero(sim.arrival_s > sim.now_s)[known:]]).all()  # never arrived
+    return float(fork.completion_s[in_system].sum() + fork.completion_s[to_come].sum())
 
 
-def test_a_self_rollout_label_is_the_cheapest_of_the_networks_candidates():
+@pytest.mark.parametrize("known", [0, 2])
+def test_a_self_rollout_label_is_the_cheapest_of_the_networks_candidates(known):
     env = SchedulingEnv(SMALL)
     obs, _ = env.reset(seed=3)
     module = _module(8)
-    teacher = SelfRolloutScheduler(module, candidates=8)
+    teacher = SelfRolloutScheduler(module, candidates=8, known_arrivals=known)
     checked = 0
     while checked < 6:  # several decisions of one episode, each against a direct computation
         n = env.sim.cluster.num_servers
-        costs = [_finish_with_network(env.sim, s, teacher.base) for s in range(n)]
+        costs = [_finish_with_network(env.sim, s, teacher.base, known) for s in range(n)]
         logits = teacher.base.logits(obs, env.sim)
         best = min(costs)
         ties = [s for s in range(n) if costs[s] == best]

@@ -70,6 +70,19 @@ def test_fork_without_future_arrivals_ends_with_the_workflows_in_the_system() ->
     assert np.isnan(sim.completion_s).all()
 
 
+def test_a_fork_with_known_arrivals_also_finishes_the_next_ones() -> None:
+    sim = two_speed_sim(arrivals=(0.0, 1.0, 50.0, 60.0))
+    assert sim.next_decision()  # t = 0: workflow 0 is in the system, 1, 2 and 3 are to come
+    np.testing.assert_array_equal(sim.next_arrivals(2), [1, 2])
+    np.testing.assert_array_equal(sim.next_arrivals(9), [1, 2, 3])  # no further than the episode
+    fork = finish(sim.fork(future_arrivals=False, known_arrivals=2))
+    assert np.isfinite(fork.completion_s[:3]).all()
+    assert np.isnan(fork.completion_s[3])  # the third future workflow never arrived in the fork
+    assert np.isnan(sim.completion_s).all()
+    with pytest.raises(ValueError, match="known_arrivals must be ≥ 0, got -1"):
+        sim.fork(future_arrivals=False, known_arrivals=-1)
+
+
 def test_candidates_skip_interchangeable_servers() -> None:
     sim = two_speed_sim()
     assert sim.next_decision()

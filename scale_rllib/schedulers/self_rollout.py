@@ -5,9 +5,12 @@ Anthony, Tian & Barber, NeurIPS 2017).
 :class:`SelfRolloutScheduler` tries the network's ``candidates`` most likely servers for the ready task, each in a
 fork of the simulator whose in-system workflows the network then finishes greedily (future arrivals are unknown and
 dropped, as in :mod:`scale_rllib.schedulers.rollout`), and picks the candidate with the smallest total completion
-time. The candidates' forks advance in lockstep, one batched forward pass per step (:func:`rollout_costs`). Its
-choices are labels for the next network (:mod:`scale_rllib.training.policy_iteration`); rollouts are for training
-only — evaluation runs the network alone.
+time. With ``known_arrivals`` k > 0 the teacher is clairvoyant over a window: the next k workflows of the episode
+arrive in the forks too and their completion times count, so a choice that delays the queue behind it is charged for
+it (a privileged teacher for training only, as in "Learning by Cheating", Chen et al., CoRL 2019). The candidates'
+forks advance in lockstep, one batched forward pass per step (:func:`rollout_costs`). Its choices are labels for the
+next network (:mod:`scale_rllib.training.policy_iteration`); rollouts are for training only — evaluation runs the
+network alone.
 """
 
 from __future__ import annotations
@@ -64,13 +67,15 @@ class NetworkPolicy(Scheduler):
         return int(np.argmax(self.logits(observation, sim)))
 
 
-def rollout_costs(sim: Simulator, servers: list[int], workflows: np.ndarray, network: NetworkPolicy) -> list[float]:
+def rollout_costs(sim: Simulator, servers: list[int], workflows: np.ndarray, network: NetworkPolicy,
+                  known_arrivals: int = 0) -> list[float]:  # fmt: skip
     """Σ completion time (seconds) of ``workflows`` after giving the current task to each of ``servers``, every later
-    task of the in-system workflows going to the network's greedy choice (future arrivals dropped); the forks advance
-    in lockstep so that each step is one batched forward pass. ``sim`` is not changed."""
+    task of the in-system workflows (and of the next ``known_arrivals`` arrivals) going to the network's greedy
+    choice, other future arrivals dropped; the forks advance in lockstep so that each step is one batched forward
+    pass. ``sim`` is not changed."""
     forks = []
     for server in servers:
-        fork = sim.fork(future_arrivals=False)
+        fork = sim.fork(future_arrivals=False, known_arrivals=known_arrivals)
         fork.assign(server)
         forks.append(fork)
     active = [f for f in forks if f.next_decision()]
@@ -87,18 +92,22 @@ class SelfRolloutScheduler(Scheduler):
     Args:
         module: The current network (its greedy policy is the base policy).
         candidates: The network's most likely servers simulated per decision, ≥ 1 (1: the network's own choice).
+        known_arrivals: Future workflows the forks see, ≥ 0 (0: none, the default; see the module docstring).
 
     Raises:
-        ValueError: ``candidates`` < 1.
+        ValueError: ``candidates`` < 1 or ``known_arrivals`` < 0.
     """
 
     name = "self-rollout"
 
-    def __init__(self, module: ScaleRLModule, candidates: int = 4) -> None:
+    def __init__(self, module: ScaleRLModule, candidates: int = 4, known_arrivals: int = 0) -> None:
         if candidates < 1:
             raise ValueError(f"candidates must be ≥ 1, got {candidates}")
+        if known_arrivals < 0:
+            raise ValueError(f"known_arrivals must be ≥ 0, got {known_arrivals}")
         self.base = NetworkPolicy(module)
         self.candidates = candidates
+        self.known_arrivals = known_arrivals
 
     def candidate_servers(self, observation: dict[str, np.ndarray] | None, sim: Simulator) -> list[int]:
         """Up to ``candidates`` servers of the episode, most likely first (padding and masked servers never)."""
@@ -107,11 +116,11 @@ class SelfRolloutScheduler(Scheduler):
         return [int(s) for s in order if np.isfinite(logits[s]) and logits[s] > np.finfo(np.float32).min]
 
     def select(self, observation: dict[str, np.ndarray] | None, sim: Simulator) -> int:
-        """The candidate whose rollout gives the smallest total completion time of the in-system workflows (ties:
-        the more likely one)."""
+        """The candidate whose rollout gives the smallest total completion time of the in-system workflows and the
+        ``known_arrivals`` next ones (ties: the more likely one)."""
         servers = self.candidate_servers(observation, sim)
         if len(servers) == 1:
             return servers[0]
-        in_system = sim.in_system_workflows()
-        costs = rollout_costs(sim, servers, in_system, self.base)
+        workflows = np.concatenate([sim.in_system_workflows(), sim.next_arrivals(self.known_arrivals)])
+        costs = rollout_costs(sim, servers, workflows, self.base, self.known_arrivals)
         return servers[int(np.argmin(costs))]

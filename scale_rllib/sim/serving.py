@@ -257,9 +257,10 @@ class ServingSimulator(Simulator):
         self.decisions += 1
         return finish
 
-    def fork(self, *, future_arrivals: bool = True) -> ServingSimulator:
-        """As :meth:`Simulator.fork`, with deep copies of the engines."""
-        fork = super().fork(future_arrivals=future_arrivals)
+    def fork(self, *, future_arrivals: bool = True, known_arrivals: int = 0) -> ServingSimulator:
+        """As :meth:`Simulator.fork`, with deep copies of the engines; without ``future_arrivals`` the engines'
+        background traffic is dropped too (``known_arrivals`` counts workflows only)."""
+        fork = super().fork(future_arrivals=future_arrivals, known_arrivals=known_arrivals)
         fork.engines = [copy.deepcopy(e) for e in self.engines]
         for name in ("_engine_next_s", "task_ttft_s", "task_tbt_s", "task_cached_tokens"):
             setattr(fork, name, getattr(self, name).copy())

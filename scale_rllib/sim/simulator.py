@@ -298,7 +298,7 @@ class Simulator:
         while self._has_events:
             self._pop_events()
 
-    def fork(self, *, future_arrivals: bool = True) -> Simulator:
+    def fork(self, *, future_arrivals: bool = True, known_arrivals: int = 0) -> Simulator:
         """An independent copy of the episode's current state, for lookahead (rollouts).
 
         Immutable per-episode data (workflows, task arrays, children/parents) is shared; every piece of mutable
@@ -307,7 +307,14 @@ class Simulator:
         Args:
             future_arrivals: False drops the workflows that have not arrived yet: the fork then ends when the
                 workflows in the system complete.
+            known_arrivals: With ``future_arrivals`` False, the next ``known_arrivals`` workflows still arrive in
+                the fork (a window of the future a clairvoyant rollout may see), ≥ 0.
+
+        Raises:
+            ValueError: ``known_arrivals`` < 0.
         """
+        if known_arrivals < 0:
+            raise ValueError(f"known_arrivals must be ≥ 0, got {known_arrivals}")
         fork = copy.copy(self)
         fork.finished = []  # a fork's own completions
         for name in ("slot_free_s", "server_free_s", "busy_work_s", "completion_s", "task_server", "task_finish_s",
@@ -315,7 +322,7 @@ class Simulator:
             setattr(fork, name, getattr(self, name).copy())
         fork._events = list(self._events)
         if not future_arrivals:
-            fork._arrivals_end = self._next_arrival
+            fork._arrivals_end = min(self._next_arrival + known_arrivals, self._arrivals_end)
         fork._ready = list(self._ready)
         fork._waiting_parents = self._waiting_parents.copy()
         fork.remaining_tasks = self.remaining_tasks.copy()
@@ -325,6 +332,11 @@ class Simulator:
         """Shape (M,). Indices of the workflows that have arrived and not completed, increasing: what a rollout
         without future arrivals finishes."""
         return np.flatnonzero((self.arrival_s <= self.now_s) & np.isnan(self.completion_s))
+
+    def next_arrivals(self, count: int) -> np.ndarray:
+        """Shape (≤ count,). Indices of the next ``count`` workflows to arrive (workflows are indexed in arrival
+        order), fewer near the episode's end: what a fork with ``known_arrivals=count`` also finishes."""
+        return np.arange(self._next_arrival, min(self._next_arrival + count, self._arrivals_end))
 
     # ----------------------------------------------------------------- results
     def response_times_s(self) -> np.ndarray:
