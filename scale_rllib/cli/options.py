@@ -221,6 +221,12 @@ def add_ppo_arguments(p: argparse.ArgumentParser, defaults: TrainConfig | None =
         "--rollout-candidates", type=int, default=d.rollout_candidates, help="servers a self-rollout tries per decision"
     )
     p.add_argument(
+        "--rollout-known-arrivals",
+        type=int,
+        default=d.rollout_known_arrivals,
+        help="future workflows a self-rollout also simulates (a clairvoyant teacher for training; 0: none)",
+    )
+    p.add_argument(
         "--labelling-workers",
         type=int,
         default=d.labelling_workers,

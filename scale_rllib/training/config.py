@@ -98,6 +98,8 @@ class TrainConfig:
             on validation, one at 1e-4 (3 passes) two of three better (docs/dws-benchmark.md §5); on the quick start
             neither moved the mean (docs/design.md §9).
         rollout_candidates: The network's most likely servers the self-rollout tries per decision.
+        rollout_known_arrivals: Future workflows the self-rollout's forks see (0: none; > 0 a clairvoyant teacher,
+            :mod:`scale_rllib.schedulers.self_rollout`).
         labelling_workers: Ray tasks (1 CPU each, spread over the cluster) that label a round's episodes.
         init_checkpoint: Start PPO from this checkpoint's network (a training checkpoint directory): fine-tuning on
             this run's task, with a fresh optimizer and iteration count (unlike resuming); None = a new network.
@@ -147,6 +149,7 @@ class TrainConfig:
     policy_iteration_episodes: int = 8
     policy_iteration_lr: float = CLONE_LR
     rollout_candidates: int = 4
+    rollout_known_arrivals: int = 0
     labelling_workers: int = 1
     init_checkpoint: str | None = None
     anchor_kl: float = 0.0
@@ -214,6 +217,8 @@ class TrainConfig:
         )
         for name in ("policy_iteration_episodes", "rollout_candidates", "labelling_workers"):
             require(getattr(self, name) >= 1, name, f"must be ≥ 1, got {getattr(self, name)}")
+        known = self.rollout_known_arrivals
+        require(known >= 0, "rollout_known_arrivals", f"must be ≥ 0, got {known}")
         if self.advantage == "input-driven":
             require(self.group_size >= 2, "group_size", f"a group needs ≥ 2 episodes, got {self.group_size}")
             require(

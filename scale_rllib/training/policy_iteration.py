@@ -44,6 +44,7 @@ class LabelJob:
         episodes: Episodes to label.
         gamma: Discount of the returns-to-go recorded with the labels.
         candidates: Servers the self-rollout tries per decision.
+        known_arrivals: Future workflows the self-rollout's forks see.
     """
 
     weights: dict[str, np.ndarray]
@@ -53,6 +54,7 @@ class LabelJob:
     episodes: int
     gamma: float
     candidates: int
+    known_arrivals: int = 0
 
 
 def label(job: LabelJob) -> tuple[Demonstrations, dict[str, float]]:
@@ -70,7 +72,7 @@ def label(job: LabelJob) -> tuple[Demonstrations, dict[str, float]]:
         observation_space=space, action_space=gym.spaces.Discrete(env_config.max_servers), model_config=job.model_config
     )
     module.load_state_dict({k: torch.from_numpy(v) for k, v in job.weights.items()})
-    teacher = SelfRolloutScheduler(module, job.candidates)
+    teacher = SelfRolloutScheduler(module, job.candidates, job.known_arrivals)
     student = PolicyScheduler(module, "student")
     demos = collect_demonstrations(env_config, teacher, job.episodes, job.gamma, job.seed, actor=student)
     own = [student.select({k: v[i] for k, v in demos.obs.items()}, None) for i in range(len(demos.actions))]
@@ -161,7 +163,8 @@ def policy_iteration(algo, cfg) -> dict[str, float]:
         weights, model_config = _on_learner(algo, _weights)
         first = cfg.seed + 1_000_000 * (r + 1)  # episodes unseen by the warm start and by earlier rounds
         jobs = [
-            LabelJob(weights, model_config, cfg.env.to_dict(), s, n, cfg.gamma, cfg.rollout_candidates)
+            LabelJob(weights, model_config, cfg.env.to_dict(), s, n, cfg.gamma, cfg.rollout_candidates,
+                     cfg.rollout_known_arrivals)  # fmt: skip
             for s, n in split_episodes(first, cfg.policy_iteration_episodes, cfg.labelling_workers)
         ]
         results = label_in_parallel(jobs, strategy)
