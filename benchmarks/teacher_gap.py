@@ -5,7 +5,9 @@ the ready task, each finished by the network in a simulator fork, the cheapest k
 network to its teacher, so the share of EFT's gap the self-rollout closes, (EFT/LB − teacher/LB) / (EFT/LB − 1) as in
 ``benchmarks/gap.py``, tells whether a target on that share is within reach of policy iteration. The network, its
 self-rollout, EFT and ``eft-rollout`` run on the same seeded episodes at each N; the report has one gap table per
-policy. Self-rollouts are slow: the command below took ≈ 17 min on one core (9 episodes, ρ = 0.85).
+policy. ``--known-arrivals K …`` adds one self-rollout per K that also sees the episode's next K arrivals (a
+clairvoyant teacher, ``self-rollout+K``; 0 is the plain one). Self-rollouts are slow: the command below took ≈ 17 min
+on one core (9 episodes, ρ = 0.85).
 
     python benchmarks/teacher_gap.py --checkpoint runs/quickstart_recipes/clone-seed0/checkpoint --load 0.85 \\
         --servers 16 32 48 --output results/rho085_teacher_gap
@@ -28,16 +30,21 @@ from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.schedulers.self_rollout import SelfRolloutScheduler
 from scale_rllib.training.checkpoints import find_checkpoint
 
-#: The policies whose gap tables the report holds, in order: the network, its teacher, the heuristic teacher.
+#: The policies whose gap tables the report holds by default, in order: the network, its teacher, the heuristic teacher.
 POLICIES = ("scale", "self-rollout", "eft-rollout")
 
 
-def report(summary: pd.DataFrame, command: str) -> list[str]:
-    """Markdown: per policy of :data:`POLICIES`, per N, EFT / LB, policy / LB and the share of EFT's gap closed."""
+def teacher_name(known_arrivals: int) -> str:
+    """The self-rollout's name in the report: ``self-rollout``, or ``self-rollout+K`` when it sees K arrivals."""
+    return "self-rollout" if known_arrivals == 0 else f"self-rollout+{known_arrivals}"
+
+
+def report(summary: pd.DataFrame, command: str, policies: tuple[str, ...] = POLICIES) -> list[str]:
+    """Markdown: per policy of ``policies``, per N, EFT / LB, policy / LB and the share of EFT's gap closed."""
     lines = ["# Share of EFT's gap to the lower bound: the network, its self-rollout teacher, eft-rollout", "",
              "Command:", "", "```", command, "```", ""]  # fmt: skip
     lines += ["| policy | N | eft / LB | policy / LB | gap closed | episodes |", "|---|---:|---:|---:|---:|---:|"]
-    for policy in POLICIES:
+    for policy in policies:
         for r in gap_table(summary, policy, "eft").to_dict("records"):
             lines.append(f"| {policy} | {r['servers']} | {r['eft_over_lb']:.3f} | {r[f'{policy}_over_lb']:.3f} | "
                          f"{r['gap_closed']:.0%} | {r['episodes']} |")  # fmt: skip
@@ -53,10 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", type=int, nargs="+", default=[16, 32, 48], help="cluster sizes N")
     parser.add_argument("--episodes", type=int, default=3, help="seeded episodes per N")
     parser.add_argument("--candidates", type=int, default=4, help="servers the self-rollout tries per decision")
+    parser.add_argument("--known-arrivals", type=int, nargs="+", default=[0],
+                        help="one self-rollout per value, seeing that many future arrivals (0: none)")  # fmt: skip
     parser.add_argument("--output", type=Path, default=Path("results/rho085_teacher_gap"), help="report and CSVs")
     args = parser.parse_args(argv)
     if args.candidates < 1:
         parser.error(f"--candidates: must be ≥ 1, got {args.candidates}")
+    if min(args.known_arrivals) < 0:
+        parser.error(f"--known-arrivals: must be ≥ 0, got {min(args.known_arrivals)}")
     checkpoint = find_checkpoint(args.checkpoint)  # complete, or the .old one a crash left behind
     if checkpoint is None:
         parser.error(f"--checkpoint: no checkpoint folder at {args.checkpoint}")
@@ -64,9 +75,14 @@ def main(argv: list[str] | None = None) -> int:
                      schedulers=("eft", "eft-rollout"))  # fmt: skip
     torch.set_num_threads(1)
     network = PolicyScheduler.from_checkpoint(checkpoint)
-    results = evaluate(cfg, [network, SelfRolloutScheduler(network.module, args.candidates)]).results
+    teachers = []
+    for k in dict.fromkeys(args.known_arrivals):  # each value once, in the given order
+        teachers.append(SelfRolloutScheduler(network.module, args.candidates, k))
+        teachers[-1].name = teacher_name(k)
+    results = evaluate(cfg, [network, *teachers]).results
     summary = summarize(results)
-    lines = report(summary, shlex.join(["python", "benchmarks/teacher_gap.py", *argv]))
+    policies = ("scale", *(t.name for t in teachers), "eft-rollout")
+    lines = report(summary, shlex.join(["python", "benchmarks/teacher_gap.py", *argv]), policies)
     write_report(args.output, {"results.csv": pd.DataFrame(results), "summary.csv": summary}, lines)
     return 0
 

@@ -50,3 +50,24 @@ def test_a_missing_checkpoint_is_named(bench, tmp_path, capsys):
         bench.main(["--checkpoint", str(tmp_path / "none"), "--output", str(tmp_path / "out")])
     assert exit_.value.code == 2
     assert f"--checkpoint: no checkpoint folder at {tmp_path / 'none'}" in capsys.readouterr().err
+
+
+def test_a_clairvoyant_teacher_gets_its_own_rows(bench):
+    summary = _summary()
+    extra = summary[summary["scheduler"] == "self-rollout"].assign(scheduler=bench.teacher_name(8))
+    extra["ratio_to_lower_bound"] = [1.10, 1.02]
+    policies = ("scale", "self-rollout", "self-rollout+8", "eft-rollout")
+    lines = bench.report(pd.concat([summary, extra]), "cmd", policies)
+    # (1.40 − 1.10) / 0.40 = 75 %, (1.10 − 1.02) / 0.10 = 80 %
+    assert "| self-rollout+8 | 16 | 1.400 | 1.100 | 75% | 3 |" in lines
+    assert "| self-rollout+8 | 48 | 1.100 | 1.020 | 80% | 3 |" in lines
+    assert bench.teacher_name(0) == "self-rollout"
+
+
+def test_negative_known_arrivals_is_an_error_before_any_loading(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--checkpoint", str(tmp_path / "none"), "--known-arrivals", "0", "-3",
+                    "--output", str(tmp_path / "out")])  # fmt: skip
+    assert exit_.value.code == 2
+    assert "--known-arrivals: must be ≥ 0, got -3" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
