@@ -15,6 +15,7 @@ from scale_rllib.cli import main
         ({"lambda_kl": float("nan")}, "lambda_kl"),
         ({"minibatch_size": 8000, "train_batch_size": 4000}, "minibatch_size"),
         ({"embed_dim": 30, "num_heads": 4}, "embed_dim"),
+        ({"rollout_known_arrivals": -1}, "rollout_known_arrivals: must be ≥ 0, got -1"),
     ],
 )
 def test_train_config_rejects_bad_values(kwargs, field):
@@ -80,8 +81,9 @@ def test_train_flags_reach_the_train_config():
 
     argv = ["train", "--output", "x", "--entropy-coeff", "0", "--vf-loss-coeff", "0.2", "--warm-start", "eft-rollout"]
     argv += ["--warm-start-episodes", "3", "--warm-start-epochs", "7", "--warm-start-dagger-rounds", "2"]
-    argv += ["--embed-dim", "16", "--num-heads", "2"]
+    argv += ["--embed-dim", "16", "--num-heads", "2", "--rollout-known-arrivals", "16"]
     cfg = train_config_from_args(build_parser().parse_args(argv))
+    assert cfg.rollout_known_arrivals == 16
     assert (cfg.entropy_coeff, cfg.vf_loss_coeff, cfg.warm_start) == (0.0, 0.2, "eft-rollout")
     assert (cfg.warm_start_episodes, cfg.warm_start_epochs, cfg.warm_start_dagger_rounds) == (3, 7, 2)
     assert (cfg.embed_dim, cfg.num_heads) == (16, 2)
