@@ -2,8 +2,9 @@
 
 For each seed of ``--seeds`` train two recipes on ``agentic`` (N ∈ [12, 20], ρ = 0.7, 2 env runners):
 
-- ``clone``: the README main job — clone ``peft-rollout`` (10 epochs, 2 DAgger rounds), then 10 PPO iterations at
-  lr 3·10⁻⁵ without an entropy bonus;
+- ``clone``: the README main job as it was until 2026-12-07 (it now adds ``--anchor-kl 1``,
+  results/after_clone) — clone ``peft-rollout`` (10 epochs, 2 DAgger rounds), then 10 PPO iterations at lr 3·10⁻⁵
+  without an entropy bonus;
 - ``clone+pi``: the same, plus ``--policy-iterations`` rounds of policy iteration with the network as its own rollout
   teacher (``--policy-iteration-episodes`` episodes per round, 2 labelling workers, distilled at
   ``--policy-iteration-lr``) between the clone and PPO.
