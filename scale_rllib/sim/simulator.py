@@ -322,7 +322,7 @@ class Simulator:
             setattr(fork, name, getattr(self, name).copy())
         fork._events = list(self._events)
         if not future_arrivals:
-            fork._arrivals_end = min(self._next_arrival + known_arrivals, self._arrivals_end)
+            fork._arrivals_end = self._next_arrival + len(self.next_arrivals(known_arrivals))
         fork._ready = list(self._ready)
         fork._waiting_parents = self._waiting_parents.copy()
         fork.remaining_tasks = self.remaining_tasks.copy()
