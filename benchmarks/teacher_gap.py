@@ -34,11 +34,6 @@ from scale_rllib.training.checkpoints import find_checkpoint
 POLICIES = ("scale", "self-rollout", "eft-rollout")
 
 
-def teacher_name(known_arrivals: int) -> str:
-    """The self-rollout's name in the report: ``self-rollout``, or ``self-rollout+K`` when it sees K arrivals."""
-    return "self-rollout" if known_arrivals == 0 else f"self-rollout+{known_arrivals}"
-
-
 def report(summary: pd.DataFrame, command: str, policies: tuple[str, ...] = POLICIES) -> list[str]:
     """Markdown: per policy of ``policies``, per N, EFT / LB, policy / LB and the share of EFT's gap closed."""
     lines = ["# Share of EFT's gap to the lower bound: the network, its self-rollout teacher, eft-rollout", "",
@@ -75,10 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                      schedulers=("eft", "eft-rollout"))  # fmt: skip
     torch.set_num_threads(1)
     network = PolicyScheduler.from_checkpoint(checkpoint)
-    teachers = []
-    for k in dict.fromkeys(args.known_arrivals):  # each value once, in the given order
-        teachers.append(SelfRolloutScheduler(network.module, args.candidates, k))
-        teachers[-1].name = teacher_name(k)
+    windows = dict.fromkeys(args.known_arrivals)  # each value once, in the given order
+    teachers = [SelfRolloutScheduler(network.module, args.candidates, k) for k in windows]
     results = evaluate(cfg, [network, *teachers]).results
     summary = summarize(results)
     policies = ("scale", *(t.name for t in teachers), "eft-rollout")

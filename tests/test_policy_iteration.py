@@ -49,6 +49,7 @@ def test_a_self_rollout_label_is_the_cheapest_of_the_networks_candidates(known):
     obs, _ = env.reset(seed=3)
     module = _module(8)
     teacher = SelfRolloutScheduler(module, candidates=8, known_arrivals=known)
+    assert teacher.name == ("self-rollout+2" if known else "self-rollout")  # its name in evaluation tables
     checked = 0
     while checked < 6:  # several decisions of one episode, each against a direct computation
         n = env.sim.cluster.num_servers

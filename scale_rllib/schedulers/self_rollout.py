@@ -92,7 +92,8 @@ class SelfRolloutScheduler(Scheduler):
     Args:
         module: The current network (its greedy policy is the base policy).
         candidates: The network's most likely servers simulated per decision, ≥ 1 (1: the network's own choice).
-        known_arrivals: Future workflows the forks see, ≥ 0 (0: none, the default; see the module docstring).
+        known_arrivals: Future workflows the forks see, ≥ 0 (0: none, the default; see the module docstring); the
+            scheduler is then named ``self-rollout+K``.
 
     Raises:
         ValueError: ``candidates`` < 1 or ``known_arrivals`` < 0.
@@ -108,6 +109,8 @@ class SelfRolloutScheduler(Scheduler):
         self.base = NetworkPolicy(module)
         self.candidates = candidates
         self.known_arrivals = known_arrivals
+        if known_arrivals:
+            self.name = f"{self.name}+{known_arrivals}"
 
     def candidate_servers(self, observation: dict[str, np.ndarray] | None, sim: Simulator) -> list[int]:
         """Up to ``candidates`` servers of the episode, most likely first (padding and masked servers never)."""
