@@ -322,7 +322,7 @@ class Simulator:
             setattr(fork, name, getattr(self, name).copy())
         fork._events = list(self._events)
         if not future_arrivals:
-            fork._arrivals_end = self._next_arrival + len(self.next_arrivals(known_arrivals))
+            fork._arrivals_end = self._window_end(known_arrivals)
         fork._ready = list(self._ready)
         fork._waiting_parents = self._waiting_parents.copy()
         fork.remaining_tasks = self.remaining_tasks.copy()
@@ -336,7 +336,11 @@ class Simulator:
     def next_arrivals(self, count: int) -> np.ndarray:
         """Shape (≤ count,). Indices of the next ``count`` workflows to arrive (workflows are indexed in arrival
         order), fewer near the episode's end: what a fork with ``known_arrivals=count`` also finishes."""
-        return np.arange(self._next_arrival, min(self._next_arrival + count, self._arrivals_end))
+        return np.arange(self._next_arrival, self._window_end(count))
+
+    def _window_end(self, count: int) -> int:
+        """Index past the next ``count`` arrivals, no further than the arrivals this simulator has."""
+        return min(self._next_arrival + count, self._arrivals_end)
 
     # ----------------------------------------------------------------- results
     def response_times_s(self) -> np.ndarray:
