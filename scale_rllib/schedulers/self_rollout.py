@@ -67,12 +67,12 @@ class NetworkPolicy(Scheduler):
         return int(np.argmax(self.logits(observation, sim)))
 
 
-def rollout_costs(sim: Simulator, servers: list[int], workflows: np.ndarray, network: NetworkPolicy,
-                  known_arrivals: int = 0) -> list[float]:  # fmt: skip
-    """Σ completion time (seconds) of ``workflows`` after giving the current task to each of ``servers``, every later
-    task of the in-system workflows (and of the next ``known_arrivals`` arrivals) going to the network's greedy
-    choice, other future arrivals dropped; the forks advance in lockstep so that each step is one batched forward
-    pass. ``sim`` is not changed."""
+def rollout_costs(sim: Simulator, servers: list[int], network: NetworkPolicy, known_arrivals: int = 0) -> list[float]:
+    """Σ completion time (seconds) of the in-system workflows and the next ``known_arrivals`` ones after giving the
+    current task to each of ``servers``, every later task of theirs going to the network's greedy choice, other
+    future arrivals dropped; the forks advance in lockstep so that each step is one batched forward pass. ``sim`` is
+    not changed."""
+    workflows = np.concatenate([sim.in_system_workflows(), sim.next_arrivals(known_arrivals)])
     forks = []
     for server in servers:
         fork = sim.fork(future_arrivals=False, known_arrivals=known_arrivals)
@@ -124,6 +124,5 @@ class SelfRolloutScheduler(Scheduler):
         servers = self.candidate_servers(observation, sim)
         if len(servers) == 1:
             return servers[0]
-        workflows = np.concatenate([sim.in_system_workflows(), sim.next_arrivals(self.known_arrivals)])
-        costs = rollout_costs(sim, servers, workflows, self.base, self.known_arrivals)
+        costs = rollout_costs(sim, servers, self.base, self.known_arrivals)
         return servers[int(np.argmin(costs))]
