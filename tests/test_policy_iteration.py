@@ -34,12 +34,13 @@ def _finish_with_network(sim, server: int, network: NetworkPolicy, known: int = 
     """The cost of ``server`` computed directly: fork, assign, let the network finish the in-system workflows and
     the ``known`` next arrivals."""
     in_system = np.flatnonzero(np.isnan(sim.completion_s) & (sim.arrival_s <= sim.now_s))
-    to_come = np.flatnonzero(sim.arrival_s > sim.now_s)[:known]  # arrival times increase with the index
+    future = np.flatnonzero(sim.arrival_s > sim.now_s)  # arrival times increase with the index
+    to_come = future[:known]
     fork = sim.fork(future_arrivals=False, known_arrivals=known)
     fork.assign(server)
     while fork.next_decision():
         fork.assign(int(network.choose_batch([fork])[0]))  # the network's greedy choice, one fork at a time
-    assert np.isnan(fork.completion_s[np.flatnonzero(sim.arrival_s > sim.now_s)[known:]]).all()  # never arrived
+    assert np.isnan(fork.completion_s[future[known:]]).all()  # never arrived
     return float(fork.completion_s[in_system].sum() + fork.completion_s[to_come].sum())
 
 

@@ -158,13 +158,13 @@ def policy_iteration(algo, cfg) -> dict[str, float]:
     check_labelling_cpus(cpus, cfg)
     demos: Demonstrations | None = None
     stats: dict[str, float] = {}
-    label_settings = (cfg.gamma, cfg.rollout_candidates, cfg.rollout_known_arrivals)  # LabelJob's last fields
+    env = cfg.env.to_dict()
     for r in range(cfg.policy_iterations):
         start = time.perf_counter()
         weights, model_config = _on_learner(algo, _weights)
         first = cfg.seed + 1_000_000 * (r + 1)  # episodes unseen by the warm start and by earlier rounds
         jobs = [
-            LabelJob(weights, model_config, cfg.env.to_dict(), s, n, *label_settings)
+            LabelJob(weights, model_config, env, s, n, cfg.gamma, cfg.rollout_candidates, cfg.rollout_known_arrivals)
             for s, n in split_episodes(first, cfg.policy_iteration_episodes, cfg.labelling_workers)
         ]
         results = label_in_parallel(jobs, strategy)
