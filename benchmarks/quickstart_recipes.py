@@ -33,7 +33,7 @@ import torch
 from scale_rllib.env.config import EnvConfig
 from scale_rllib.evaluation import EvalConfig, evaluate
 from scale_rllib.evaluation.report import write_report
-from scale_rllib.evaluation.summary import ci95_half_width
+from scale_rllib.evaluation.summary import paired_by_seed
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.training import TrainConfig, train
 from scale_rllib.training.checkpoints import find_checkpoint
@@ -62,19 +62,6 @@ def trained(recipe: str, seed: int, args: argparse.Namespace) -> tuple[Path, flo
         ray.shutdown()
         (out / WALL_FILE).write_text(json.dumps({"seconds": time.perf_counter() - start}))
     return out / "checkpoint", json.loads((out / WALL_FILE).read_text())["seconds"]
-
-
-def paired(rows: pd.DataFrame, name: str, baseline: str) -> pd.DataFrame:
-    """Per (seed, N): mean of RT(name) / RT(baseline) over the same episodes, ± 95 %, and the episode count."""
-    keys = ["seed", "servers", "episode"]
-    a = rows[rows["scheduler"] == name].set_index(keys)["mean_response_time_s"]
-    b = rows[rows["scheduler"] == baseline].set_index(keys)["mean_response_time_s"]
-    ratio = (a / b).rename("ratio").reset_index()
-    out = [(name, baseline, seed, n, len(g), g["ratio"].mean(), ci95_half_width(g["ratio"]))
-           for (seed, n), g in ratio.groupby(["seed", "servers"])]  # fmt: skip
-    pooled = [(name, baseline, "all", n, len(g), g["ratio"].mean(), ci95_half_width(g["ratio"]))
-              for n, g in ratio.groupby("servers")]  # fmt: skip
-    return pd.DataFrame(out + pooled, columns=["policy", "baseline", "seed", "servers", "episodes", "ratio", "ci95"])
 
 
 def evaluate_seed(seed: int, args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -124,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = pd.concat([r for r, _ in done], ignore_index=True)
     walls = pd.DataFrame([(recipe, seed, s) for seed, (_, w) in zip(args.seeds, done, strict=True)
                           for recipe, s in w.items()], columns=["recipe", "seed", "seconds"])  # fmt: skip
-    table = pd.concat([paired(rows, r, "eft") for r in RECIPES] + [paired(rows, "clone+pi", "clone")])
+    table = pd.concat([paired_by_seed(rows, r, "eft") for r in RECIPES] + [paired_by_seed(rows, "clone+pi", "clone")])
     lines = report(table, walls, shlex.join(["python", "benchmarks/quickstart_recipes.py", *argv]))
     write_report(args.output, {"results.csv": rows, "summary.csv": table}, lines)
     return 0

@@ -41,6 +41,30 @@ def ci95_half_width(values) -> float:
     return float(stats.t.ppf(0.975, len(values) - 1) * stats.sem(values))
 
 
+def paired_by_seed(rows: pd.DataFrame, name: str, baseline: str) -> pd.DataFrame:
+    """Paired ratios of two policies over training seeds: per (seed, N), and per N over every seed's episodes.
+
+    Args:
+        rows: One row per (policy ``scheduler``, training ``seed``, ``servers``, ``episode``) with its
+            ``mean_response_time_s``; both policies ran the same episodes.
+        name: The policy in the numerator.
+        baseline: The policy in the denominator.
+
+    Returns:
+        Columns policy, baseline, seed (``all`` for the pooled rows, last), servers, episodes, ratio (mean over
+        episodes of RT(name) / RT(baseline)) and ci95 (its Student-t 95 % half-width, :func:`ci95_half_width`).
+    """
+    keys = ["seed", "servers", "episode"]
+    a = rows[rows["scheduler"] == name].set_index(keys)["mean_response_time_s"]
+    b = rows[rows["scheduler"] == baseline].set_index(keys)["mean_response_time_s"]
+    ratio = (a / b).rename("ratio").reset_index()
+    out = [(name, baseline, seed, n, len(g), g["ratio"].mean(), ci95_half_width(g["ratio"]))
+           for (seed, n), g in ratio.groupby(["seed", "servers"])]  # fmt: skip
+    pooled = [(name, baseline, "all", n, len(g), g["ratio"].mean(), ci95_half_width(g["ratio"]))
+              for n, g in ratio.groupby("servers")]  # fmt: skip
+    return pd.DataFrame(out + pooled, columns=["policy", "baseline", "seed", "servers", "episodes", "ratio", "ci95"])
+
+
 def _cell_rows(cell: tuple, keys: Sequence[str], frame: pd.DataFrame) -> list[dict]:
     """The summary rows of one cell (every scheduler), with the paired ratio to the cell's best heuristic."""
     per_seed = frame.pivot_table(index="seed", columns="scheduler", values="mean_response_time_s")
