@@ -24,7 +24,7 @@ import pandas as pd
 from gap import gap_table  # benchmarks/ is on sys.path when a script in it runs
 
 from scale_rllib.evaluation.report import write_report
-from scale_rllib.evaluation.summary import ci95_half_width
+from scale_rllib.evaluation.summary import paired_by_seed
 
 EPISODE = ["servers", "seed"]  # what identifies an episode of an evaluation
 
@@ -38,8 +38,9 @@ def read_evaluation(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_csv(files[0]), pd.read_csv(files[1])
 
 
-def paired_ratios(baseline: pd.DataFrame, policy: pd.DataFrame) -> pd.DataFrame:
-    """Per episode (servers, seed): RT(policy) / RT(baseline) of the network rows (``scale``), shape (episodes,).
+def network_rows(baseline: pd.DataFrame, policy: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The network rows (``scale``) of both evaluations of one training seed, as
+    :func:`~scale_rllib.evaluation.summary.paired_by_seed` reads them (scheduler ``baseline`` / ``policy``).
 
     Raises:
         ValueError: The two evaluations do not hold the same episodes (N, seeds or lower bounds differ).
@@ -47,29 +48,26 @@ def paired_ratios(baseline: pd.DataFrame, policy: pd.DataFrame) -> pd.DataFrame:
     a, b = (r[r["scheduler"] == "scale"].set_index(EPISODE).sort_index() for r in (baseline, policy))
     if not a.index.equals(b.index) or not (a["lower_bound_s"] - b["lower_bound_s"]).abs().lt(1e-9).all():
         raise ValueError("the two evaluations hold different episodes (N, seeds or lower bounds)")
-    return (b["mean_response_time_s"] / a["mean_response_time_s"]).rename("ratio").reset_index()
+    both = pd.concat([a.assign(scheduler="baseline"), b.assign(scheduler="policy")]).reset_index()
+    return both.rename(columns={"seed": "episode"}).assign(seed=label)
 
 
-def ratio_per_n(ratios: pd.DataFrame) -> pd.DataFrame:
-    """Per N (the index): the mean paired ratio, its 95 % half-width and the episode count."""
-    per_n = ratios.groupby("servers")["ratio"].agg(["mean", ci95_half_width, "size"])
-    return per_n.set_axis(["ratio", "ci95", "episodes"], axis=1)
-
-
-def seed_table(label: str, baseline: tuple, policy: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One seed's rows (N, EFT/LB, both shares of the gap, paired ratio ± 95 %) and its per-episode ratios."""
-    ratios = paired_ratios(baseline[0], policy[0])
-    base, pol = gap_table(baseline[1], "scale", "eft"), gap_table(policy[1], "scale", "eft")
-    rows = base[["servers", "eft_over_lb"]].assign(
+def seed_shares(label: str, baseline: pd.DataFrame, policy: pd.DataFrame) -> pd.DataFrame:
+    """One seed's rows: N, EFT/LB and the share of EFT's gap each network closes, from the two summaries."""
+    base, pol = gap_table(baseline, "scale", "eft"), gap_table(policy, "scale", "eft")
+    return base[["servers", "eft_over_lb"]].assign(
         training_seed=label, baseline_gap_closed=base["gap_closed"], policy_gap_closed=pol["gap_closed"]
     )
-    return rows.join(ratio_per_n(ratios), on="servers"), ratios
 
 
-def pooled(tables: pd.DataFrame, ratios: pd.DataFrame) -> pd.DataFrame:
-    """Rows ``all`` per N: the seeds' mean shares and EFT/LB, the ratio over every seed's episodes."""
-    shares = tables.groupby("servers")[["eft_over_lb", "baseline_gap_closed", "policy_gap_closed"]].mean()
-    return shares.join(ratio_per_n(ratios)).reset_index().assign(training_seed="all")
+def paired_table(shares: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Every seed's shares and the seeds' mean (``all``), joined with the paired ratios of :func:`paired_by_seed`."""
+    mean = shares.groupby("servers")[["eft_over_lb", "baseline_gap_closed", "policy_gap_closed"]].mean()
+    shares = pd.concat([shares, mean.reset_index().assign(training_seed="all")], ignore_index=True)
+    ratios = paired_by_seed(rows, "policy", "baseline").rename(columns={"seed": "training_seed"})
+    table = shares.merge(ratios[["training_seed", "servers", "ratio", "ci95", "episodes"]], how="left")
+    return table[["servers", "eft_over_lb", "training_seed", "baseline_gap_closed", "policy_gap_closed", "ratio",
+                  "ci95", "episodes"]]  # fmt: skip
 
 
 def report(table: pd.DataFrame, command: str) -> list[str]:
@@ -97,15 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     if not len(args.baseline) == len(args.policy) == len(labels):
         parser.error(f"--baseline, --policy and --seeds: {len(args.baseline)}, {len(args.policy)} and "
                      f"{len(labels)} values; give one per training seed")  # fmt: skip
-    tables, ratios = [], []
+    shares, rows = [], []
     for label, b, p in zip(labels, args.baseline, args.policy, strict=True):
         try:
-            rows, per_episode = seed_table(label, read_evaluation(b), read_evaluation(p))
+            (base_results, base_summary), (pol_results, pol_summary) = read_evaluation(b), read_evaluation(p)
+            rows.append(network_rows(base_results, pol_results, label))
         except (FileNotFoundError, ValueError) as err:
             parser.error(f"seed {label} ({b} vs {p}): {err}")
-        tables.append(rows)
-        ratios.append(per_episode)
-    table = pd.concat(tables + [pooled(pd.concat(tables), pd.concat(ratios))], ignore_index=True)
+        shares.append(seed_shares(label, base_summary, pol_summary))
+    table = paired_table(pd.concat(shares, ignore_index=True), pd.concat(rows, ignore_index=True))
     lines = report(table, shlex.join(["python", "benchmarks/paired_gap.py", *argv]))
     write_report(args.output, {"paired_gap.csv": table}, lines)
     return 0
