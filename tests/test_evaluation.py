@@ -92,3 +92,13 @@ def test_target_ci_adds_episodes_until_the_paired_ratio_is_known_well_enough():
     # Without a target, exactly the episodes asked for.
     fixed = evaluate(EvalConfig(servers=(6,), episodes=2, workflows_per_server=2, schedulers=("eft",)), [NoisyEFT()])
     assert len(fixed.results) == 2 * 2
+
+
+@pytest.mark.parametrize(("flags", "first"), [([], 10_000), (["--seed", "20000"], 20_000)])
+def test_seed_flag_picks_the_episodes_of_the_default_scenario(flags, first):
+    """--seed moves the default scenario's episodes (e.g. validation episodes apart from the reported ones)."""
+    from scale_rllib.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "--output", "x", "--episodes", "2", "--servers", "8", *flags])
+    (group,) = cli_evaluate.scenario_from_args(args).groups()
+    assert [e.seed for e in group.episodes] == [first, first + 1]

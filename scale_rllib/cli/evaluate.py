@@ -19,6 +19,7 @@ from scale_rllib.cli.options import (
 )
 from scale_rllib.env.config import SHIFT_FIELDS, changed_shift_fields
 from scale_rllib.evaluation import (
+    EVAL_SEED_BASE,
     DwsEvalConfig,
     EvalConfig,
     Scenario,
@@ -50,7 +51,6 @@ DWS_ONLY_FLAGS = {
     "rate_per_hour": "--rate-per-hour",
     "workflows": "--workflows",
     "pattern": "--pattern",
-    "seed": "--seed",
 }
 
 
@@ -65,6 +65,8 @@ def add_parser(sub) -> None:
     add_workload_arguments(p)
     p.add_argument("--servers", type=int, nargs="+", default=list(EvalConfig.servers), help="cluster sizes N")
     p.add_argument("--episodes", type=int, default=EvalConfig.episodes, help="seeded episodes per N (or DWS streams)")
+    p.add_argument("--seed", type=int, help="first episode seed: seeds S..S+E-1 with --episodes E, e.g. validation "
+                   f"episodes apart from the reported ones (default: {EVAL_SEED_BASE}; DWS streams: 0)")  # fmt: skip
     p.add_argument(
         "--target-ci",
         type=float,
@@ -87,7 +89,6 @@ def add_parser(sub) -> None:
     g.add_argument("--rate-per-hour", type=float, help="or: Poisson streams at this rate (workflows/hour)")
     g.add_argument("--pattern", choices=["constant", "change5", "change10"], help="rate pattern (default: constant)")
     g.add_argument("--workflows", type=int, help="workflows per generated stream (default: 100)")
-    g.add_argument("--seed", type=int, help="seed of the first stream; streams S..S+E-1 with --episodes E (default: 0)")
     p.set_defaults(run=run)
 
 
@@ -107,6 +108,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             schedulers=tuple(args.schedulers or DEFAULT_HEURISTICS),
             target_ci=args.target_ci,
             max_episodes=max(args.max_episodes, args.episodes),
+            seed=EVAL_SEED_BASE if args.seed is None else args.seed,
             **{name: getattr(args, name) for name in SHIFT_FIELDS},
         )
     if args.target_ci is not None:
