@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-from tests.scripts import BENCHMARKS, load_benchmark
+from tests.scripts import BENCHMARKS, evaluation_folder, load_benchmark
 
 
 @pytest.fixture
@@ -16,24 +14,10 @@ def bench(monkeypatch):
     return load_benchmark("paired_gap")
 
 
-def _evaluation(folder: Path, scale_rt: dict, scale_over_lb: float, lower_bound: float = 10.0) -> Path:
-    """An evaluate folder at N = 16: EFT 12 s on both episodes (EFT / LB 1.2), the network ``scale_rt`` per seed."""
-    rows = [("eft", 16, 0.85, seed, 12.0, lower_bound) for seed in scale_rt]
-    rows += [("scale", 16, 0.85, seed, rt, lower_bound) for seed, rt in scale_rt.items()]
-    folder.mkdir(parents=True)
-    columns = ["scheduler", "servers", "load", "seed", "mean_response_time_s", "lower_bound_s"]
-    pd.DataFrame(rows, columns=columns).to_csv(folder / "results.csv", index=False)
-    summary = [{"servers": 16, "scheduler": s, "ratio_to_lower_bound": r, "best_heuristic": "eft",
-                "paired_ratio_to_best": 1.0, "paired_ratio_ci95": 0.0, "episodes": len(scale_rt)}
-               for s, r in (("eft", 1.2), ("scale", scale_over_lb))]  # fmt: skip
-    pd.DataFrame(summary).to_csv(folder / "summary.csv", index=False)
-    return folder
-
-
 def test_shares_and_paired_ratios_per_seed_and_pooled(bench, tmp_path):
-    base = [_evaluation(tmp_path / f"b{i}", {1: 10.0, 2: 20.0}, 1.15) for i in range(2)]
-    pol = [_evaluation(tmp_path / "p0", {1: 11.0, 2: 18.0}, 1.10),
-           _evaluation(tmp_path / "p1", {1: 9.0, 2: 20.0}, 1.05)]  # fmt: skip
+    base = [evaluation_folder(tmp_path / f"b{i}", {1: 10.0, 2: 20.0}, 1.15) for i in range(2)]
+    pol = [evaluation_folder(tmp_path / "p0", {1: 11.0, 2: 18.0}, 1.10),
+           evaluation_folder(tmp_path / "p1", {1: 9.0, 2: 20.0}, 1.05)]  # fmt: skip
     out = tmp_path / "out"
     argv = ["--baseline", *map(str, base), "--policy", *map(str, pol), "--seeds", "0", "1", "--output", str(out)]
     assert bench.main(argv) == 0
@@ -52,8 +36,8 @@ def test_shares_and_paired_ratios_per_seed_and_pooled(bench, tmp_path):
 
 
 def test_different_episodes_are_an_error_naming_the_folders(bench, tmp_path, capsys):
-    base = _evaluation(tmp_path / "b", {1: 10.0, 2: 20.0}, 1.15)
-    pol = _evaluation(tmp_path / "p", {1: 10.0, 2: 20.0}, 1.15, lower_bound=11.0)  # other workflows
+    base = evaluation_folder(tmp_path / "b", {1: 10.0, 2: 20.0}, 1.15)
+    pol = evaluation_folder(tmp_path / "p", {1: 10.0, 2: 20.0}, 1.15, lower_bound=11.0)  # other workflows
     with pytest.raises(SystemExit) as exit_:
         bench.main(["--baseline", str(base), "--policy", str(pol), "--output", str(tmp_path / "out")])
     assert exit_.value.code == 2
@@ -62,7 +46,7 @@ def test_different_episodes_are_an_error_naming_the_folders(bench, tmp_path, cap
 
 
 def test_a_missing_summary_and_unpaired_folders_are_named(bench, tmp_path, capsys):
-    base = _evaluation(tmp_path / "b", {1: 10.0}, 1.15)
+    base = evaluation_folder(tmp_path / "b", {1: 10.0}, 1.15)
     (base / "summary.csv").unlink()
     with pytest.raises(SystemExit):
         bench.main(["--baseline", str(base), "--policy", str(base), "--output", str(tmp_path / "out")])

@@ -1,0 +1,134 @@
+"""Pick each training seed's network among candidates on validation episodes, then test it against the seed's first.
+
+Model selection on a validation set (DAgger returns "the best π̂_i on validation": Ross, Gordon & Bagnell, AISTATS
+2011, Algorithm 3.1), here across candidate networks of one training seed — e.g. clones trained with other seeds —
+scored at the load they are meant for. Reads ``scale-rllib evaluate`` folders (the network named ``scale``): each
+candidate NAME has one under ``--validation`` and one under ``--test``, on disjoint episode seeds (``evaluate
+--seed``). A candidate's score is its share of EFT's gap to the lower bound on the validation episodes,
+(EFT/LB − net/LB) / (EFT/LB − 1) as in ``benchmarks/gap.py``, averaged over N; each ``--group`` keeps its highest
+(the first of equal ones). The picked networks are then compared with each group's first candidate on the test
+episodes by ``benchmarks/paired_gap.py``'s table (shares and paired ratio, seeds pooled).
+
+    scale-rllib evaluate --checkpoint runs/seeds/clone-seed3/warm_start_checkpoint --load 0.85 --episodes 6 \\
+        --seed 20000 --servers 16 32 48 64 128 --schedulers eft --output runs/val085/clone-seed3   # and --seed 10000
+    python benchmarks/select_by_validation.py --validation runs/val085 --test runs/test085 \\
+        --group 0=clone-seed0,clone-seed3,clone-seed6 --group 1=clone-seed1,clone-seed4,clone-seed7 \\
+        --output results/clone_selection
+
+Exits 2, naming the folder, before writing anything if a folder is missing, if a candidate's validation and test
+episodes overlap, or if a group's test folders hold different episodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import pandas as pd
+from gap import gap_table  # benchmarks/ is on sys.path when a script in it runs
+from paired_gap import network_rows, paired_table, read_evaluation, report, seed_shares
+
+from scale_rllib.evaluation.report import write_report
+
+
+def parse_group(text: str) -> tuple[str, list[str]]:
+    """``LABEL=NAME,NAME,…`` → (label, candidate names). Raises argparse.ArgumentTypeError on another form."""
+    label, _, names = text.partition("=")
+    candidates = [n for n in names.split(",") if n]
+    if not label or not candidates:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=NAME[,NAME…]")
+    return label, candidates
+
+
+def validation_score(summary: pd.DataFrame) -> float:
+    """The network's share of EFT's gap on one evaluation, averaged over its N (1 = at the bound, 0 = EFT)."""
+    return float(gap_table(summary, "scale", "eft")["gap_closed"].mean())
+
+
+def check_disjoint(validation: pd.DataFrame, test: pd.DataFrame) -> None:
+    """Raises ValueError if the two evaluations share an episode (N and seed)."""
+    shared = set(zip(validation["servers"], validation["seed"], strict=True))
+    shared &= set(zip(test["servers"], test["seed"], strict=True))
+    if shared:
+        n, seed = min(shared)
+        raise ValueError(f"validation and test share episodes (e.g. N = {n}, seed {seed}): use evaluate --seed")
+
+
+def select(groups: list[tuple[str, list[str]]], val_root: Path, test_root: Path) -> pd.DataFrame:
+    """One row per candidate: group, candidate, validation score, picked (bool).
+
+    Raises:
+        FileNotFoundError: an evaluate folder lacks results.csv or summary.csv (named).
+        ValueError: a candidate's validation and test episodes overlap.
+    """
+    rows = []
+    for label, names in groups:
+        scores = []
+        for name in names:
+            (val_results, val_summary), (test_results, _) = (read_evaluation(r / name) for r in (val_root, test_root))
+            try:
+                check_disjoint(val_results, test_results)
+            except ValueError as err:
+                raise ValueError(f"{val_root / name} and {test_root / name}: {err}") from None
+            scores.append(validation_score(val_summary))
+        best = max(range(len(names)), key=lambda i: (scores[i], -i))
+        rows += [{"group": label, "candidate": n, "validation_gap_closed": s, "picked": i == best}
+                 for i, (n, s) in enumerate(zip(names, scores, strict=True))]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def compare_on_test(selection: pd.DataFrame, test_root: Path) -> pd.DataFrame:
+    """:func:`paired_gap.paired_table` of each group's picked candidate (policy) vs its first (baseline), test episodes.
+
+    Raises:
+        ValueError: a group's two test folders hold different episodes.
+    """
+    shares, rows = [], []
+    for label, g in selection.groupby("group", sort=False):
+        first, picked = g["candidate"].iloc[0], g.loc[g["picked"], "candidate"].iloc[0]
+        (base_results, base_summary), (pol_results, pol_summary) = (
+            read_evaluation(test_root / name) for name in (first, picked)
+        )
+        try:
+            rows.append(network_rows(base_results, pol_results, label))
+        except ValueError as err:
+            raise ValueError(f"group {label} ({test_root / first} vs {test_root / picked}): {err}") from None
+        shares.append(seed_shares(label, base_summary, pol_summary))
+    return paired_table(pd.concat(shares, ignore_index=True), pd.concat(rows, ignore_index=True))
+
+
+def selection_lines(selection: pd.DataFrame) -> list[str]:
+    """Markdown: every candidate's validation score, the picked one marked."""
+    lines = ["## Validation: each candidate's share of EFT's gap, mean over N", "",
+             "| group | candidate | gap closed | picked |", "|---|---|---:|---|"]  # fmt: skip
+    lines += [f"| {r.group} | {r.candidate} | {r.validation_gap_closed:.0%} | {'yes' if r.picked else ''} |"
+              for r in selection.itertuples()]  # fmt: skip
+    return [*lines, "", "## Test: the picked candidate (policy) vs the group's first (baseline)", ""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score the candidates, pick one per group, compare on the test episodes, write the report and CSVs."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--validation", type=Path, required=True, help="folder of the validation evaluate folders")
+    parser.add_argument("--test", type=Path, required=True, help="folder of the test evaluate folders")
+    parser.add_argument("--group", type=parse_group, action="append", required=True,
+                        help="LABEL=NAME,NAME,…: one training seed's candidates, its own network first")  # fmt: skip
+    parser.add_argument("--output", type=Path, required=True, help="folder for report.md and the CSVs")
+    args = parser.parse_args(argv)
+    try:
+        selection = select(args.group, args.validation, args.test)
+        table = compare_on_test(selection, args.test)
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
+    lines = report(table, shlex.join(["python", "benchmarks/select_by_validation.py", *argv]))
+    lines = [lines[0].replace("Two networks per training seed", "Picked on validation vs first candidate"),
+             *lines[1:8], *selection_lines(selection), *lines[8:]]  # fmt: skip
+    write_report(args.output, {"selection.csv": selection, "paired_gap.csv": table}, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
