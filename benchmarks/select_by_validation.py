@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 from gap import gap_table  # benchmarks/ is on sys.path when a script in it runs
 from paired_gap import network_rows, paired_table, read_evaluation, report, seed_shares
+from scipy import stats
 
 from scale_rllib.evaluation.report import write_report
 
@@ -43,7 +44,8 @@ def parse_group(text: str) -> tuple[str, list[str]]:
 
 
 def validation_score(summary: pd.DataFrame) -> float:
-    """The network's share of EFT's gap on one evaluation, averaged over its N (1 = at the bound, 0 = EFT)."""
+    """The network's share of EFT's gap on one evaluation (``summary.csv``), averaged over its N (1 = at the bound,
+    0 = as EFT)."""
     return float(gap_table(summary, "scale", "eft")["gap_closed"].mean())
 
 
@@ -57,7 +59,8 @@ def check_disjoint(validation: pd.DataFrame, test: pd.DataFrame) -> None:
 
 
 def select(groups: list[tuple[str, list[str]]], val_root: Path, test_root: Path) -> pd.DataFrame:
-    """One row per candidate: group, candidate, validation score, picked (bool).
+    """One row per candidate: group, candidate, validation score, test score (the same share on the test episodes,
+    reported only), picked (bool).
 
     Raises:
         FileNotFoundError: an evaluate folder lacks results.csv or summary.csv (named).
@@ -65,17 +68,20 @@ def select(groups: list[tuple[str, list[str]]], val_root: Path, test_root: Path)
     """
     rows = []
     for label, names in groups:
-        scores = []
+        scores, tests = [], []
         for name in names:
-            (val_results, val_summary), (test_results, _) = (read_evaluation(r / name) for r in (val_root, test_root))
+            (val_results, val_summary), (test_results, test_summary) = (
+                read_evaluation(r / name) for r in (val_root, test_root)
+            )
             try:
                 check_disjoint(val_results, test_results)
             except ValueError as err:
                 raise ValueError(f"{val_root / name} and {test_root / name}: {err}") from None
             scores.append(validation_score(val_summary))
+            tests.append(validation_score(test_summary))
         best = max(range(len(names)), key=lambda i: (scores[i], -i))
-        rows += [{"group": label, "candidate": n, "validation_gap_closed": s, "picked": i == best}
-                 for i, (n, s) in enumerate(zip(names, scores, strict=True))]  # fmt: skip
+        rows += [{"group": label, "candidate": n, "validation_gap_closed": s, "test_gap_closed": t, "picked": i == best}
+                 for i, (n, s, t) in enumerate(zip(names, scores, tests, strict=True))]  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -100,11 +106,15 @@ def compare_on_test(selection: pd.DataFrame, test_root: Path) -> pd.DataFrame:
 
 
 def selection_lines(selection: pd.DataFrame) -> list[str]:
-    """Markdown: every candidate's validation score, the picked one marked."""
-    lines = ["## Validation: each candidate's share of EFT's gap, mean over N", "",
-             "| group | candidate | gap closed | picked |", "|---|---|---:|---|"]  # fmt: skip
-    lines += [f"| {r.group} | {r.candidate} | {r.validation_gap_closed:.0%} | {'yes' if r.picked else ''} |"
-              for r in selection.itertuples()]  # fmt: skip
+    """Markdown: every candidate's validation and test score, the picked one marked, and how well the validation
+    ranking of all candidates predicts the test one (Spearman's rank correlation, scipy.stats.spearmanr)."""
+    lines = ["## Each candidate's share of EFT's gap, mean over N", "",
+             "| group | candidate | validation | test | picked |", "|---|---|---:|---:|---|"]  # fmt: skip
+    lines += [f"| {r.group} | {r.candidate} | {r.validation_gap_closed:.0%} | {r.test_gap_closed:.0%} | "
+              f"{'yes' if r.picked else ''} |" for r in selection.itertuples()]  # fmt: skip
+    if len(selection) > 2:
+        rho = stats.spearmanr(selection["validation_gap_closed"], selection["test_gap_closed"]).statistic
+        lines += ["", f"Spearman's ρ of validation and test scores over the {len(selection)} candidates: {rho:.2f}."]
     return [*lines, "", "## Test: the picked candidate (policy) vs the group's first (baseline)", ""]
 
 

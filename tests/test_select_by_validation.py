@@ -38,6 +38,7 @@ def test_the_best_validation_score_is_picked_and_tested_against_the_first(bench,
     selection = pd.read_csv(out / "selection.csv")
     assert selection.loc[selection["picked"], "candidate"].tolist() == ["b", "d"]
     assert selection["validation_gap_closed"].tolist() == pytest.approx([0.25, 0.75, 0.5, 0.5, 0.5])
+    assert selection["test_gap_closed"].tolist() == pytest.approx([0.25, 0.5, 1.0, 0.5, 0.75])
     table = pd.read_csv(out / "paired_gap.csv").astype({"training_seed": str}).set_index("training_seed")
     # group 0 on test: a closes 25 %, b 50 %; paired b / a = (0.9 + 0.9) / 2
     assert table.loc["0", ["baseline_gap_closed", "policy_gap_closed", "ratio"]].tolist() == pytest.approx(
@@ -45,7 +46,9 @@ def test_the_best_validation_score_is_picked_and_tested_against_the_first(bench,
     )
     assert table.loc["1", "ratio"] == pytest.approx(1.0)
     text = (out / "report.md").read_text()
-    assert "| 0 | b | 75% | yes |" in text
+    assert "| 0 | b | 75% | 50% | yes |" in text
+    # ranks: validation (1, 5, 3, 3, 3), test (1, 2.5, 5, 2.5, 4) → 3 / √(8 · 9.5), the ranks' Pearson correlation
+    assert "Spearman's ρ of validation and test scores over the 5 candidates: 0.34." in text
     assert "| 0 | 16 | 1.200 | 25% | 50% | 0.900 |" in text
 
 
