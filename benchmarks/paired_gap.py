@@ -70,11 +70,14 @@ def paired_table(shares: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
                   "ci95", "episodes"]]  # fmt: skip
 
 
-def report(table: pd.DataFrame, command: str) -> list[str]:
-    """Markdown: one row per (training seed, N)."""
-    lines = ["# Two networks per training seed on the same episodes: shares of EFT's gap, paired ratio", "",
-             "Command:", "", "```", command, "```", "",
-             "| seed | N | eft / LB | baseline: gap closed | policy: gap closed | policy / baseline (paired) | ± 95 % "
+def header(title: str, command: str) -> list[str]:
+    """Markdown: the report's title and the command that wrote it."""
+    return [f"# {title}", "", "Command:", "", "```", command, "```", ""]
+
+
+def table_lines(table: pd.DataFrame) -> list[str]:
+    """Markdown: one row per (training seed, N) of :func:`paired_table`."""
+    lines = ["| seed | N | eft / LB | baseline: gap closed | policy: gap closed | policy / baseline (paired) | ± 95 % "
              "| episodes |", "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     lines += [f"| {r.training_seed} | {r.servers} | {r.eft_over_lb:.3f} | {r.baseline_gap_closed:.0%} | "
               f"{r.policy_gap_closed:.0%} | {r.ratio:.3f} | {r.ci95:.3f} | {r.episodes} |"
@@ -104,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"seed {label} ({b} vs {p}): {err}")
         shares.append(seed_shares(label, base_summary, pol_summary))
     table = paired_table(pd.concat(shares, ignore_index=True), pd.concat(rows, ignore_index=True))
-    lines = report(table, shlex.join(["python", "benchmarks/paired_gap.py", *argv]))
+    command = shlex.join(["python", "benchmarks/paired_gap.py", *argv])
+    lines = header("Two networks per training seed on the same episodes: shares of EFT's gap, paired ratio", command)
+    lines += table_lines(table)
     write_report(args.output, {"paired_gap.csv": table}, lines)
     return 0
 

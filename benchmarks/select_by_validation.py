@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 from gap import gap_table  # benchmarks/ is on sys.path when a script in it runs
-from paired_gap import network_rows, paired_table, read_evaluation, report, seed_shares
+from paired_gap import header, network_rows, paired_table, read_evaluation, seed_shares, table_lines
 from scipy import stats
 
 from scale_rllib.evaluation.report import write_report
@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         table = compare_on_test(selection, args.test)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
-    lines = report(table, shlex.join(["python", "benchmarks/select_by_validation.py", *argv]))
-    lines = [lines[0].replace("Two networks per training seed", "Picked on validation vs first candidate"),
-             *lines[1:8], *selection_lines(selection), *lines[8:]]  # fmt: skip
+    command = shlex.join(["python", "benchmarks/select_by_validation.py", *argv])
+    lines = header("Each training seed's network picked on validation episodes, tested against its first", command)
+    lines += [*selection_lines(selection), *table_lines(table)]
     write_report(args.output, {"selection.csv": selection, "paired_gap.csv": table}, lines)
     return 0
 
