@@ -43,7 +43,7 @@ def parse_group(text: str) -> tuple[str, list[str]]:
     return label, candidates
 
 
-def validation_score(summary: pd.DataFrame) -> float:
+def gap_share(summary: pd.DataFrame) -> float:
     """The network's share of EFT's gap on one evaluation (``summary.csv``), averaged over its N (1 = at the bound,
     0 = as EFT)."""
     return float(gap_table(summary, "scale", "eft")["gap_closed"].mean())
@@ -58,49 +58,52 @@ def check_disjoint(validation: pd.DataFrame, test: pd.DataFrame) -> None:
         raise ValueError(f"validation and test share episodes (e.g. N = {n}, seed {seed}): use evaluate --seed")
 
 
-def select(groups: list[tuple[str, list[str]]], val_root: Path, test_root: Path) -> pd.DataFrame:
-    """One row per candidate: group, candidate, validation score, test score (the same share on the test episodes,
-    reported only), picked (bool).
+def read_candidates(names: list[str], val_root: Path, test_root: Path) -> dict[str, tuple]:
+    """Each candidate's ((validation results, summary), (test results, summary)), read once.
 
     Raises:
         FileNotFoundError: an evaluate folder lacks results.csv or summary.csv (named).
-        ValueError: a candidate's validation and test episodes overlap.
+        ValueError: a candidate's validation and test episodes overlap (both folders named).
     """
+    evaluations = {}
+    for name in dict.fromkeys(names):
+        val, test = read_evaluation(val_root / name), read_evaluation(test_root / name)
+        try:
+            check_disjoint(val[0], test[0])
+        except ValueError as err:
+            raise ValueError(f"{val_root / name} and {test_root / name}: {err}") from None
+        evaluations[name] = (val, test)
+    return evaluations
+
+
+def select(groups: list[tuple[str, list[str]]], evaluations: dict[str, tuple]) -> pd.DataFrame:
+    """One row per candidate of :func:`read_candidates`' ``evaluations``: group, candidate, validation score, test
+    score (the same share on the test episodes, reported only), picked (bool: the group's best validation score,
+    the first of equal ones)."""
     rows = []
     for label, names in groups:
-        scores, tests = [], []
-        for name in names:
-            (val_results, val_summary), (test_results, test_summary) = (
-                read_evaluation(r / name) for r in (val_root, test_root)
-            )
-            try:
-                check_disjoint(val_results, test_results)
-            except ValueError as err:
-                raise ValueError(f"{val_root / name} and {test_root / name}: {err}") from None
-            scores.append(validation_score(val_summary))
-            tests.append(validation_score(test_summary))
+        scores = [gap_share(evaluations[n][0][1]) for n in names]
         best = max(range(len(names)), key=lambda i: (scores[i], -i))
-        rows += [{"group": label, "candidate": n, "validation_gap_closed": s, "test_gap_closed": t, "picked": i == best}
-                 for i, (n, s, t) in enumerate(zip(names, scores, tests, strict=True))]  # fmt: skip
+        rows += [{"group": label, "candidate": n, "validation_gap_closed": scores[i],
+                  "test_gap_closed": gap_share(evaluations[n][1][1]), "picked": i == best}
+                 for i, n in enumerate(names)]  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def compare_on_test(selection: pd.DataFrame, test_root: Path) -> pd.DataFrame:
+def compare_on_test(selection: pd.DataFrame, evaluations: dict[str, tuple]) -> pd.DataFrame:
     """:func:`paired_gap.paired_table` of each group's picked candidate (policy) vs its first (baseline), test episodes.
 
     Raises:
-        ValueError: a group's two test folders hold different episodes.
+        ValueError: a group's two test evaluations hold different episodes (both named).
     """
     shares, rows = [], []
     for label, g in selection.groupby("group", sort=False):
         first, picked = g["candidate"].iloc[0], g.loc[g["picked"], "candidate"].iloc[0]
-        (base_results, base_summary), (pol_results, pol_summary) = (
-            read_evaluation(test_root / name) for name in (first, picked)
-        )
+        (base_results, base_summary), (pol_results, pol_summary) = evaluations[first][1], evaluations[picked][1]
         try:
             rows.append(network_rows(base_results, pol_results, label))
         except ValueError as err:
-            raise ValueError(f"group {label} ({test_root / first} vs {test_root / picked}): {err}") from None
+            raise ValueError(f"group {label} ({first} vs {picked} on test): {err}") from None
         shares.append(seed_shares(label, base_summary, pol_summary))
     return paired_table(pd.concat(shares, ignore_index=True), pd.concat(rows, ignore_index=True))
 
@@ -129,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="folder for report.md and the CSVs")
     args = parser.parse_args(argv)
     try:
-        selection = select(args.group, args.validation, args.test)
-        table = compare_on_test(selection, args.test)
+        evaluations = read_candidates([n for _, names in args.group for n in names], args.validation, args.test)
+        selection = select(args.group, evaluations)
+        table = compare_on_test(selection, evaluations)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     command = shlex.join(["python", "benchmarks/select_by_validation.py", *argv])

@@ -55,11 +55,15 @@ def test_the_best_validation_score_is_picked_and_tested_against_the_first(bench,
 def test_overlapping_episodes_and_missing_folders_exit_2_naming_them(bench, tmp_path, capsys):
     evaluation_folder(tmp_path / "val" / "a", TEST, 1.1)  # validation on the test seeds
     evaluation_folder(tmp_path / "test" / "a", TEST, 1.1)
+    _candidate(tmp_path, "c", 1.15, TEST, 1.15)
+    evaluation_folder(tmp_path / "val" / "d", VALIDATION, 1.05)  # picked, but tested on other workflows
+    evaluation_folder(tmp_path / "test" / "d", TEST, 1.05, lower_bound=11.0)
     argv = ["--validation", str(tmp_path / "val"), "--test", str(tmp_path / "test"), "--output", str(tmp_path / "o")]
     for group, message in (
         ("0=a", f"{tmp_path / 'val' / 'a'} and {tmp_path / 'test' / 'a'}: validation and test share episodes"),
         ("0=b", f"{tmp_path / 'val' / 'b' / 'results.csv'}: no such file"),
         ("0", "'0': expected LABEL=NAME[,NAME…]"),
+        ("0=c,d", "group 0 (c vs d on test): the two evaluations hold different episodes"),
     ):
         with pytest.raises(SystemExit) as exit_:
             bench.main([*argv, "--group", group])
