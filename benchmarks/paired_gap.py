@@ -70,6 +70,22 @@ def paired_table(shares: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
                   "ci95", "episodes"]]  # fmt: skip
 
 
+def compare(pairs: list[tuple[str, str, tuple, tuple]]) -> pd.DataFrame:
+    """:func:`paired_table` of (label, where, baseline, policy) pairs, each evaluation a :func:`read_evaluation` pair.
+
+    Raises:
+        ValueError: a pair's evaluations hold different episodes; the message starts with its ``where``.
+    """
+    shares, rows = [], []
+    for label, where, (base_results, base_summary), (pol_results, pol_summary) in pairs:
+        try:
+            rows.append(network_rows(base_results, pol_results, label))
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        shares.append(seed_shares(label, base_summary, pol_summary))
+    return paired_table(pd.concat(shares, ignore_index=True), pd.concat(rows, ignore_index=True))
+
+
 def header(title: str, command: str) -> list[str]:
     """Markdown: the report's title and the command that wrote it."""
     return [f"# {title}", "", "Command:", "", "```", command, "```", ""]
@@ -98,15 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     if not len(args.baseline) == len(args.policy) == len(labels):
         parser.error(f"--baseline, --policy and --seeds: {len(args.baseline)}, {len(args.policy)} and "
                      f"{len(labels)} values; give one per training seed")  # fmt: skip
-    shares, rows = [], []
+    pairs = []
     for label, b, p in zip(labels, args.baseline, args.policy, strict=True):
+        where = f"seed {label} ({b} vs {p})"
         try:
-            (base_results, base_summary), (pol_results, pol_summary) = read_evaluation(b), read_evaluation(p)
-            rows.append(network_rows(base_results, pol_results, label))
-        except (FileNotFoundError, ValueError) as err:
-            parser.error(f"seed {label} ({b} vs {p}): {err}")
-        shares.append(seed_shares(label, base_summary, pol_summary))
-    table = paired_table(pd.concat(shares, ignore_index=True), pd.concat(rows, ignore_index=True))
+            pairs.append((label, where, read_evaluation(b), read_evaluation(p)))
+        except FileNotFoundError as err:
+            parser.error(f"{where}: {err}")
+    try:
+        table = compare(pairs)
+    except ValueError as err:
+        parser.error(str(err))
     command = shlex.join(["python", "benchmarks/paired_gap.py", *argv])
     lines = header("Two networks per training seed on the same episodes: shares of EFT's gap, paired ratio", command)
     lines += table_lines(table)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 from gap import gap_table  # benchmarks/ is on sys.path when a script in it runs
-from paired_gap import header, network_rows, paired_table, read_evaluation, seed_shares, table_lines
+from paired_gap import compare, header, read_evaluation, table_lines
 from scipy import stats
 
 from scale_rllib.evaluation.report import write_report
@@ -91,21 +91,17 @@ def select(groups: list[tuple[str, list[str]]], evaluations: dict[str, tuple]) -
 
 
 def compare_on_test(selection: pd.DataFrame, evaluations: dict[str, tuple]) -> pd.DataFrame:
-    """:func:`paired_gap.paired_table` of each group's picked candidate (policy) vs its first (baseline), test episodes.
+    """:func:`paired_gap.compare` of each group's picked candidate (policy) vs its first (baseline), test episodes.
 
     Raises:
         ValueError: a group's two test evaluations hold different episodes (both named).
     """
-    shares, rows = [], []
+    pairs = []
     for label, g in selection.groupby("group", sort=False):
         first, picked = g["candidate"].iloc[0], g.loc[g["picked"], "candidate"].iloc[0]
-        (base_results, base_summary), (pol_results, pol_summary) = evaluations[first][1], evaluations[picked][1]
-        try:
-            rows.append(network_rows(base_results, pol_results, label))
-        except ValueError as err:
-            raise ValueError(f"group {label} ({first} vs {picked} on test): {err}") from None
-        shares.append(seed_shares(label, base_summary, pol_summary))
-    return paired_table(pd.concat(shares, ignore_index=True), pd.concat(rows, ignore_index=True))
+        where = f"group {label} ({first} vs {picked} on test)"
+        pairs.append((label, where, evaluations[first][1], evaluations[picked][1]))
+    return compare(pairs)
 
 
 def selection_lines(selection: pd.DataFrame) -> list[str]:
