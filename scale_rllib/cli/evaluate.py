@@ -19,7 +19,6 @@ from scale_rllib.cli.options import (
 )
 from scale_rllib.env.config import SHIFT_FIELDS, changed_shift_fields
 from scale_rllib.evaluation import (
-    EVAL_SEED_BASE,
     DwsEvalConfig,
     EvalConfig,
     Scenario,
@@ -66,7 +65,7 @@ def add_parser(sub) -> None:
     p.add_argument("--servers", type=int, nargs="+", default=list(EvalConfig.servers), help="cluster sizes N")
     p.add_argument("--episodes", type=int, default=EvalConfig.episodes, help="seeded episodes per N (or DWS streams)")
     p.add_argument("--seed", type=int, help="first episode seed: seeds S..S+E-1 with --episodes E, e.g. validation "
-                   f"episodes apart from the reported ones (default: {EVAL_SEED_BASE}; DWS streams: 0)")  # fmt: skip
+                   f"episodes apart from the reported ones (default: {EvalConfig.seed}; DWS streams: 0)")  # fmt: skip
     p.add_argument(
         "--target-ci",
         type=float,
@@ -108,7 +107,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             schedulers=tuple(args.schedulers or DEFAULT_HEURISTICS),
             target_ci=args.target_ci,
             max_episodes=max(args.max_episodes, args.episodes),
-            seed=EVAL_SEED_BASE if args.seed is None else args.seed,
+            seed=EvalConfig.seed if args.seed is None else args.seed,
             **{name: getattr(args, name) for name in SHIFT_FIELDS},
         )
     if args.target_ci is not None:
