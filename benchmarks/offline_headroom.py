@@ -1,0 +1,166 @@
+"""How much of EFT's gap to the lower bound any schedule in SCALE's action space can close: a clairvoyant search.
+
+SCALE, EFT and the rollout heuristics all pick one server per ready task, in the simulator's ready order, and each
+server runs its queue FIFO (docs/design.md, "The MDP"). Knowing the whole episode in advance (every arrival), this
+script searches that action space offline: a schedule is one server per task; the search starts from the schedule of
+each ``--start`` policy on the episode and does coordinate descent (a local search; Papadimitriou & Steiglitz,
+*Combinatorial Optimization*, 1982, ch. 19): for each decision in simulation order it tries the ``--candidates``
+lowest-EFT servers for that task (one per group of interchangeable servers, as the rollout heuristics pick them), every
+other task keeping its server, and keeps a change that lowers the episode's mean response time; sweeps repeat until
+one changes nothing (or ``--sweeps``). The best schedule over the starts is reported.
+
+A schedule the search finds is one the simulator ran, so its share of EFT's gap, (EFT/LB − best/LB) / (EFT/LB − 1)
+as in ``benchmarks/gap.py``, is a lower estimate of the headroom any scheduler in this action space has, online or
+clairvoyant; it is not an upper bound (a local search can miss better schedules). An online policy, which does not
+know the arrivals, can at best match a clairvoyant one. Runtime grows with the square of the decisions: ≈ 10 s per
+sweep at N = 16 and ≈ 40 s at N = 32 (ρ = 0.85, one core).
+
+    python benchmarks/offline_headroom.py --servers 16 32 --episodes 6 --load 0.85 \\
+        --checkpoint runs/seeds/clone-seed0/warm_start_checkpoint --output results/offline_headroom
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from scale_rllib.env.scheduling_env import SchedulingEnv
+from scale_rllib.evaluation import EvalConfig
+from scale_rllib.evaluation.report import write_report
+from scale_rllib.schedulers import Scheduler, make_scheduler
+from scale_rllib.schedulers.policy import PolicyScheduler
+from scale_rllib.schedulers.rollout import candidate_servers
+from scale_rllib.sim.simulator import Simulator
+from scale_rllib.training.checkpoints import find_checkpoint
+
+
+def record(env: SchedulingEnv, scheduler: Scheduler, seed: int, servers: int) -> tuple[Simulator, dict[int, int]]:
+    """Run ``scheduler`` on the episode (``seed``, N = ``servers``) of ``env``: a fork of the simulator at its first
+    decision (the whole episode ahead, arrivals included) and the schedule, {task index: server}."""
+    obs, _ = env.reset(seed=seed, options={"servers": servers})
+    scheduler.reset(seed)
+    start, schedule, terminated = env.sim.fork(), {}, False
+    while not terminated:
+        server = int(scheduler.select(obs, env.view))
+        schedule[env.sim.task] = server
+        obs, _, terminated, _, _ = env.step(server)
+    return start, schedule
+
+
+def finish(sim: Simulator, schedule: dict[int, int]) -> float:
+    """Mean response time (seconds) of the episode after ``sim`` (at a decision or just after one; changed) gives
+    every remaining task its server in ``schedule``."""
+    while sim.task >= 0 or sim.next_decision():
+        sim.assign(schedule[sim.task])
+    sim.run_to_completion()
+    return float(np.mean(sim.response_times_s()))
+
+
+def sweep(start: Simulator, schedule: dict[int, int], cost: float, candidates: int) -> tuple[dict[int, int], float]:
+    """One coordinate-descent sweep from ``start`` (a simulator at its first decision; not changed): for each
+    decision in order, the first of the ``candidates`` lowest-EFT servers that lowers the mean response time
+    (seconds) replaces the task's server. Returns the schedule and its cost, never above ``cost`` (``schedule``'s)."""
+    sim = start.fork()
+    while sim.task >= 0 or sim.next_decision():
+        task = sim.task
+        for server in candidate_servers(sim, candidates):
+            if server == schedule[task]:
+                continue
+            trial = schedule | {task: int(server)}
+            fork = sim.fork()
+            fork.assign(int(server))
+            trial_cost = finish(fork, trial)
+            if trial_cost < cost:
+                schedule, cost = trial, trial_cost
+        sim.assign(schedule[task])
+    return schedule, cost
+
+
+def search(start: Simulator, schedule: dict[int, int], candidates: int, sweeps: int) -> tuple[float, int]:
+    """Coordinate descent from ``schedule`` until a sweep changes nothing or after ``sweeps``: (mean response time
+    in seconds of the best schedule found, sweeps run)."""
+    cost = finish(start.fork(), schedule)
+    for done in range(1, sweeps + 1):
+        schedule, new_cost = sweep(start, schedule, cost, candidates)
+        if new_cost == cost:
+            return cost, done
+        cost = new_cost
+    return cost, sweeps
+
+
+def episode_rows(cfg: EvalConfig, n: int, seed: int, starts: list[Scheduler], args) -> list[dict]:
+    """One row per start policy and one for the search's best, on episode ``seed`` at N = ``n``."""
+    env = SchedulingEnv(cfg.env_config(n))
+    eft_start, eft_schedule = record(env, make_scheduler("eft"), seed, n)
+    rows, best = [], np.inf
+    lower_bound = float(eft_start.lower_bound_s.mean())
+    base = {"servers": n, "seed": seed, "lower_bound_s": lower_bound}
+    rows.append(base | {"scheduler": "eft", "mean_response_time_s": finish(eft_start.fork(), eft_schedule)})
+    for scheduler in starts:
+        start, schedule = record(env, scheduler, seed, n)
+        rows.append(base | {"scheduler": scheduler.name, "mean_response_time_s": finish(start.fork(), schedule)})
+        cost, done = search(start, schedule, args.candidates, args.sweeps)
+        print(f"N={n} seed={seed} from {scheduler.name}: {rows[-1]['mean_response_time_s']:.3f} → {cost:.3f} s "
+              f"({done} sweeps)", flush=True)  # fmt: skip
+        best = min(best, cost)
+    rows.append(base | {"scheduler": "search", "mean_response_time_s": best})
+    return rows
+
+
+def report(results: pd.DataFrame, command: str) -> list[str]:
+    """Markdown: per N and policy, mean ratio to the lower bound and the share of EFT's gap closed."""
+    lines = ["# Headroom in SCALE's action space: the best clairvoyant schedule a local search finds", "",
+             "Command:", "", "```", command, "```", ""]  # fmt: skip
+    lines += ["| N | policy | policy / LB | eft / LB | gap closed | episodes |", "|---:|---|---:|---:|---:|---:|"]
+    for (n, policy), cell in results.groupby(["servers", "scheduler"], sort=False):
+        eft = results[(results.servers == n) & (results.scheduler == "eft")]
+        lb = cell.lower_bound_s.mean()
+        ratio, eft_ratio = cell.mean_response_time_s.mean() / lb, eft.mean_response_time_s.mean() / lb
+        share = (eft_ratio - ratio) / (eft_ratio - 1)
+        lines.append(f"| {n} | {policy} | {ratio:.3f} | {eft_ratio:.3f} | {share:.0%} | {len(cell)} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Search every episode; write the report and the per-episode CSV."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, nargs="+", default=[16, 32], help="cluster sizes N")
+    parser.add_argument("--episodes", type=int, default=6, help="seeded episodes per N")
+    parser.add_argument("--seed", type=int, default=EvalConfig.seed, help="first episode seed (evaluate's test seeds)")
+    parser.add_argument("--load", type=float, default=0.85, help="offered load ρ")
+    parser.add_argument("--start", nargs="+", default=["eft-rollout"], help="heuristics whose schedules start a search")
+    parser.add_argument("--checkpoint", type=Path, help="also start from this network's schedule (greedy)")
+    parser.add_argument("--candidates", type=int, default=8, help="servers tried per decision")
+    parser.add_argument("--sweeps", type=int, default=10, help="the most sweeps per search")
+    parser.add_argument("--output", type=Path, default=Path("results/offline_headroom"), help="report and CSV")
+    args = parser.parse_args(argv)
+    if args.candidates < 2:
+        parser.error(f"--candidates: must be ≥ 2 (one is the schedule's own server), got {args.candidates}")
+    checkpoint = None if args.checkpoint is None else find_checkpoint(args.checkpoint)
+    if args.checkpoint is not None and checkpoint is None:
+        parser.error(f"--checkpoint: no checkpoint folder at {args.checkpoint}")
+    try:
+        starts = [make_scheduler(name) for name in args.start]
+        cfg = EvalConfig(servers=tuple(args.servers), episodes=args.episodes, load=args.load, seed=args.seed)
+    except ValueError as err:
+        parser.error(str(err))
+    torch.set_num_threads(1)
+    if checkpoint is not None:
+        starts.append(PolicyScheduler.from_checkpoint(checkpoint))
+    rows = [row for n in args.servers for i in range(args.episodes)
+            for row in episode_rows(cfg, n, args.seed + i, starts, args)]  # fmt: skip
+    results = pd.DataFrame(rows)
+    lines = report(results, shlex.join(["python", "benchmarks/offline_headroom.py", *argv]))
+    write_report(args.output, {"results.csv": results}, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
