@@ -2,7 +2,8 @@
 
 For each N: EFT / LB and policy / LB (ratios of mean response time to the mean lower bound, the same bound for both;
 docs/design.md §2), the share of EFT's gap closed, (EFT/LB − policy/LB) / (EFT/LB − 1), and the policy's paired ratio
-to the best heuristic with its 95 % interval. Writes ``report.md`` beside the summary (or to ``--output``).
+to the best heuristic with its 95 % interval. Writes ``report.md`` beside the summary (or to ``--output``). Exits 2,
+naming the file, if the summary is missing or lacks the policy or the baseline at some N.
 
     scale-rllib evaluate --checkpoint runs/quickstart/checkpoint --servers 16 32 48 64 128 --load 0.85 \\
         --episodes 3 --schedulers eft peft eft-rollout --output results/rho085_quickstart
@@ -41,7 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", default="", help="the evaluate command, quoted in the report")
     parser.add_argument("--output", type=Path, help="report path (default: EVALUATION/report.md)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    table = gap_table(pd.read_csv(args.evaluation / "summary.csv"), args.policy, args.baseline)
+    summary_csv = args.evaluation / "summary.csv"
+    if not summary_csv.is_file():
+        parser.error(f"{summary_csv}: no such file (an evaluate --output folder holds one)")
+    summary = pd.read_csv(summary_csv)
+    for n, names in summary.groupby("servers").scheduler:
+        if missing := sorted({args.policy, args.baseline} - set(names)):
+            parser.error(f"{summary_csv}: no {', '.join(missing)} at N = {n} (it has {', '.join(sorted(set(names)))})")
+    table = gap_table(summary, args.policy, args.baseline)
     lines = [f"# Share of {args.baseline.upper()}'s gap to the lower bound that {args.policy} closes", ""]
     if args.command:
         lines += ["Evaluation:", "", "```", args.command, "```", ""]
