@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -35,8 +38,8 @@ def test_the_search_leaves_efts_trap_for_the_hand_computed_optimum(bench) -> Non
     start = eft_trap()
     eft = {0: FAST, 1: FAST}
     assert bench.finish(start.fork(), eft) == pytest.approx(47.95)
-    cost, sweeps = bench.search(start, eft, candidates=2, sweeps=10)
-    assert cost == pytest.approx(45.0)
+    schedule, cost, sweeps = bench.search(start, eft, candidates=2, sweeps=10)
+    assert schedule == {0: SLOW, 1: FAST} and cost == pytest.approx(45.0)
     assert sweeps == 2  # the first sweep moves task 0 to the slow server; the second changes nothing
     assert start.task == 0 and start.decisions == 0  # the start is not changed
 
@@ -46,6 +49,18 @@ def test_a_sweep_never_returns_a_worse_schedule(bench) -> None:
     optimum = {0: SLOW, 1: FAST}
     schedule, cost = bench.sweep(start, optimum, 45.0, candidates=2)
     assert (schedule, cost) == (optimum, 45.0)
+
+
+def test_iterated_search_never_loses_and_kicks_keep_every_task_scheduled(bench) -> None:
+    start = eft_trap()
+    kicked = bench.kick(start, {0: FAST, 1: FAST}, size=1, candidates=2, rng=np.random.default_rng(0))
+    assert set(kicked) == {0, 1} and set(kicked.values()) <= {SLOW, FAST}
+    args = argparse.Namespace(kicks=3, kick_size=2, candidates=2, sweeps=10)
+    assert bench.iterated_search(start, {0: SLOW, 1: FAST}, 45.0, args, np.random.default_rng(0)) == 45.0
+    # from EFT's schedule (not a local optimum) the first kick + descent reaches the optimum
+    assert bench.iterated_search(start, {0: FAST, 1: FAST}, 47.95, args, np.random.default_rng(0)) == pytest.approx(
+        45.0
+    )
 
 
 def test_report_gives_each_policy_its_share_of_efts_gap(bench) -> None:
@@ -66,6 +81,7 @@ def test_report_gives_each_policy_its_share_of_efts_gap(bench) -> None:
         (["--candidates", "1"], "--candidates: must be ≥ 2"),
         (["--checkpoint", "nowhere"], "--checkpoint: no checkpoint folder at nowhere"),
         (["--start", "fifo"], "unknown scheduler 'fifo'"),
+        (["--kick-size", "0"], "--kicks must be ≥ 0 and --kick-size ≥ 1, got 0 and 0"),
     ],
 )
 def test_bad_flags_exit_2_before_any_search(bench, tmp_path, capsys, flags, message) -> None:
