@@ -116,13 +116,14 @@ def kick(start: Simulator, schedule: dict[int, int], size: int, candidates: int,
     return kicked
 
 
-def iterated_search(start: Simulator, schedule: dict[int, int], cost: float, args, rng) -> float:
-    """``args.kicks`` rounds of :func:`kick` (``args.kick_size`` tasks, each among its :data:`KICK_CANDIDATES`
-    lowest-EFT servers) + :func:`search`, each from the best schedule so far (at first ``schedule``, a local optimum of
-    mean response time ``cost`` seconds); returns the best cost, ≤ ``cost``."""
-    for _ in range(args.kicks):
-        kicked = kick(start, schedule, args.kick_size, KICK_CANDIDATES, rng)
-        trial, trial_cost, _ = search(start, kicked, args.candidates, args.sweeps)
+def iterated_search(
+    start: Simulator, schedule: dict[int, int], cost: float, *, kicks: int, size: int, candidates: int, sweeps: int, rng
+) -> float:
+    """``kicks`` rounds of :func:`kick` (``size`` tasks, each among its :data:`KICK_CANDIDATES` lowest-EFT servers) +
+    :func:`search` (``candidates``, ``sweeps``), each from the best schedule so far (at first ``schedule``, a local
+    optimum of mean response time ``cost`` seconds); returns the best cost, ≤ ``cost``."""
+    for _ in range(kicks):
+        trial, trial_cost, _ = search(start, kick(start, schedule, size, KICK_CANDIDATES, rng), candidates, sweeps)
         if trial_cost < cost:
             schedule, cost = trial, trial_cost
     return cost
@@ -146,7 +147,8 @@ def episode_rows(cfg: EvalConfig, n: int, seed: int, starts: list[Scheduler], ar
         if cost < best:
             best, best_start = cost, (start, schedule)
     if args.kicks:
-        best = iterated_search(*best_start, best, args, np.random.default_rng(seed))
+        best = iterated_search(*best_start, best, kicks=args.kicks, size=args.kick_size, candidates=args.candidates,
+                               sweeps=args.sweeps, rng=np.random.default_rng(seed))  # fmt: skip
         print(f"N={n} seed={seed} after {args.kicks} kicks: {best:.3f} s", flush=True)
     rows.append(base | {"scheduler": "search", "mean_response_time_s": best})
     return rows

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -55,12 +53,10 @@ def test_iterated_search_never_loses_and_kicks_keep_every_task_scheduled(bench) 
     start = eft_trap()
     kicked = bench.kick(start, {0: FAST, 1: FAST}, size=1, candidates=2, rng=np.random.default_rng(0))
     assert set(kicked) == {0, 1} and set(kicked.values()) <= {SLOW, FAST}
-    args = argparse.Namespace(kicks=3, kick_size=2, candidates=2, sweeps=10)
-    assert bench.iterated_search(start, {0: SLOW, 1: FAST}, 45.0, args, np.random.default_rng(0)) == 45.0
-    # from EFT's schedule (not a local optimum) the first kick + descent reaches the optimum
-    assert bench.iterated_search(start, {0: FAST, 1: FAST}, 47.95, args, np.random.default_rng(0)) == pytest.approx(
-        45.0
-    )
+    args = {"kicks": 3, "size": 2, "candidates": 2, "sweeps": 10}
+    assert bench.iterated_search(start, {0: SLOW, 1: FAST}, 45.0, **args, rng=np.random.default_rng(0)) == 45.0
+    rng = np.random.default_rng(0)  # from EFT's schedule (not a local optimum) a kick's descent reaches the optimum
+    assert bench.iterated_search(start, {0: FAST, 1: FAST}, 47.95, **args, rng=rng) == pytest.approx(45.0)
 
 
 def test_report_gives_each_policy_its_share_of_efts_gap(bench) -> None:
