@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,20 @@ def gap_table(summary: pd.DataFrame, policy: str, baseline: str) -> pd.DataFrame
                      "paired_ratio_ci95": by.loc[policy, "paired_ratio_ci95"],
                      "episodes": int(by.loc[policy, "episodes"])})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def policy_gap_lines(summary: pd.DataFrame, policies: Sequence[str], baseline: str = "eft") -> list[str]:
+    """Markdown table: per policy of ``policies``, per N, baseline / LB, policy / LB, the share of the baseline's gap
+    closed and the episodes (``summary``: :func:`~scale_rllib.evaluation.summarize`'s columns)."""
+    lines = [
+        f"| policy | N | {baseline} / LB | policy / LB | gap closed | episodes |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for policy in policies:
+        for r in gap_table(summary, policy, baseline).to_dict("records"):
+            base, pol, share = r[f"{baseline}_over_lb"], r[f"{policy}_over_lb"], r["gap_closed"]
+            lines.append(f"| {policy} | {r['servers']} | {base:.3f} | {pol:.3f} | {share:.0%} | {r['episodes']} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

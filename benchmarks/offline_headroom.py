@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from gap import policy_gap_lines  # benchmarks/ is on sys.path when a script in it runs
 
 from scale_rllib.env.scheduling_env import SchedulingEnv
-from scale_rllib.evaluation import EvalConfig
+from scale_rllib.evaluation import EvalConfig, summarize
 from scale_rllib.evaluation.report import write_report
 from scale_rllib.schedulers import Scheduler, make_scheduler
 from scale_rllib.schedulers.policy import PolicyScheduler
@@ -155,17 +156,12 @@ def episode_rows(cfg: EvalConfig, n: int, seed: int, starts: list[Scheduler], ar
 
 
 def report(results: pd.DataFrame, command: str) -> list[str]:
-    """Markdown: per N and policy, mean ratio to the lower bound and the share of EFT's gap closed."""
+    """Markdown: per policy (every start, then ``search``) and N, EFT / LB, policy / LB and the share of EFT's gap
+    closed (``benchmarks/gap.py``'s table)."""
     lines = ["# Headroom in SCALE's action space: the best clairvoyant schedule a local search finds", "",
              "Command:", "", "```", command, "```", ""]  # fmt: skip
-    lines += ["| N | policy | policy / LB | eft / LB | gap closed | episodes |", "|---:|---|---:|---:|---:|---:|"]
-    for (n, policy), cell in results.groupby(["servers", "scheduler"], sort=False):
-        eft = results[(results.servers == n) & (results.scheduler == "eft")]
-        lb = cell.lower_bound_s.mean()
-        ratio, eft_ratio = cell.mean_response_time_s.mean() / lb, eft.mean_response_time_s.mean() / lb
-        share = (eft_ratio - ratio) / (eft_ratio - 1)
-        lines.append(f"| {n} | {policy} | {ratio:.3f} | {eft_ratio:.3f} | {share:.0%} | {len(cell)} |")
-    return lines
+    policies = [name for name in dict.fromkeys(results.scheduler) if name != "eft"]
+    return lines + policy_gap_lines(summarize(results.to_dict("records")), policies)
 
 
 def main(argv: list[str] | None = None) -> int:

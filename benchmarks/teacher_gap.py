@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from gap import gap_table  # benchmarks/ is on sys.path when a script in it runs
+from gap import policy_gap_lines  # benchmarks/ is on sys.path when a script in it runs
 
 from scale_rllib.evaluation import EvalConfig, evaluate, summarize
 from scale_rllib.evaluation.report import write_report
@@ -38,12 +38,7 @@ def report(summary: pd.DataFrame, command: str, policies: tuple[str, ...] = POLI
     """Markdown: per policy of ``policies``, per N, EFT / LB, policy / LB and the share of EFT's gap closed."""
     lines = ["# Share of EFT's gap to the lower bound: the network, its self-rollout teacher, eft-rollout", "",
              "Command:", "", "```", command, "```", ""]  # fmt: skip
-    lines += ["| policy | N | eft / LB | policy / LB | gap closed | episodes |", "|---|---:|---:|---:|---:|---:|"]
-    for policy in policies:
-        for r in gap_table(summary, policy, "eft").to_dict("records"):
-            lines.append(f"| {policy} | {r['servers']} | {r['eft_over_lb']:.3f} | {r[f'{policy}_over_lb']:.3f} | "
-                         f"{r['gap_closed']:.0%} | {r['episodes']} |")  # fmt: skip
-    return lines
+    return lines + policy_gap_lines(summary, policies)
 
 
 def main(argv: list[str] | None = None) -> int:
