@@ -7,16 +7,19 @@ each ``--start`` policy on the episode and does coordinate descent (a local sear
 *Combinatorial Optimization*, 1982, ch. 19): for each decision in simulation order it tries the ``--candidates``
 lowest-EFT servers for that task (one per group of interchangeable servers, as the rollout heuristics pick them), every
 other task keeping its server, and keeps a change that lowers the episode's mean response time; sweeps repeat until
-one changes nothing (or ``--sweeps``). The best schedule over the starts is reported.
+one changes nothing (or ``--sweeps``). Descent stops in the local optimum of its start, so ``--kicks K`` then runs an
+iterated local search from the best of them: K times, ``--kick-size`` tasks near a random decision get random servers
+among their 4 lowest-EFT ones and descent runs again; a better result replaces the best (seeded by the episode). The
+best schedule found is reported as ``search``.
 
 A schedule the search finds is one the simulator ran, so its share of EFT's gap, (EFT/LB − best/LB) / (EFT/LB − 1)
 as in ``benchmarks/gap.py``, is a lower estimate of the headroom any scheduler in this action space has, online or
 clairvoyant; it is not an upper bound (a local search can miss better schedules). An online policy, which does not
 know the arrivals, can at best match a clairvoyant one. Runtime grows with the square of the decisions: ≈ 10 s per
-sweep at N = 16 and ≈ 40 s at N = 32 (ρ = 0.85, one core).
+sweep at N = 16 and ≈ 40 s at N = 32 (ρ = 0.85, one core); a kick and its descent ≈ 35 s at N = 16.
 
-    python benchmarks/offline_headroom.py --servers 16 32 --episodes 6 --load 0.85 \\
-        --checkpoint runs/seeds/clone-seed0/warm_start_checkpoint --output results/offline_headroom
+    python benchmarks/offline_headroom.py --servers 16 --episodes 6 --start eft-rollout peft-rollout-2 \\
+        --checkpoint runs/quickstart/warm_start_checkpoint --kicks 12 --output runs/offline_headroom/n16
 """
 
 from __future__ import annotations
