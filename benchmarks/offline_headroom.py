@@ -71,8 +71,9 @@ def finish(sim: Simulator, schedule: dict[int, int]) -> float:
 
 def sweep(start: Simulator, schedule: dict[int, int], cost: float, candidates: int) -> tuple[dict[int, int], float]:
     """One coordinate-descent sweep from ``start`` (a simulator at its first decision; not changed): for each
-    decision in order, the first of the ``candidates`` lowest-EFT servers that lowers the mean response time
-    (seconds) replaces the task's server. Returns the schedule and its cost, never above ``cost`` (``schedule``'s)."""
+    decision in order, the task's server becomes the one of its ``candidates`` lowest-EFT servers with the lowest mean
+    response time (seconds), its own on a tie. Returns the schedule and its cost, never above ``cost``
+    (``schedule``'s)."""
     sim = start.fork()
     while sim.task >= 0 or sim.next_decision():
         task = sim.task
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweeps", type=int, default=10, help="the most sweeps per search")
     parser.add_argument("--kicks", type=int, default=0, help="iterated local search rounds from the best start")
     parser.add_argument("--kick-size", type=int, default=10, help="tasks one kick gives random servers")
-    parser.add_argument("--output", type=Path, default=Path("results/offline_headroom"), help="report and CSV")
+    parser.add_argument("--output", type=Path, default=Path("runs/offline_headroom"), help="report and CSV")
     args = parser.parse_args(argv)
     if args.candidates < 2:
         parser.error(f"--candidates: must be ≥ 2 (one is the schedule's own server), got {args.candidates}")
