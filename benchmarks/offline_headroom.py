@@ -37,7 +37,7 @@ from gap import policy_gap_lines  # benchmarks/ is on sys.path when a script in 
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.evaluation import EvalConfig, summarize
 from scale_rllib.evaluation.report import write_report
-from scale_rllib.schedulers import Scheduler, make_scheduler
+from scale_rllib.schedulers import Scheduler, make_scheduler, run_episode
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.schedulers.rollout import candidate_servers
 from scale_rllib.sim.simulator import Simulator
@@ -50,14 +50,15 @@ KICK_CANDIDATES = 4
 def record(env: SchedulingEnv, scheduler: Scheduler, seed: int, servers: int) -> tuple[Simulator, dict[int, int]]:
     """Run ``scheduler`` on the episode (``seed``, N = ``servers``) of ``env``: a fork of the simulator at its first
     decision (the whole episode ahead, arrivals included) and the schedule, {task index: server}."""
-    obs, _ = env.reset(seed=seed, options={"servers": servers})
-    scheduler.reset(seed)
-    start, schedule, terminated = env.sim.fork(), {}, False
-    while not terminated:
-        server = int(scheduler.select(obs, env.view))
-        schedule[env.sim.task] = server
-        obs, _, terminated, _, _ = env.step(server)
-    return start, schedule
+    forks, schedule = [], {}
+
+    def keep(sim: Simulator, server: int) -> None:
+        if not forks:
+            forks.append(sim.fork())
+        schedule[sim.task] = int(server)
+
+    run_episode(env, scheduler, seed, servers, on_decision=keep)
+    return forks[0], schedule
 
 
 def finish(sim: Simulator, schedule: dict[int, int]) -> float:

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scale_rllib.env.scheduling_env import SchedulingEnv
+from scale_rllib.schedulers import make_scheduler, run_episode
 from scale_rllib.sim.cluster import Cluster
 from scale_rllib.sim.simulator import Simulator
 from tests.scripts import BENCHMARKS, load_benchmark
@@ -41,6 +43,15 @@ def test_the_search_leaves_efts_trap_for_the_hand_computed_optimum(bench) -> Non
     assert schedule == {0: SLOW, 1: FAST} and cost == pytest.approx(45.0)
     assert sweeps == 2  # the first sweep moves task 0 to the slow server; the second changes nothing
     assert start.task == 0 and start.decisions == 0  # the start is not changed
+
+
+def test_record_keeps_every_decision_and_its_replay_is_the_episode(bench) -> None:
+    env = SchedulingEnv({"num_workflows": 15})
+    start, schedule = bench.record(env, make_scheduler("eft"), seed=7, servers=6)
+    episode = run_episode(env, make_scheduler("eft"), seed=7, servers=6)
+    assert start.decisions == 0 and start.task >= 0  # forked at the first decision, before it was applied
+    assert len(schedule) == episode.decisions == sum(w.num_tasks for w in start.workflows)
+    assert bench.finish(start.fork(), schedule) == pytest.approx(episode.mean_response_time_s)
 
 
 def test_a_sweep_never_returns_a_worse_schedule(bench) -> None:

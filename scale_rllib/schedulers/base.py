@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +81,7 @@ def run_episode(
     servers: int | None = None,
     simulator: Simulator | None = None,
     load: float | None = None,
+    on_decision: Callable[[Simulator, int], None] | None = None,
 ) -> EpisodeResult:
     """Run one full episode of ``env`` with ``scheduler``; the same seed gives the same workflows and cluster.
 
@@ -90,6 +92,8 @@ def run_episode(
         servers: Fix N (default: drawn from the env's ``servers_range``).
         simulator: Run this fresh simulator (e.g. a replayed DWS stream) instead of drawing an episode.
         load: The offered load to record (default: the env config's).
+        on_decision: Called with the simulator (at the decision: ``sim.task`` is the ready task) and the chosen
+            server before each decision is applied, e.g. to record the schedule; it must not change the simulator.
 
     Raises:
         ValueError: the scheduler returned an invalid server.
@@ -100,7 +104,10 @@ def run_episode(
     scheduler.reset(seed)
     terminated = False
     while not terminated:
-        obs, _, terminated, _, info = env.step(scheduler.select(obs, env.view))
+        server = scheduler.select(obs, env.view)
+        if on_decision is not None:
+            on_decision(env.sim, server)
+        obs, _, terminated, _, info = env.step(server)
     return EpisodeResult(
         scheduler.name,
         env.sim.cluster.num_servers,
