@@ -25,7 +25,6 @@ import numpy as np
 from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.schedulers.heuristics import EFTScheduler, RandomScheduler
-from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.generators.agentic import AgenticWorkload
 
 COMPACT_MODEL = {"embed_dim": 16, "num_heads": 2}
@@ -41,8 +40,7 @@ def simulator_decisions_per_s(n: int, repeats: int) -> float:
     """Bare simulator + EFT (argmin of EFT), no env, best of ``repeats``."""
     workload, best = AgenticWorkload(), 0.0
     for r in range(repeats):
-        sim = build_episode(
-            workload,
+        sim = workload.build_episode(
             np.random.default_rng(r),
             servers=n,
             load=0.7,

@@ -17,7 +17,6 @@ from scale_rllib.sim.performance_model import PerformancePrior
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind, Workflow
 from scale_rllib.validation import ConfigError
-from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.spec import make_workload
 
 CODE = int(TaskKind.CODE)  # agentic's non-LLM kind with the most expected work: the one the shift scales
@@ -37,7 +36,7 @@ def hand_built() -> Simulator:
 
 
 def agentic_episode(seed: int, workflows: int) -> Simulator:
-    return build_episode(make_workload("agentic", 200), np.random.default_rng(seed), servers=8, load=0.7,
+    return make_workload("agentic", 200).build_episode(np.random.default_rng(seed), servers=8, load=0.7,
                          num_workflows=workflows, randomize_mix=False)  # fmt: skip
 
 

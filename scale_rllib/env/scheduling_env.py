@@ -19,7 +19,6 @@ from scale_rllib.sim.knowledge import EstimatedRuntimes
 from scale_rllib.sim.performance_model import PerformancePrior
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind, Workflow
-from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.spec import make_workload
 
 
@@ -112,8 +111,7 @@ class SchedulingEnv(gym.Env):
         self.sim = (
             prebuilt
             if prebuilt is not None
-            else build_episode(
-                self.workload,
+            else self.workload.build_episode(
                 rng,
                 servers=n,
                 load=cfg.load,

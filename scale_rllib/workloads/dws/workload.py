@@ -1,8 +1,8 @@
 """``dws:DIR``: DWS-like training and evaluation episodes (random k×n pools, rates around the peer's).
 
 The workflows are the DAX set "S" read from DIR (work = runtime × 16); the cluster profile is the six vCPU types
-(speed = vCPU, one slot); each episode builds its own cluster through :meth:`DwsWorkload.build_episode` (which
-:func:`scale_rllib.workloads.episode.build_episode` calls for workloads that have it):
+(speed = vCPU, one slot); each episode builds its own cluster through :meth:`DwsWorkload.build_episode`, which overrides
+:meth:`Workload.build_episode`:
 
 - **pool**: N servers (the env's randomized cluster size) over the first k vCPU types, type-major. Training
   (``randomize_mix``): k uniform in [3, min(6, N)], N split as evenly as possible (N // k each, the remainder to
