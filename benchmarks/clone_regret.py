@@ -4,10 +4,11 @@ cost-sensitive cloning). The episodes are the two DWS reference streams (``--dat
 ``--servers N`` seeded episodes of a workload (``--workload``, ``--load``, ``--episodes``, ``--seed``: the episodes
 ``scale-rllib evaluate`` runs with the same flags).
 
-Per (recipe, seed, episode) the report gives response time / lower bound, how often the policy picks the teacher's
-server, how often its choice is as cheap as the cheapest tried fork (the teacher's optimal set), how often its choice
-costs more ("regret > 0"), the summed regret (Σ completion-time seconds of the in-system workflows, each decision
-priced alone), the share of that regret in the 20 dearest decisions, and how often every tried fork costs the same.
+Per (recipe, seed, episode: the ``stream`` column) the report gives response time / lower bound, how often the
+policy picks the teacher's server, how often its choice is as cheap as the cheapest tried fork (the teacher's optimal
+set), how often its choice costs more ("regret > 0"), the summed regret (Σ completion-time seconds of the in-system
+workflows, each decision priced alone), the share of that regret in the 20 dearest decisions, and how often every
+tried fork costs the same.
 
     python benchmarks/clone_regret.py --data ../shared/data/dws \\
         --runs clone/0=runs/dws_nested_d4/seed0/warm_start_checkpoint … --output results/clone_regret
