@@ -12,7 +12,6 @@ from scale_rllib.schedulers import make_scheduler
 from scale_rllib.sim.llm_engine import ENGINE_PROFILES
 from scale_rllib.sim.serving import ServingSimulator, capacity_cluster
 from scale_rllib.sim.workflow import TaskKind, Workflow
-from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.formats.sharegpt import PromptResponse
 from scale_rllib.workloads.generators.agentic_real import AgenticRealWorkload, load_sources
 from scale_rllib.workloads.generators.agentic_serving import (
@@ -159,7 +158,7 @@ def test_profile_engine_rates_are_one_call_alone() -> None:
 # ---------------------------------------------------------------------------------------------------- episode
 def test_build_episode_returns_a_serving_simulator(serving: AgenticServingWorkload) -> None:
     ranked = dataclasses.replace(serving, queue="predicted", sample_rank=np.arange(len(serving.pairs), dtype=float))
-    sim = build_episode(ranked, np.random.default_rng(5), servers=8, load=0.6, num_workflows=24, randomize_mix=False)
+    sim = ranked.build_episode(np.random.default_rng(5), servers=8, load=0.6, num_workflows=24, randomize_mix=False)
     assert isinstance(sim, ServingSimulator) and sim.queue_policy == "predicted"
     assert sim.cluster.is_engine.sum() == 4
     rate = 0.6 * capacity_cluster(sim.cluster, serving.mean_sequence_tokens).service_rate(

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from scale_rllib.cli import main
-from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.errors import WorkloadFileError
 from scale_rllib.workloads.formats.azure import load_azure_trace
 from scale_rllib.workloads.replay import ReplayedArrivals
@@ -115,7 +114,7 @@ def test_any_workload_with_replayed_arrivals(shared_data: Path) -> None:
     path = shared_data / "azure-llm-2023" / "AzureLLMInferenceTrace_conv.csv"
     workload = make_workload(f"agentic@azure:{path}")
     assert isinstance(workload, ReplayedArrivals) and workload.profile is make_workload("agentic").profile
-    sim = build_episode(workload, np.random.default_rng(3), servers=8, load=0.5, num_workflows=40, randomize_mix=False)
+    sim = workload.build_episode(np.random.default_rng(3), servers=8, load=0.5, num_workflows=40, randomize_mix=False)
     rate = 0.5 * sim.cluster.service_rate(workload.mean_work_by_kind())
     recorded = sim.arrival_s * rate / workload.trace.mean_rate_per_s  # back in trace seconds
     windows = np.lib.stride_tricks.sliding_window_view(workload.trace.arrival_s, 40)  # every 40-request window

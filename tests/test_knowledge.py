@@ -16,7 +16,6 @@ from scale_rllib.sim.knowledge import EstimatedRuntimes
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind
 from scale_rllib.validation import ConfigError
-from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.spec import make_workload
 from tests.test_dws import chain
 
@@ -26,8 +25,8 @@ COMPUTE = int(TaskKind.COMPUTE)  # the kind of test_dws.chain's tasks
 def profile_and_truths() -> tuple[Simulator, list[Simulator]]:
     """An agentic episode at N = 16 whose 48 workflows all arrive at t = 0 (many decisions before the first
     completion), and two engines that run it on clusters 3 × slower and 3 × faster than the profile says."""
-    sim = build_episode(make_workload("agentic", 200), np.random.default_rng(0), servers=16, load=0.7,
-                        num_workflows=48, randomize_mix=False)  # fmt: skip
+    sim = make_workload("agentic", 200).build_episode(np.random.default_rng(0), servers=16, load=0.7,
+                                                      num_workflows=48, randomize_mix=False)  # fmt: skip
     profile = sim.cluster
     truths = [profile.with_speeds(profile.speed * f, profile.decode_speed * f) for f in (1 / 3, 3.0)]
     engines = [Simulator(c, sim.workflows, np.zeros(len(sim.workflows))) for c in truths]

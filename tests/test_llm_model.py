@@ -12,7 +12,6 @@ from scale_rllib.env.observation import SERVER_FEATURES, encode
 from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import NUM_KINDS, TaskKind, Workflow, WorkflowError
-from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.generators.agentic_real import AgenticRealWorkload, parse_agentic_real
 from scale_rllib.workloads.generators.llm_model import AGENTIC_REAL_PROFILE, llm_exec_time_s
 from scale_rllib.workloads.generators.runtime_fit import EMBEDDED_FITS, fit_runtimes, fit_wfinstances
@@ -144,7 +143,7 @@ def test_agentic_real_means_match_samples(real: AgenticRealWorkload) -> None:
 
 
 def test_agentic_real_episode_replays_azure_arrivals(real: AgenticRealWorkload) -> None:
-    sim = build_episode(real, np.random.default_rng(5), servers=16, load=0.7, num_workflows=64, randomize_mix=False)
+    sim = real.build_episode(np.random.default_rng(5), servers=16, load=0.7, num_workflows=64, randomize_mix=False)
     rate = 0.7 * sim.cluster.service_rate(real.mean_work_by_kind(), real.mean_decode_work_by_kind())
     windows = np.lib.stride_tricks.sliding_window_view(real.trace.arrival_s, 64)
     recorded = sim.arrival_s * rate / real.trace.mean_rate_per_s

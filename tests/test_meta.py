@@ -36,7 +36,6 @@ from scale_rllib.training.checkpoints import METADATA_FILE
 from scale_rllib.training.config import TrainConfig
 from scale_rllib.training.init_checkpoint import initial_weights
 from scale_rllib.validation import ConfigError
-from scale_rllib.workloads.episode import build_episode
 from scale_rllib.workloads.spec import make_workload
 
 ARRAYS = ("arrival_s", "task_work", "task_exec_s", "task_start_s", "task_finish_s", "task_server")
@@ -133,8 +132,8 @@ def test_none_leaves_episodes_bit_identical(fields: dict) -> None:
     env = SchedulingEnv(config)
     env.reset(seed=3)
     rng = np.random.default_rng(3)
-    sim = build_episode(env.workload, rng, servers=int(rng.integers(16, 17)), load=0.7, num_workflows=64,
-                        randomize_mix=True)  # fmt: skip
+    sim = env.workload.build_episode(rng, servers=int(rng.integers(16, 17)), load=0.7, num_workflows=64,
+                                     randomize_mix=True)  # fmt: skip
     if fields:
         sim, knowledge = _with_knowledge(sim, config, rng, env._shift_kind)
     assert env.np_random.bit_generator.state == rng.bit_generator.state
