@@ -13,8 +13,11 @@ import pandas as pd
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def load_benchmark(name: str) -> ModuleType:
-    """``benchmarks/<name>.py`` imported as module ``bench_<name>``."""
+def load_benchmark(name: str, monkeypatch=None) -> ModuleType:
+    """``benchmarks/<name>.py`` imported as module ``bench_<name>``; with pytest's ``monkeypatch``, benchmarks/ is first
+    on ``sys.path`` for the test, as when the script runs (scripts import their siblings, e.g. ``gap.py``)."""
+    if monkeypatch is not None:
+        monkeypatch.syspath_prepend(str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -10,13 +10,12 @@ from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.evaluation.scenarios import Episode
 from scale_rllib.schedulers import make_scheduler, run_episode
-from tests.scripts import BENCHMARKS, load_benchmark
+from tests.scripts import load_benchmark
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # as when the script runs: it imports benchmarks/dws_seeds.py
-    return load_benchmark("clone_regret")
+    return load_benchmark("clone_regret", monkeypatch)
 
 
 def small_episode() -> tuple[EnvConfig, Episode]:

@@ -10,7 +10,7 @@ from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.schedulers import make_scheduler, run_episode
 from scale_rllib.sim.cluster import Cluster
 from scale_rllib.sim.simulator import Simulator
-from tests.scripts import BENCHMARKS, load_benchmark
+from tests.scripts import load_benchmark
 from tests.test_dws import chain, speed
 
 SLOW, FAST = 0, 1
@@ -18,8 +18,7 @@ SLOW, FAST = 0, 1
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # as when the script runs: it imports benchmarks/gap.py
-    return load_benchmark("offline_headroom")
+    return load_benchmark("offline_headroom", monkeypatch)
 
 
 def eft_trap() -> Simulator:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.scripts import BENCHMARKS, evaluation_folder, load_benchmark
+from tests.scripts import evaluation_folder, load_benchmark
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # as when the script runs: it imports benchmarks/gap.py
-    return load_benchmark("paired_gap")
+    return load_benchmark("paired_gap", monkeypatch)
 
 
 def test_shares_and_paired_ratios_per_seed_and_pooled(bench, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.scripts import BENCHMARKS, evaluation_folder, load_benchmark
+from tests.scripts import evaluation_folder, load_benchmark
 
 VALIDATION = {20_000: 10.0, 20_001: 12.0}  # validation episode seeds → the network's RT (unused by the score)
 TEST = {10_000: 10.0, 10_001: 20.0}
@@ -13,8 +13,7 @@ TEST = {10_000: 10.0, 10_001: 20.0}
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # as when the script runs: it imports gap.py and paired_gap.py
-    return load_benchmark("select_by_validation")
+    return load_benchmark("select_by_validation", monkeypatch)
 
 
 def _candidate(root, name: str, val_over_lb: float, test_rt: dict, test_over_lb: float) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.scripts import BENCHMARKS, load_benchmark
+from tests.scripts import load_benchmark
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # as when the script runs: it imports benchmarks/gap.py
-    return load_benchmark("teacher_gap")
+    return load_benchmark("teacher_gap", monkeypatch)
 
 
 def _summary() -> pd.DataFrame:
