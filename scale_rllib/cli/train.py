@@ -42,6 +42,12 @@ def add_parser(sub) -> None:
         help="instead of --servers: draw N uniformly in [MIN, MAX] per episode",
     )
     p.add_argument("--max-servers", type=int, help="observation padding size (default: the largest N trained on)")
+    p.add_argument(
+        "--observe-backlog",
+        action="store_true",
+        help="add the cluster's backlog (pending and committed work over capacity) to the ready task's features; "
+        "evaluate reads it from the checkpoint",
+    )
     add_ppo_arguments(p)
     p.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed of RLlib, the env runners and the clone")
     output_argument(p, "run directory: checkpoints")

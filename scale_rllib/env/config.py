@@ -57,6 +57,9 @@ class EnvConfig:
         model_prior_count: κ₀ > 0, the weight of the profile in the model's estimates, in completions (estimated
             runtime knowledge only): after n completions of a (server type, kind) the estimate is n / (n + κ₀) of the
             way from the profile to their mean (in log time).
+        observe_backlog: Observations carry the cluster's backlog — pending and committed work over capacity
+            (:data:`~scale_rllib.env.observation.BACKLOG_FEATURES`), what a lookahead teacher's forks see and the
+            base features do not; False: the base task features only.
 
     Raises:
         ConfigError: any invalid field (named), including an unknown workload kind or a missing path.
@@ -83,6 +86,7 @@ class EnvConfig:
     shift_distribution: str = "none"
     model_forgetting: float = 1.0
     model_prior_count: float = 1.0
+    observe_backlog: bool = False
 
     def __post_init__(self) -> None:
         lo, hi = self.servers_range

@@ -51,6 +51,16 @@ TASK_FEATURES = tuple(f"kind_{k}" for k in range(NUM_KINDS)) + (
     "workflows_in_system_per_server",
     "log1p_min_wait_over_min",
 )
+#: The extra ready-task features of observations with the cluster's backlog (``EnvConfig.observe_backlog``,
+#: docs/design.md §3), after :data:`TASK_FEATURES`: how long the whole cluster needs to drain the work it knows of, in
+#: units of τ. Pending work is every not-yet-assigned task of the workflows in the system (the ready one included; the
+#: tasks a lookahead teacher's forks schedule), each at its fastest execution time; a kind's capacity is the cluster's
+#: slots weighted by their speed for that kind relative to the fastest server (fastest-server slot equivalents).
+BACKLOG_FEATURES = (
+    "log1p_pending_kind_drain_over_tau",  # pending work of the ready task's kind / that kind's capacity / τ
+    "log1p_pending_drain_over_tau",  # Σ over kinds of pending work / capacity (the kinds share the servers) / τ
+    "log1p_committed_drain_over_tau",  # Σ over slots of assigned work not yet done (max(free − now, 0)) / slots / τ
+)
 
 
 #: Upper bound of every feature: all are ratios in [0, 1] or logs of ratios (log(1e30) ≈ 69).
@@ -64,6 +74,16 @@ def server_features(with_uncertainty: bool = False, with_serving: bool = False) 
     return SERVER_FEATURES + extra
 
 
+def task_features(with_backlog: bool = False) -> tuple[str, ...]:
+    """The ready-task feature names in order: :data:`TASK_FEATURES`, then :data:`BACKLOG_FEATURES` if asked."""
+    return TASK_FEATURES + (BACKLOG_FEATURES if with_backlog else ())
+
+
+def has_backlog(space: spaces.Dict) -> bool:
+    """Whether an observation space (e.g. a trained module's) has the backlog task features."""
+    return space["task"].shape[-1] == len(task_features(True))
+
+
 def has_uncertainty(space: spaces.Dict) -> bool:
     """Whether an observation space (e.g. a trained module's) has the uncertainty columns."""
     return (space["servers"].shape[-1] - len(SERVER_FEATURES)) % len(SERVING_FEATURES) == len(UNCERTAINTY_FEATURES)
@@ -74,25 +94,32 @@ def has_serving(space: spaces.Dict) -> bool:
     return space["servers"].shape[-1] - len(SERVER_FEATURES) >= len(SERVING_FEATURES)
 
 
-def observation_space(max_servers: int, with_uncertainty: bool = False, with_serving: bool = False) -> spaces.Dict:
+def observation_space(
+    max_servers: int, with_uncertainty: bool = False, with_serving: bool = False, with_backlog: bool = False
+) -> spaces.Dict:
     """The env's Dict observation space.
 
-    Keys: ``servers`` (max_servers, F_s) float32 (F_s = len(:func:`server_features`)), ``task`` (F_t,) float32,
-    ``action_mask`` (max_servers,) float32 in {0, 1} (1 = a real server).
+    Keys: ``servers`` (max_servers, F_s) float32 (F_s = len(:func:`server_features`)), ``task`` (F_t,) float32
+    (F_t = len(:func:`task_features`)), ``action_mask`` (max_servers,) float32 in {0, 1} (1 = a real server).
     """
     return spaces.Dict(
         {
             "servers": spaces.Box(
                 0.0, FEATURE_MAX, (max_servers, len(server_features(with_uncertainty, with_serving))), np.float32
             ),
-            "task": spaces.Box(0.0, FEATURE_MAX, (len(TASK_FEATURES),), np.float32),
+            "task": spaces.Box(0.0, FEATURE_MAX, (len(task_features(with_backlog)),), np.float32),
             "action_mask": spaces.Box(0.0, 1.0, (max_servers,), np.float32),
         }
     )
 
 
 def encode(
-    sim: Simulator, max_servers: int, tau_s: float, with_uncertainty: bool = False, with_serving: bool = False
+    sim: Simulator,
+    max_servers: int,
+    tau_s: float,
+    with_uncertainty: bool = False,
+    with_serving: bool = False,
+    with_backlog: bool = False,
 ) -> dict[str, np.ndarray]:
     """Encode the simulator's current decision.
 
@@ -104,6 +131,7 @@ def encode(
             ``sim.colocation_log_factor``; 0 and 1 where None).
         with_serving: Add the :data:`SERVING_FEATURES` columns (``sim`` must be a
             :class:`~scale_rllib.sim.serving.ServingSimulator`, or a simulator with the same engine-state methods).
+        with_backlog: Add the :data:`BACKLOG_FEATURES` to the task features.
 
     Returns:
         A dict matching :func:`observation_space`.
@@ -135,7 +163,10 @@ def encode(
         _serving_columns(sim, columns[len(server_features(with_uncertainty)) :])
     mask = np.zeros(max_servers, dtype=np.float32)
     mask[:n] = 1.0
-    return {"servers": servers, "task": _task_features(sim, tau_s, e_min, wait), "action_mask": mask}
+    task = _task_features(sim, tau_s, e_min, wait)
+    if with_backlog:
+        task = np.concatenate([task, backlog_features(sim, tau_s)])
+    return {"servers": servers, "task": task, "action_mask": mask}
 
 
 def _uncertainty_columns(sim: Simulator, start: np.ndarray, columns: np.ndarray) -> None:
@@ -174,14 +205,42 @@ def _task_features(sim: Simulator, tau_s: float, e_min: float, wait: np.ndarray)
     return task
 
 
+def backlog_features(sim: Simulator, tau_s: float) -> np.ndarray:
+    """Shape (3,) float32: the :data:`BACKLOG_FEATURES` of ``sim``'s current decision (``sim.task`` ≥ 0).
+
+    With P_k the fastest execution times (seconds) summed over the unassigned tasks of kind k of the workflows in the
+    system and C_k = Σ_s slots_s · speed[s, k] / max_s speed[s, k] (fastest-server slots), the features are
+    log1p(P_kind / C_kind / τ), log1p(Σ_k P_k / C_k / τ) and log1p(Σ_slots max(free − now, 0) / Σ_s slots_s / τ).
+    Completed workflows between the in-system ones have every task assigned, so one contiguous slice of the task
+    arrays is scanned: O(tasks of the in-system workflows' span) per decision.
+    """
+    wfs = sim.in_system_workflows()
+    lo, hi = int(sim.offset[wfs[0]]), int(sim.offset[wfs[-1] + 1])
+    unassigned = sim.task_server[lo:hi] < 0
+    kinds = sim.task_kind[lo:hi][unassigned]
+    pending = np.bincount(kinds, weights=sim.task_fastest_s[lo:hi][unassigned], minlength=NUM_KINDS)
+    cluster = sim.cluster
+    relative = cluster.speed / np.maximum(cluster.speed.max(axis=0), 1e-12)  # (N, K)
+    capacity = np.maximum(cluster.slots @ relative, 1e-12)  # (K,) fastest-server slot equivalents
+    drain = pending / capacity
+    free = sim.slot_free_s[np.isfinite(sim.slot_free_s)]
+    committed = np.maximum(free - sim.now_s, 0.0).sum() / cluster.slots.sum()
+    values = (drain[sim.task_kind[sim.task]], drain.sum(), committed)
+    return np.log1p(np.asarray(values, dtype=np.float64) / tau_s).astype(np.float32)
+
+
 def terminal_observation(
-    max_servers: int, num_servers: int, with_uncertainty: bool = False, with_serving: bool = False
+    max_servers: int,
+    num_servers: int,
+    with_uncertainty: bool = False,
+    with_serving: bool = False,
+    with_backlog: bool = False,
 ) -> dict[str, np.ndarray]:
     """Zero features with the real servers unmasked (returned once the episode is over)."""
     mask = np.zeros(max_servers, dtype=np.float32)
     mask[:num_servers] = 1.0
     return {
         "servers": np.zeros((max_servers, len(server_features(with_uncertainty, with_serving))), dtype=np.float32),
-        "task": np.zeros(len(TASK_FEATURES), dtype=np.float32),
+        "task": np.zeros(len(task_features(with_backlog)), dtype=np.float32),
         "action_mask": mask,
     }

@@ -79,7 +79,9 @@ class SchedulingEnv(gym.Env):
         # the kind whose work EnvConfig.work_shift scales (only computed when it does, or may per episode)
         shifts = config.work_shift != 1 or may_shift_work(config.shift_distribution)
         self._shift_kind = work_shift_kind(self.workload.mean_work_by_kind()) if shifts else -1
-        self.observation_space = observation_space(config.max_servers, config.with_uncertainty, config.with_serving)
+        self.observation_space = observation_space(
+            config.max_servers, config.with_uncertainty, config.with_serving, config.observe_backlog
+        )
         self.action_space = gym.spaces.Discrete(config.max_servers)
         self.sim: Simulator | None = None  # the engine: the true cluster
         self.knowledge: EstimatedRuntimes | None = None  # with runtime_knowledge="estimated"
@@ -174,13 +176,15 @@ class SchedulingEnv(gym.Env):
                 total_response_time_s=float(rt.sum()),
             )
             cfg, n = self.config, sim.cluster.num_servers
-            last = terminal_observation(cfg.max_servers, n, cfg.with_uncertainty, cfg.with_serving)
+            last = terminal_observation(cfg.max_servers, n, cfg.with_uncertainty, cfg.with_serving, cfg.observe_backlog)
             return last, reward, True, False, info
         return self._observation(), reward, False, False, info
 
     def _observation(self) -> dict[str, np.ndarray]:
         cfg = self.config
-        return encode(self.view, cfg.max_servers, self._tau, cfg.with_uncertainty, cfg.with_serving)
+        return encode(
+            self.view, cfg.max_servers, self._tau, cfg.with_uncertainty, cfg.with_serving, cfg.observe_backlog
+        )
 
 
 def _with_knowledge(

@@ -54,9 +54,10 @@ def evaluate(
     """
     torch.set_num_threads(num_threads)
     out = EvalOutput([], [])
+    backlog = any(p.with_backlog for p in policies)  # then every policy's env observes it; the others ignore it
     for group in scenario.groups():
         _check_observations(policies, group.env_config)
-        env = SchedulingEnv(group.env_config)
+        env = SchedulingEnv(dataclasses.replace(group.env_config, observe_backlog=backlog))
         schedulers = [make_scheduler(name) for name in scenario.schedulers] + list(policies)
         rows: list[dict] = []
         episodes, pending = list(group.episodes), list(group.episodes)

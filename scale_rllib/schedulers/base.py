@@ -28,6 +28,9 @@ class Scheduler:
     with_uncertainty: bool | None = None
     #: Whether it reads observations with the serving-engine columns (``agentic-serving``); None: either.
     with_serving: bool | None = None
+    #: Whether it reads the backlog task features (``EnvConfig.observe_backlog``): an evaluation then produces them,
+    #: and the policies without them leave them out.
+    with_backlog: bool = False
 
     def reset(self, seed: int) -> None:
         """Called at the start of every episode (re-seed any randomness); default: nothing to reset."""

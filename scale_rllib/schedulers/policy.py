@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scale_rllib.env.observation import has_serving, has_uncertainty, observation_space
+from scale_rllib.env.observation import has_backlog, has_serving, has_uncertainty, observation_space
 from scale_rllib.learner.srr import feature_statistics
 from scale_rllib.models.scale_module import load_policy
 from scale_rllib.schedulers.base import Scheduler
@@ -30,6 +30,8 @@ class PolicyScheduler(Scheduler):
         self.name = name
         self.with_uncertainty = has_uncertainty(module.observation_space)
         self.with_serving = has_serving(module.observation_space)
+        self.with_backlog = has_backlog(module.observation_space)
+        self._task_width = module.observation_space["task"].shape[-1]
         self.features: list[np.ndarray] = []
 
     @classmethod
@@ -50,12 +52,28 @@ class PolicyScheduler(Scheduler):
         module = load_policy(checkpoint)
         if max_servers is not None:  # same features (with or without the optional columns), other padding
             space = module.observation_space
-            module = load_policy(checkpoint, observation_space(max_servers, has_uncertainty(space), has_serving(space)))
+            flags = has_uncertainty(space), has_serving(space), has_backlog(space)
+            module = load_policy(checkpoint, observation_space(max_servers, *flags))
         return cls(module, name)
 
     @torch.no_grad()
     def select(self, observation: dict[str, np.ndarray], sim: Simulator) -> int:
-        """argmax over the masked pointer logits (:meth:`ScaleRLModule.infer_one`: distinct servers only)."""
+        """argmax over the masked pointer logits (:meth:`ScaleRLModule.infer_one`: distinct servers only).
+
+        Task features past the module's width (the backlog features, produced for another policy of the same
+        evaluation) are left out.
+
+        Raises:
+            ValueError: the observation has fewer task features than the module reads (a module trained with
+                ``observe_backlog`` run on an env without it).
+        """
+        task = observation["task"]
+        if task.shape[-1] < self._task_width:
+            raise ValueError(
+                f"policy {self.name!r} reads {self._task_width} task features, the env gives {task.shape[-1]}: "
+                "it was trained with observe_backlog; evaluate it on an env that observes the backlog"
+            )
+        observation = observation | {"task": task[..., : self._task_width]}
         logits, z = self.module.infer_one({k: torch.from_numpy(v)[None] for k, v in observation.items()})
         self.features.append(z[0].numpy())
         return int(torch.argmax(logits[0]))

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
 
-from scale_rllib.env.observation import has_serving, has_uncertainty
+from scale_rllib.env.observation import has_backlog, has_serving, has_uncertainty
 from scale_rllib.models.scale_module import load_policy, resolve_model_config
 from scale_rllib.training.config import TrainConfig
 from scale_rllib.validation import ConfigError, require
@@ -25,8 +25,8 @@ def initial_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
         The module's ``state_dict`` (no parameter depends on N, so any padding fits).
 
     Raises:
-        ConfigError: no module there, or one that reads other observations (runtime knowledge, serving engines) or has
-            another width or head count than ``cfg``.
+        ConfigError: no module there, or one that reads other observations (runtime knowledge, serving engines,
+            backlog) or has another width or head count than ``cfg``.
     """
     try:
         module = load_policy(Path(cfg.init_checkpoint))
@@ -39,6 +39,8 @@ def initial_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
             f"{env.runtime_knowledge}")  # fmt: skip
     require(has_serving(space) == env.with_serving, "init_checkpoint",
             f"{cfg.init_checkpoint} and this run's workload differ in serving engines (agentic-serving)")  # fmt: skip
+    require(has_backlog(space) == env.observe_backlog, "init_checkpoint",
+            f"{cfg.init_checkpoint} and this run differ in observing the backlog (--observe-backlog)")  # fmt: skip
     model = resolve_model_config(module.model_config)
     require(
         (model["embed_dim"], model["num_heads"]) == (cfg.embed_dim, cfg.num_heads),
