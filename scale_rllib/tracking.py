@@ -12,10 +12,12 @@ import os
 import time
 import warnings
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import requests
+from filelock import FileLock
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
@@ -54,6 +56,16 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _probe(uri: str, timeout_s: float = 5.0) -> None:
     """Fail fast on an unreachable server (MLflow's own client retries for minutes)."""
     requests.get(uri.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
+
+
+def store_lock(tracking_uri: str) -> AbstractContextManager:
+    """An inter-process lock on a local sqlite store (``<database>.lock`` beside it), held while a tracker creates
+    the store's tables and its experiment: two jobs started at once on a new store otherwise race in MLflow's schema
+    migration and both lose tracking. A no-op for a server, which serializes its own store."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return nullcontext()
+    return FileLock(tracking_uri[len(prefix) :] + ".lock")
 
 
 def artifact_location(tracking_uri: str) -> str | None:
@@ -112,17 +124,16 @@ class MlflowTracker:
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
             _probe(self.tracking_uri)
 
-        client = MlflowClient(self.tracking_uri)
-        if run_id is not None:
-            client.get_run(run_id)  # raises if it does not exist
-            self.run_id = run_id
-        else:
-            exp = client.get_experiment_by_name(experiment)
-            exp_id = (
-                exp.experiment_id if exp else client.create_experiment(experiment, artifact_location(self.tracking_uri))
-            )
-            self.run_id = client.create_run(exp_id, run_name=run_name, tags=dict(tags or {})).info.run_id
-        self._client = client
+        with store_lock(self.tracking_uri):  # the client's store creates a new database's tables
+            client = MlflowClient(self.tracking_uri)
+            if run_id is None:
+                exp = client.get_experiment_by_name(experiment)
+                location = artifact_location(self.tracking_uri)
+                exp_id = exp.experiment_id if exp else client.create_experiment(experiment, location)
+                run_id = client.create_run(exp_id, run_name=run_name, tags=dict(tags or {})).info.run_id
+            else:
+                client.get_run(run_id)  # raises if it does not exist
+        self.run_id, self._client = run_id, client
 
     def guard(self, what: str, fn, *args) -> Any:
         """``fn(*args)``, or None if tracking is off; an exception warns once and turns tracking off."""
