@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -70,6 +72,17 @@ def test_dagger_with_selection_ends_on_its_best_round():
     assert validation_ratio(module, ENV, range(7, 9)) == pytest.approx(min(scores), rel=1e-12)
 
 
+def test_dagger_scores_its_rounds_at_the_selection_load():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    module = _module(0)
+    stats = dagger(module, ENV, "eft", 2, 0.99, seed=1, epochs=3, rounds=1, select_episodes=2, select_load=0.5)
+    seeds = range(5, 7)  # after the cloning episodes 1 … 4
+    at_select_load = validation_ratio(module, dataclasses.replace(ENV, load=0.5), seeds)
+    assert at_select_load == pytest.approx(stats["validation_ratio"], rel=1e-12)
+    assert validation_ratio(module, ENV, seeds) != pytest.approx(at_select_load, rel=1e-6)  # the load matters here
+
+
 def test_selection_needs_a_warm_start():
     from scale_rllib import ConfigError, TrainConfig
 
@@ -78,3 +91,8 @@ def test_selection_needs_a_warm_start():
         TrainConfig(warm_start_select_episodes=8)
     with pytest.raises(ConfigError, match="warm_start_select_episodes: must be ≥ 0"):
         TrainConfig(warm_start="eft", warm_start_select_episodes=-1)
+    assert TrainConfig(warm_start="eft", warm_start_select_episodes=8, warm_start_select_load=0.85)
+    with pytest.raises(ConfigError, match="warm_start_select_load: is the load of the validation episodes"):
+        TrainConfig(warm_start="eft", warm_start_select_load=0.85)
+    with pytest.raises(ConfigError, match=r"warm_start_select_load: offered load must be in \(0, 1.5\], got 0.0"):
+        TrainConfig(warm_start="eft", warm_start_select_episodes=8, warm_start_select_load=0.0)

@@ -186,6 +186,11 @@ def add_ppo_arguments(p: argparse.ArgumentParser, defaults: TrainConfig | None =
         help="score every warm-start round on this many validation episodes and keep the best (0: the last round)",
     )
     p.add_argument(
+        "--warm-start-select-load",
+        type=float,
+        help="offered load ρ of those validation episodes (default: --load): pick the round for the target load",
+    )
+    p.add_argument(
         "--advantage",
         choices=ADVANTAGES,
         default=d.advantage,

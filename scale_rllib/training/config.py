@@ -83,6 +83,9 @@ class TrainConfig:
             DAgger round) on this many validation episodes and keep the best round, as DAgger returns the best policy
             on validation (Ross, Gordon & Bagnell 2011, Algorithm 3.1; :mod:`scale_rllib.training.selection`);
             0 = the last round. Needs ``warm_start``.
+        warm_start_select_load: The offered load ρ of those validation episodes, so that rounds are picked at the
+            load the network is meant for (the clones' ranking at ρ = 0.85 follows validation at ρ = 0.85,
+            results/clone_selection); None = ``env.load``. Needs ``warm_start_select_episodes``.
         num_threads: torch threads of the driver and learner (1: one core per process, robust under contention).
         advantage: ``gae`` (RLlib's GAE) or ``input-driven``: each env runner's ``envs_per_runner`` envs run groups
             of episodes with the same input, and an action's advantage is its return-to-go minus the group's mean
@@ -140,6 +143,7 @@ class TrainConfig:
     warm_start_privileged: bool = False
     warm_start_cost_sensitive: bool = False
     warm_start_select_episodes: int = 0
+    warm_start_select_load: float | None = None
     num_threads: int = 1
     advantage: str = "gae"
     group_size: int = 4
@@ -198,6 +202,16 @@ class TrainConfig:
             "picks among the rounds of a warm start: give --warm-start",
         )
         require(self.warm_start_select_episodes >= 0, "warm_start_select_episodes", "must be ≥ 0")
+        require(
+            self.warm_start_select_load is None or self.warm_start_select_episodes > 0,
+            "warm_start_select_load",
+            "is the load of the validation episodes: give --warm-start-select-episodes",
+        )
+        require(
+            self.warm_start_select_load is None or 0 < self.warm_start_select_load <= 1.5,
+            "warm_start_select_load",
+            f"offered load must be in (0, 1.5], got {self.warm_start_select_load}",
+        )
         require(self.advantage in ADVANTAGES, "advantage", f"must be one of {', '.join(ADVANTAGES)}")
         require(self.returns in RETURNS, "returns", f"must be one of {', '.join(RETURNS)}")
         require(self.teacher is None or self.teacher in TEACHERS, "teacher", f"must be one of {', '.join(TEACHERS)}")

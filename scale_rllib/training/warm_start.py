@@ -9,7 +9,7 @@ then label the states the student itself reaches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -266,6 +266,7 @@ def warm_start_algorithm(algo, cfg) -> dict[str, float]:
             cfg.warm_start_privileged,
             cfg.warm_start_cost_sensitive,
             cfg.warm_start_select_episodes,
+            cfg.warm_start_select_load,
         )
 
     stats = next(iter(algo.learner_group.foreach_learner(clone))).get()  # RemoteCallResults of one learner
@@ -286,20 +287,22 @@ def dagger(
     privileged: bool = False,
     cost_sensitive: bool = False,
     select_episodes: int = 0,
+    select_load: float | None = None,
 ) -> dict[str, float]:
     """Behaviour cloning, then ``rounds`` DAgger rounds (Ross, Gordon & Bagnell 2011) on ``module`` in place;
     ``srr`` = (λ_dec, λ_KL) of the cloning loss; ``privileged``: the teacher decides on the truth;
     ``cost_sensitive``: labels from the teacher's fork costs (:func:`collect_demonstrations`, :func:`imitation_loss`);
     ``select_episodes`` > 0: score every round's network on that many validation episodes (the seeds after the
     cloning episodes') and end with the best round's weights (:class:`~scale_rllib.training.selection.RoundSelector`);
-    0 = the last round's.
+    0 = the last round's; ``select_load``: the validation episodes' offered load (None: ``env_config.load``).
 
     Returns:
         :func:`behaviour_clone`'s statistics of the last round, ``samples`` (labelled decisions in all) and, with
         ``select_episodes``, :meth:`RoundSelector.restore`'s.
     """
     first_validation = seed + (rounds + 1) * episodes
-    selector = RoundSelector(env_config, range(first_validation, first_validation + select_episodes))
+    validation = env_config if select_load is None else replace(env_config, load=select_load)
+    selector = RoundSelector(validation, range(first_validation, first_validation + select_episodes))
     lambda_dec, lambda_kl = srr
     demos, stats = None, {}
     for r in range(rounds + 1):  # round 0: the teacher acts; then the student, the teacher labelling its states
