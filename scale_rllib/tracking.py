@@ -58,24 +58,26 @@ def _probe(uri: str, timeout_s: float = 5.0) -> None:
     requests.get(uri.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
 
 
+def sqlite_database(tracking_uri: str) -> Path | None:
+    """The database file of a local sqlite store (``sqlite:///<path>``); None for any other store (a server)."""
+    prefix = "sqlite:///"
+    return Path(tracking_uri[len(prefix) :]) if tracking_uri.startswith(prefix) else None
+
+
 def store_lock(tracking_uri: str) -> AbstractContextManager:
     """An inter-process lock on a local sqlite store (``<database>.lock`` beside it), held while a tracker creates
     the store's tables and its experiment: two jobs started at once on a new store otherwise race in MLflow's schema
     migration and both lose tracking. A no-op for a server, which serializes its own store."""
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return nullcontext()
-    return FileLock(tracking_uri[len(prefix) :] + ".lock")
+    database = sqlite_database(tracking_uri)
+    return nullcontext() if database is None else FileLock(f"{database}.lock")
 
 
 def artifact_location(tracking_uri: str) -> str | None:
     """Where a new experiment keeps its artifacts: for a local sqlite store, ``mlruns/`` beside the database file (the
     store is one self-contained folder, wherever the process runs; MLflow's own default is ``./mlruns`` of the
     current directory); for a server, None (the server's ``--default-artifact-root``)."""
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return None
-    return (Path(tracking_uri[len(prefix) :]).parent / "mlruns").resolve().as_uri()
+    database = sqlite_database(tracking_uri)
+    return None if database is None else (database.parent / "mlruns").resolve().as_uri()
 
 
 def experiment_of(tracking_uri: str, run_id: str) -> str | None:
