@@ -67,13 +67,14 @@ class PolicyScheduler(Scheduler):
             ValueError: the observation has fewer task features than the module reads (a module trained with
                 ``observe_backlog`` run on an env without it).
         """
-        task = observation["task"]
-        if task.shape[-1] < self._task_width:
+        width = observation["task"].shape[-1]
+        if width < self._task_width:
             raise ValueError(
-                f"policy {self.name!r} reads {self._task_width} task features, the env gives {task.shape[-1]}: "
+                f"policy {self.name!r} reads {self._task_width} task features, the env gives {width}: "
                 "it was trained with observe_backlog; evaluate it on an env that observes the backlog"
             )
-        observation = observation | {"task": task[..., : self._task_width]}
+        if width > self._task_width:
+            observation = observation | {"task": observation["task"][..., : self._task_width]}
         logits, z = self.module.infer_one({k: torch.from_numpy(v)[None] for k, v in observation.items()})
         self.features.append(z[0].numpy())
         return int(torch.argmax(logits[0]))
