@@ -19,6 +19,7 @@ tried fork costs the same.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -48,7 +49,8 @@ def decisions(policy: Scheduler, env_config: EnvConfig, episode: Episode) -> tup
     """Per decision of ``policy`` on one episode: agreement, optimal-set membership, regret and stakes (s); and the
     episode's response time / lower bound. The teacher is ``peft-rollout-2``; a choice outside its tried servers is
     priced by the same fork, finished by ``peft-rollout``."""
-    env, teacher = SchedulingEnv(env_config), NestedRolloutScheduler()
+    env = SchedulingEnv(dataclasses.replace(env_config, observe_backlog=policy.with_backlog))
+    teacher = NestedRolloutScheduler()
     drawn = episode.simulator is None
     options = {"servers": episode.servers} if drawn else {"simulator": episode.simulator()}
     obs, _ = env.reset(seed=episode.seed, options=options)

@@ -25,6 +25,7 @@ sweep at N = 16 and ≈ 40 s at N = 32 (ρ = 0.85, one core); a kick and its des
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -137,7 +138,8 @@ def iterated_search(
 
 def episode_rows(cfg: EvalConfig, n: int, seed: int, starts: list[Scheduler], args) -> list[dict]:
     """One row per start policy and one for the search's best, on episode ``seed`` at N = ``n``."""
-    env = SchedulingEnv(cfg.env_config(n))
+    backlog = any(s.with_backlog for s in starts)  # a network trained with --observe-backlog reads it
+    env = SchedulingEnv(dataclasses.replace(cfg.env_config(n), observe_backlog=backlog))
     eft_start, eft_schedule = record(env, make_scheduler("eft"), seed, n)
     rows, best, best_start = [], np.inf, None
     lower_bound = float(eft_start.lower_bound_s.mean())

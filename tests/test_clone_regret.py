@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
 
 from scale_rllib.env.config import EnvConfig
+from scale_rllib.env.observation import observation_space
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.evaluation.scenarios import Episode
+from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.schedulers import make_scheduler, run_episode
+from scale_rllib.schedulers.policy import PolicyScheduler
 from tests.scripts import load_benchmark
 
 
@@ -45,6 +49,15 @@ def test_efts_regret_is_positive_only_where_its_choice_is_outside_the_optimal_se
     assert ratio >= 1.0 and (frame["regret_s"] >= 0).all() and (frame["stakes_s"] >= 0).all()
     assert not (frame["optimal"] & (frame["regret_s"] > 1e-6)).any()
     assert np.all(frame["regret_s"] <= frame["stakes_s"] + 1e-9)  # a tried choice costs at most the dearest fork
+
+
+def test_a_policy_that_reads_the_backlog_is_priced_on_an_env_that_observes_it(bench) -> None:
+    env_config, episode = small_episode()
+    space = observation_space(4, with_backlog=True)
+    module = ScaleRLModule(observation_space=space, action_space=gym.spaces.Discrete(4), model_config={})
+    frame, ratio = bench.decisions(PolicyScheduler(module), env_config, episode)
+    run = run_episode(SchedulingEnv(env_config), make_scheduler("eft"), episode.seed, episode.servers)
+    assert len(frame) == run.decisions and ratio >= 1.0
 
 
 @pytest.mark.parametrize(
