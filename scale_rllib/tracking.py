@@ -6,9 +6,11 @@ call, it warns once and turns itself off (training goes on; nothing already save
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -65,11 +67,15 @@ def sqlite_database(tracking_uri: str) -> Path | None:
 
 
 def store_lock(tracking_uri: str) -> AbstractContextManager:
-    """An inter-process lock on a local sqlite store (``<database>.lock`` beside it), held while a tracker creates
-    the store's tables and its experiment: two jobs started at once on a new store otherwise race in MLflow's schema
-    migration and both lose tracking. A no-op for a server, which serializes its own store."""
+    """An inter-process lock on a local sqlite store, held while a tracker creates the store's tables and its
+    experiment: two jobs started at once on a new store otherwise race in MLflow's schema migration and both lose
+    tracking. The lock file lives in the temporary directory, named by a hash of the database's absolute path, so the
+    project directory holds only the store. A no-op for a server, which serializes its own store."""
     database = sqlite_database(tracking_uri)
-    return nullcontext() if database is None else FileLock(f"{database}.lock")
+    if database is None:
+        return nullcontext()
+    key = hashlib.sha256(str(database.resolve()).encode()).hexdigest()[:16]
+    return FileLock(Path(tempfile.gettempdir()) / f"scale_rllib-mlflow-{key}.lock")
 
 
 def artifact_location(tracking_uri: str) -> str | None:
