@@ -19,7 +19,6 @@ tried fork costs the same.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -30,11 +29,10 @@ import torch
 from dws_seeds import parse_runs  # benchmarks/ is on sys.path when a script in it runs
 
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.evaluation import EVAL_SEED_BASE, DwsEvalConfig, EvalConfig
 from scale_rllib.evaluation.report import write_report
 from scale_rllib.evaluation.scenarios import Episode
-from scale_rllib.schedulers import Scheduler
+from scale_rllib.schedulers import Scheduler, observing_env
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.schedulers.rollout import NestedRolloutScheduler, python_fork_costs
 from scale_rllib.study.report import md_table
@@ -49,7 +47,7 @@ def decisions(policy: Scheduler, env_config: EnvConfig, episode: Episode) -> tup
     """Per decision of ``policy`` on one episode: agreement, optimal-set membership, regret and stakes (s); and the
     episode's response time / lower bound. The teacher is ``peft-rollout-2``; a choice outside its tried servers is
     priced by the same fork, finished by ``peft-rollout``."""
-    env = SchedulingEnv(dataclasses.replace(env_config, observe_backlog=policy.with_backlog))
+    env = observing_env(env_config, [policy])
     teacher = NestedRolloutScheduler()
     drawn = episode.simulator is None
     options = {"servers": episode.servers} if drawn else {"simulator": episode.simulator()}

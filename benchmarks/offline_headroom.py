@@ -25,7 +25,6 @@ sweep at N = 16 and ≈ 40 s at N = 32 (ρ = 0.85, one core); a kick and its des
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -38,7 +37,7 @@ from gap import policy_gap_lines  # benchmarks/ is on sys.path when a script in 
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.evaluation import EvalConfig, summarize
 from scale_rllib.evaluation.report import write_report
-from scale_rllib.schedulers import Scheduler, make_scheduler, run_episode
+from scale_rllib.schedulers import Scheduler, make_scheduler, observing_env, run_episode
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.schedulers.rollout import candidate_servers
 from scale_rllib.sim.simulator import Simulator
@@ -138,8 +137,7 @@ def iterated_search(
 
 def episode_rows(cfg: EvalConfig, n: int, seed: int, starts: list[Scheduler], args) -> list[dict]:
     """One row per start policy and one for the search's best, on episode ``seed`` at N = ``n``."""
-    backlog = any(s.with_backlog for s in starts)  # a network trained with --observe-backlog reads it
-    env = SchedulingEnv(dataclasses.replace(cfg.env_config(n), observe_backlog=backlog))
+    env = observing_env(cfg.env_config(n), starts)
     eft_start, eft_schedule = record(env, make_scheduler("eft"), seed, n)
     rows, best, best_start = [], np.inf, None
     lower_bound = float(eft_start.lower_bound_s.mean())

@@ -11,7 +11,7 @@ import torch
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.evaluation.scenarios import Episode, EpisodeGroup, Scenario, offered_load
 from scale_rllib.evaluation.summary import summarize
-from scale_rllib.schedulers import Scheduler, make_scheduler, run_episode
+from scale_rllib.schedulers import Scheduler, make_scheduler, observing_env, run_episode
 from scale_rllib.validation import ConfigError
 
 
@@ -54,10 +54,9 @@ def evaluate(
     """
     torch.set_num_threads(num_threads)
     out = EvalOutput([], [])
-    backlog = any(p.with_backlog for p in policies)  # then every policy's env observes it; the others ignore it
     for group in scenario.groups():
         _check_observations(policies, group.env_config)
-        env = SchedulingEnv(dataclasses.replace(group.env_config, observe_backlog=backlog))
+        env = observing_env(group.env_config, policies)
         schedulers = [make_scheduler(name) for name in scenario.schedulers] + list(policies)
         rows: list[dict] = []
         episodes, pending = list(group.episodes), list(group.episodes)

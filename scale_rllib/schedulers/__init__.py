@@ -12,7 +12,7 @@ loaded here).
 
 from __future__ import annotations
 
-from scale_rllib.schedulers.base import EpisodeResult, Scheduler, run_episode
+from scale_rllib.schedulers.base import EpisodeResult, Scheduler, observing_env, run_episode
 from scale_rllib.schedulers.dws_compat import COMPAT_HEURISTICS
 from scale_rllib.schedulers.heuristics import HEURISTICS
 from scale_rllib.schedulers.rollout import ROLLOUT_HEURISTICS
@@ -54,6 +54,7 @@ __all__ = [
     "EpisodeResult",
     "Scheduler",
     "make_scheduler",
+    "observing_env",
     "run_episode",
     "scheduler_names",
 ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
+from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.sim.simulator import Simulator
 
@@ -75,6 +77,14 @@ class EpisodeResult:
     lower_bound_s: float
     decisions: int
     wall_time_s: float
+
+
+def observing_env(env_config: EnvConfig, schedulers: Iterable[Scheduler]) -> SchedulingEnv:
+    """An env of ``env_config`` whose observations each of ``schedulers`` reads: with the backlog task features if
+    any of them reads them (:attr:`Scheduler.with_backlog`); a policy without them slices them off
+    (:meth:`~scale_rllib.schedulers.policy.PolicyScheduler.select`)."""
+    backlog = any(s.with_backlog for s in schedulers)
+    return SchedulingEnv(dataclasses.replace(env_config, observe_backlog=backlog))
 
 
 def run_episode(
