@@ -219,12 +219,9 @@ def backlog_features(sim: Simulator, tau_s: float) -> np.ndarray:
     unassigned = sim.task_server[lo:hi] < 0
     kinds = sim.task_kind[lo:hi][unassigned]
     pending = np.bincount(kinds, weights=sim.task_fastest_s[lo:hi][unassigned], minlength=NUM_KINDS)
-    cluster = sim.cluster
-    relative = cluster.speed / np.maximum(cluster.speed.max(axis=0), 1e-12)  # (N, K)
-    capacity = np.maximum(cluster.slots @ relative, 1e-12)  # (K,) fastest-server slot equivalents
-    drain = pending / capacity
+    drain = pending / sim.cluster.fastest_slots  # computed once per cluster
     free = sim.slot_free_s[np.isfinite(sim.slot_free_s)]
-    committed = np.maximum(free - sim.now_s, 0.0).sum() / cluster.slots.sum()
+    committed = np.maximum(free - sim.now_s, 0.0).sum() / sim.cluster.slots.sum()
     values = (drain[sim.task_kind[sim.task]], drain.sum(), committed)
     return np.log1p(np.asarray(values, dtype=np.float64) / tau_s).astype(np.float32)
 

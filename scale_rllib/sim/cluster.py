@@ -105,6 +105,7 @@ class Cluster:
         object.__setattr__(self, "decode_speed", decode)
         object.__setattr__(self, "inv_decode_speed", 1.0 / decode)
         object.__setattr__(self, "is_engine", np.array([t.engine is not None for t in self.server_types]))
+        object.__setattr__(self, "fastest_slots", fastest_slots(speed, self.slots))
 
     speed: np.ndarray = field(init=False, repr=False)  # (N, K) work units / s
     slots: np.ndarray = field(init=False, repr=False)  # (N,)
@@ -112,6 +113,7 @@ class Cluster:
     decode_speed: np.ndarray = field(init=False, repr=False)  # (N, K) decode work units / s
     inv_decode_speed: np.ndarray = field(init=False, repr=False)  # (N, K) s / decode work unit
     is_engine: np.ndarray = field(init=False, repr=False)  # (N,) bool: an LLM serving replica (ServerType.engine)
+    fastest_slots: np.ndarray = field(init=False, repr=False)  # (K,) capacity per kind in fastest-server slots
 
     def with_speeds(self, speed: np.ndarray, decode_speed: np.ndarray) -> Cluster:
         """The same servers (slots, bandwidth, type names) at other speeds — a cluster as a performance model
@@ -133,7 +135,8 @@ class Cluster:
                 raise ValueError(f"{name} must be positive and finite with shape {self.speed.shape}, got {arr.shape}")
         other = copy.copy(self)
         for name, value in (("speed", speed), ("inv_speed", 1.0 / speed), ("decode_speed", decode),
-                            ("inv_decode_speed", 1.0 / decode)):  # fmt: skip
+                            ("inv_decode_speed", 1.0 / decode),
+                            ("fastest_slots", fastest_slots(speed, self.slots))):  # fmt: skip
             object.__setattr__(other, name, value)
         return other
 
@@ -183,6 +186,13 @@ class Cluster:
         k = self.speed.shape[1]
         time = work[kinds] / rows[:, kinds] + decode[kinds] / rows[:, k + kinds]  # (G, K') s per workflow
         return _max_rate(time, capacity)
+
+
+def fastest_slots(speed: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """Shape (K,). Each kind's capacity in fastest-server slots: Σ_s slots_s · speed[s, k] / max_s speed[s, k] for
+    speeds (N, K) and slots (N,): the denominator of the backlog features
+    (:func:`scale_rllib.env.observation.backlog_features`)."""
+    return np.maximum(slots @ (speed / np.maximum(speed.max(axis=0), 1e-12)), 1e-12)
 
 
 def _max_rate(time: np.ndarray, capacity: np.ndarray) -> float:
