@@ -13,7 +13,14 @@ import pytest
 from scale_rllib.cli import build_parser
 from scale_rllib.cli.train import config_from_args
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.env.observation import BACKLOG_FEATURES, TASK_FEATURES, backlog_features, encode, observation_space
+from scale_rllib.env.observation import (
+    BACKLOG_FEATURES,
+    TASK_FEATURES,
+    ObservationSpec,
+    backlog_features,
+    encode,
+    observation_space,
+)
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.evaluation.run import evaluate
 from scale_rllib.evaluation.scenarios import EvalConfig
@@ -68,12 +75,12 @@ def test_backlog_features_equal_hand_computed_values_on_a_diamond() -> None:
 def test_encode_appends_the_backlog_after_the_unchanged_task_features() -> None:
     sim = diamond_and_a_later_tool()
     sim.next_decision()
-    plain, with_backlog = encode(sim, 4, TAU_S), encode(sim, 4, TAU_S, with_backlog=True)
+    plain, with_backlog = encode(sim, 4, TAU_S), encode(sim, 4, TAU_S, ObservationSpec(backlog=True))
     assert with_backlog["task"].shape == (len(TASK_FEATURES) + len(BACKLOG_FEATURES),)
     np.testing.assert_array_equal(with_backlog["task"][: len(TASK_FEATURES)], plain["task"])
     np.testing.assert_array_equal(with_backlog["task"][len(TASK_FEATURES) :], backlog_features(sim, TAU_S))
     np.testing.assert_array_equal(with_backlog["servers"], plain["servers"])
-    assert observation_space(4, with_backlog=True).contains(with_backlog)
+    assert observation_space(4, ObservationSpec(backlog=True)).contains(with_backlog)
 
 
 def test_env_observes_the_backlog_only_when_asked_and_its_other_features_are_unchanged() -> None:
@@ -91,7 +98,7 @@ def test_env_observes_the_backlog_only_when_asked_and_its_other_features_are_unc
 
 def untrained(with_backlog: bool) -> PolicyScheduler:
     """A greedy policy of an untrained network for N_max = 8, reading the backlog or not."""
-    space = observation_space(8, with_backlog=with_backlog)
+    space = observation_space(8, ObservationSpec(backlog=with_backlog))
     model_config = {"embed_dim": 32, "num_heads": 2}
     module = ScaleRLModule(observation_space=space, action_space=gym.spaces.Discrete(8), model_config=model_config)
     return PolicyScheduler(module, "backlog" if with_backlog else "plain")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.env.observation import observation_space
+from scale_rllib.env.observation import ObservationSpec, observation_space
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.evaluation.scenarios import Episode
 from scale_rllib.models.scale_module import ScaleRLModule
@@ -53,7 +53,7 @@ def test_efts_regret_is_positive_only_where_its_choice_is_outside_the_optimal_se
 
 def test_a_policy_that_reads_the_backlog_is_priced_on_an_env_that_observes_it(bench) -> None:
     env_config, episode = small_episode()
-    space = observation_space(4, with_backlog=True)
+    space = observation_space(4, ObservationSpec(backlog=True))
     module = ScaleRLModule(observation_space=space, action_space=gym.spaces.Discrete(4), model_config={})
     frame, ratio = bench.decisions(PolicyScheduler(module), env_config, episode)
     run = run_episode(SchedulingEnv(env_config), make_scheduler("eft"), episode.seed, episode.servers)

@@ -9,7 +9,7 @@ import pytest
 import ray
 
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.env.observation import SERVER_FEATURES, UNCERTAINTY_FEATURES
+from scale_rllib.env.observation import SERVER_FEATURES, UNCERTAINTY_FEATURES, ObservationSpec
 from scale_rllib.evaluation import EvalConfig, evaluate
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.training import train
@@ -34,7 +34,7 @@ def checkpoint(tmp_path_factory):
 
 def test_a_policy_trained_on_estimates_reads_the_uncertainty_at_any_n(checkpoint) -> None:
     policy = PolicyScheduler.from_checkpoint(checkpoint, max_servers=12)
-    assert policy.with_uncertainty
+    assert policy.observation_spec == ObservationSpec(uncertainty=True)
     assert policy.module.observation_space["servers"].shape == (12, len(SERVER_FEATURES) + len(UNCERTAINTY_FEATURES))
     cfg = EvalConfig(servers=(12,), episodes=1, schedulers=("eft",), workflows_per_server=1.0,
                      runtime_knowledge="estimated", profile_error=0.5)  # fmt: skip

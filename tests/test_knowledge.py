@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.env.observation import SERVER_FEATURES, UNCERTAINTY_FEATURES, encode
+from scale_rllib.env.observation import SERVER_FEATURES, UNCERTAINTY_FEATURES, ObservationSpec, encode
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.schedulers import SCHEDULERS, make_scheduler, run_episode
 from scale_rllib.sim.cluster import Cluster, ServerType
@@ -43,7 +43,7 @@ def test_no_scheduler_or_observation_reads_a_true_runtime(name: str) -> None:
     decisions = 0
     while all(k.next_decision() for k in runs) and not any(k.engine.finished for k in runs):
         views = [k.view() for k in runs]
-        observations = [encode(v, 16, 10.0, with_uncertainty=True) for v in views]
+        observations = [encode(v, 16, 10.0, ObservationSpec(uncertainty=True)) for v in views]
         for key in observations[0]:
             np.testing.assert_array_equal(observations[0][key], observations[1][key])
         choices = []

@@ -26,7 +26,7 @@ from scale_rllib.adaptation.protocol import heuristic_rows, train_to
 from scale_rllib.adaptation.tables import LOWER_BOUND, held_out_lines, report_lines, with_reference_ratio
 from scale_rllib.cli import main
 from scale_rllib.env.config import EnvConfig
-from scale_rllib.env.observation import observation_space
+from scale_rllib.env.observation import ObservationSpec, observation_space
 from scale_rllib.env.scheduling_env import SchedulingEnv, _with_knowledge, work_shift_kind
 from scale_rllib.env.shifts import HELD_OUT, SHIFT_FIELDS, draw_shift, laws
 from scale_rllib.evaluation import EvalConfig
@@ -162,7 +162,7 @@ def test_a_bad_distribution_name_or_a_fixed_shift_beside_one_names_the_field(cap
 
 def module_checkpoint(tmp_path, with_uncertainty: bool) -> str:
     """An RLModule checkpoint of an untrained SCALE network (embed_dim 64, 4 heads) for N_max = 8."""
-    space = observation_space(8, with_uncertainty)
+    space = observation_space(8, ObservationSpec(uncertainty=with_uncertainty))
     module = ScaleRLModule(observation_space=space, action_space=gym.spaces.Discrete(8),
                            model_config={"embed_dim": 64, "num_heads": 4})  # fmt: skip
     path = tmp_path / ("estimated" if with_uncertainty else "oracle")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -11,9 +13,8 @@ from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.observation import (
     SERVER_FEATURES,
     SERVING_FEATURES,
+    ObservationSpec,
     encode,
-    has_serving,
-    has_uncertainty,
     observation_space,
 )
 from scale_rllib.evaluation.run import _check_observations
@@ -245,7 +246,7 @@ def test_the_observation_carries_the_engines_state():
         assert sim.next_decision()
         sim.assign(server)
     assert sim.next_decision()  # the second call: 20 of its 24 prompt tokens cached on engine 1
-    obs = encode(sim, 4, 1.0, with_serving=True)
+    obs = encode(sim, 4, 1.0, ObservationSpec(serving=True))
     serving = obs["servers"][:, len(SERVER_FEATURES) :]
     assert obs["servers"].shape == (4, len(SERVER_FEATURES) + len(SERVING_FEATURES))
     np.testing.assert_allclose(serving[:, 0], [1, 1, 0, 0])  # is_engine (row 3 is padding)
@@ -256,11 +257,13 @@ def test_the_observation_carries_the_engines_state():
     np.testing.assert_array_equal(obs["servers"][:, : len(SERVER_FEATURES)], base)
 
 
-@pytest.mark.parametrize("uncertainty", [False, True])
-@pytest.mark.parametrize("serving", [False, True])
-def test_trained_spaces_say_which_columns_they_have(uncertainty, serving):
-    space = observation_space(8, uncertainty, serving)
-    assert has_uncertainty(space) == uncertainty and has_serving(space) == serving
+@pytest.mark.parametrize("spec", [ObservationSpec(*flags) for flags in itertools.product((False, True), repeat=3)])
+def test_trained_spaces_say_which_columns_they_have(spec):
+    assert ObservationSpec.of(observation_space(8, spec)) == spec
+    wide = observation_space(8, dataclasses.replace(spec, serving=True))
+    odd = gym.spaces.Dict(dict(wide.spaces, servers=gym.spaces.Box(0, 1, (8, wide["servers"].shape[1] + 1))))
+    with pytest.raises(ValueError, match="matches no layout"):
+        ObservationSpec.of(odd)
 
 
 def test_serving_workloads_refuse_estimated_runtimes_and_policies_of_other_workloads(shared_data):
@@ -269,7 +272,7 @@ def test_serving_workloads_refuse_estimated_runtimes_and_policies_of_other_workl
         EnvConfig(workload=spec, runtime_knowledge="estimated")
     assert EnvConfig(workload=spec).with_serving and not EnvConfig().with_serving
     policy = make_scheduler("eft")
-    policy.with_serving = True
+    policy.observation_spec = ObservationSpec(serving=True)
     with pytest.raises(ConfigError, match="agentic-serving"):
         _check_observations([policy], EnvConfig())
 

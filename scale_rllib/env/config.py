@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from scale_rllib.env.observation import ObservationSpec
 from scale_rllib.env.shifts import NO_SHIFT, SHIFT_DISTRIBUTIONS
 from scale_rllib.sim.knowledge import RUNTIME_KNOWLEDGE
 from scale_rllib.validation import ConfigError, from_dict, require
@@ -198,6 +199,12 @@ class EnvConfig:
     def with_uncertainty(self) -> bool:
         """Whether observations carry the performance model's uncertainty (estimated runtime knowledge)."""
         return self.runtime_knowledge == "estimated"
+
+    @property
+    def observation_spec(self) -> ObservationSpec:
+        """The optional feature groups of this env's observations: uncertainty with estimated runtime knowledge,
+        serving-engine state on ``agentic-serving``, the backlog with ``observe_backlog``."""
+        return ObservationSpec(self.with_uncertainty, self.with_serving, self.observe_backlog)
 
     @classmethod
     def fixed(cls, servers: int, **fields: Any) -> EnvConfig:

@@ -8,6 +8,8 @@ execution time ``e_min`` (how much worse than the best server) or by the episode
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from gymnasium import spaces
 
@@ -67,74 +69,93 @@ BACKLOG_FEATURES = (
 FEATURE_MAX = 1e3
 
 
-def server_features(with_uncertainty: bool = False, with_serving: bool = False) -> tuple[str, ...]:
-    """The per-server feature names in column order: :data:`SERVER_FEATURES`, then :data:`UNCERTAINTY_FEATURES` and
-    :data:`SERVING_FEATURES` if asked."""
-    extra = (UNCERTAINTY_FEATURES if with_uncertainty else ()) + (SERVING_FEATURES if with_serving else ())
-    return SERVER_FEATURES + extra
+@dataclass(frozen=True)
+class ObservationSpec:
+    """Which optional feature groups observations carry beyond :data:`SERVER_FEATURES` and :data:`TASK_FEATURES`: one
+    value names an observation layout wherever one is built or read — the env (:attr:`EnvConfig.observation_spec
+    <scale_rllib.env.config.EnvConfig.observation_spec>`), a trained module (:meth:`of` its observation space), the
+    policies that encode observations themselves.
+
+    Attributes:
+        uncertainty: The :data:`UNCERTAINTY_FEATURES` server columns (estimated runtime knowledge, docs/design.md §10).
+        serving: The :data:`SERVING_FEATURES` server columns, after those (LLM serving engines, docs/design.md §11).
+        backlog: The :data:`BACKLOG_FEATURES` task features (``EnvConfig.observe_backlog``, docs/design.md §3).
+    """
+
+    uncertainty: bool = False
+    serving: bool = False
+    backlog: bool = False
+
+    @classmethod
+    def of(cls, space: spaces.Dict) -> ObservationSpec:
+        """The spec of an observation space (e.g. a trained module's), read from its feature widths.
+
+        Raises:
+            ValueError: a ``servers`` or ``task`` width that no spec has.
+        """
+        servers, task = space["servers"].shape[-1], space["task"].shape[-1]
+        extra = servers - len(SERVER_FEATURES)
+        spec = cls(
+            uncertainty=extra % len(SERVING_FEATURES) == len(UNCERTAINTY_FEATURES),
+            serving=extra >= len(SERVING_FEATURES),
+            backlog=task == len(TASK_FEATURES) + len(BACKLOG_FEATURES),
+        )
+        if (len(spec.server_features), len(spec.task_features)) != (servers, task):
+            raise ValueError(f"an observation space with {servers} server and {task} task features matches no layout")
+        return spec
+
+    @property
+    def server_features(self) -> tuple[str, ...]:
+        """The per-server feature names in column order: :data:`SERVER_FEATURES`, then :data:`UNCERTAINTY_FEATURES`
+        and :data:`SERVING_FEATURES` where the spec has them."""
+        return (
+            SERVER_FEATURES
+            + (UNCERTAINTY_FEATURES if self.uncertainty else ())
+            + (SERVING_FEATURES if self.serving else ())
+        )
+
+    @property
+    def task_features(self) -> tuple[str, ...]:
+        """The ready-task feature names in order: :data:`TASK_FEATURES`, then :data:`BACKLOG_FEATURES` if the spec has
+        them."""
+        return TASK_FEATURES + (BACKLOG_FEATURES if self.backlog else ())
 
 
-def task_features(with_backlog: bool = False) -> tuple[str, ...]:
-    """The ready-task feature names in order: :data:`TASK_FEATURES`, then :data:`BACKLOG_FEATURES` if asked."""
-    return TASK_FEATURES + (BACKLOG_FEATURES if with_backlog else ())
+#: The observations of the default env: no optional feature group.
+BASE_SPEC = ObservationSpec()
+#: Every optional feature group: the widest observation (for memory estimates).
+WIDEST_SPEC = ObservationSpec(uncertainty=True, serving=True, backlog=True)
 
 
-def has_backlog(space: spaces.Dict) -> bool:
-    """Whether an observation space (e.g. a trained module's) has the backlog task features."""
-    return space["task"].shape[-1] == len(task_features(True))
-
-
-def has_uncertainty(space: spaces.Dict) -> bool:
-    """Whether an observation space (e.g. a trained module's) has the uncertainty columns."""
-    return (space["servers"].shape[-1] - len(SERVER_FEATURES)) % len(SERVING_FEATURES) == len(UNCERTAINTY_FEATURES)
-
-
-def has_serving(space: spaces.Dict) -> bool:
-    """Whether an observation space (e.g. a trained module's) has the serving-engine columns."""
-    return space["servers"].shape[-1] - len(SERVER_FEATURES) >= len(SERVING_FEATURES)
-
-
-def observation_space(
-    max_servers: int, with_uncertainty: bool = False, with_serving: bool = False, with_backlog: bool = False
-) -> spaces.Dict:
+def observation_space(max_servers: int, spec: ObservationSpec = BASE_SPEC) -> spaces.Dict:
     """The env's Dict observation space.
 
-    Keys: ``servers`` (max_servers, F_s) float32 (F_s = len(:func:`server_features`)), ``task`` (F_t,) float32
-    (F_t = len(:func:`task_features`)), ``action_mask`` (max_servers,) float32 in {0, 1} (1 = a real server).
+    Keys: ``servers`` (max_servers, F_s) float32 (F_s = len(``spec.server_features``)), ``task`` (F_t,) float32
+    (F_t = len(``spec.task_features``)), ``action_mask`` (max_servers,) float32 in {0, 1} (1 = a real server).
     """
     return spaces.Dict(
         {
-            "servers": spaces.Box(
-                0.0, FEATURE_MAX, (max_servers, len(server_features(with_uncertainty, with_serving))), np.float32
-            ),
-            "task": spaces.Box(0.0, FEATURE_MAX, (len(task_features(with_backlog)),), np.float32),
+            "servers": spaces.Box(0.0, FEATURE_MAX, (max_servers, len(spec.server_features)), np.float32),
+            "task": spaces.Box(0.0, FEATURE_MAX, (len(spec.task_features),), np.float32),
             "action_mask": spaces.Box(0.0, 1.0, (max_servers,), np.float32),
         }
     )
 
 
-def encode(
-    sim: Simulator,
-    max_servers: int,
-    tau_s: float,
-    with_uncertainty: bool = False,
-    with_serving: bool = False,
-    with_backlog: bool = False,
-) -> dict[str, np.ndarray]:
+def encode(sim: Simulator, max_servers: int, tau_s: float, spec: ObservationSpec = BASE_SPEC) -> dict[str, np.ndarray]:
     """Encode the simulator's current decision.
 
     Args:
         sim: A simulator with a ready task pending (``sim.task >= 0``).
         max_servers: Padding size N_max ≥ N.
         tau_s: The episode's time scale τ (seconds, > 0).
-        with_uncertainty: Add the :data:`UNCERTAINTY_FEATURES` columns (from ``sim.exec_log_sd`` and
-            ``sim.colocation_log_factor``; 0 and 1 where None).
-        with_serving: Add the :data:`SERVING_FEATURES` columns (``sim`` must be a
-            :class:`~scale_rllib.sim.serving.ServingSimulator`, or a simulator with the same engine-state methods).
-        with_backlog: Add the :data:`BACKLOG_FEATURES` to the task features.
+        spec: The optional feature groups: uncertainty columns from ``sim.exec_log_sd`` and
+            ``sim.colocation_log_factor`` (0 and 1 where None); serving columns (``sim`` must then be a
+            :class:`~scale_rllib.sim.serving.ServingSimulator`, or a simulator with the same engine-state methods);
+            backlog task features (:func:`backlog_features`).
 
     Returns:
-        A dict matching :func:`observation_space`.
+        A dict matching :func:`observation_space` of ``spec``.
     """
     n, now, t = sim.cluster.num_servers, sim.now_s, sim.task
     exec_s = sim.exec_times_s()
@@ -145,7 +166,7 @@ def encode(
     slot_free = sim.slot_free_s
     busy = ((slot_free > now) & np.isfinite(slot_free)).sum(axis=1) / sim.cluster.slots
     speed = sim.cluster.speed[:, sim.task_kind[t]] if not sim.task_decode[t] else 1.0 / np.maximum(exec_s, 1e-12)
-    servers = np.zeros((max_servers, len(server_features(with_uncertainty, with_serving))), dtype=np.float32)
+    servers = np.zeros((max_servers, len(spec.server_features)), dtype=np.float32)
     columns = servers[:n].T
     columns[0] = np.log(np.maximum(exec_s, e_min) / e_min)
     columns[1] = np.log1p(wait / e_min)
@@ -157,14 +178,14 @@ def encode(
     columns[6] = gap <= 1e-9 * max(abs(float(eft.min())), 1.0)
     columns[7] = np.log1p(wait / tau_s)
     columns[8] = np.log1p(exec_s / tau_s)
-    if with_uncertainty:
+    if spec.uncertainty:
         _uncertainty_columns(sim, start, columns[len(SERVER_FEATURES) :])
-    if with_serving:
-        _serving_columns(sim, columns[len(server_features(with_uncertainty)) :])
+    if spec.serving:
+        _serving_columns(sim, columns[-len(SERVING_FEATURES) :])
     mask = np.zeros(max_servers, dtype=np.float32)
     mask[:n] = 1.0
     task = _task_features(sim, tau_s, e_min, wait)
-    if with_backlog:
+    if spec.backlog:
         task = np.concatenate([task, backlog_features(sim, tau_s)])
     return {"servers": servers, "task": task, "action_mask": mask}
 
@@ -227,17 +248,13 @@ def backlog_features(sim: Simulator, tau_s: float) -> np.ndarray:
 
 
 def terminal_observation(
-    max_servers: int,
-    num_servers: int,
-    with_uncertainty: bool = False,
-    with_serving: bool = False,
-    with_backlog: bool = False,
+    max_servers: int, num_servers: int, spec: ObservationSpec = BASE_SPEC
 ) -> dict[str, np.ndarray]:
-    """Zero features with the real servers unmasked (returned once the episode is over)."""
+    """Zero features of ``spec``'s layout with the real servers unmasked (returned once the episode is over)."""
     mask = np.zeros(max_servers, dtype=np.float32)
     mask[:num_servers] = 1.0
     return {
-        "servers": np.zeros((max_servers, len(server_features(with_uncertainty, with_serving))), dtype=np.float32),
-        "task": np.zeros(len(task_features(with_backlog)), dtype=np.float32),
+        "servers": np.zeros((max_servers, len(spec.server_features)), dtype=np.float32),
+        "task": np.zeros(len(spec.task_features), dtype=np.float32),
         "action_mask": mask,
     }

@@ -79,9 +79,8 @@ class SchedulingEnv(gym.Env):
         # the kind whose work EnvConfig.work_shift scales (only computed when it does, or may per episode)
         shifts = config.work_shift != 1 or may_shift_work(config.shift_distribution)
         self._shift_kind = work_shift_kind(self.workload.mean_work_by_kind()) if shifts else -1
-        self.observation_space = observation_space(
-            config.max_servers, config.with_uncertainty, config.with_serving, config.observe_backlog
-        )
+        self._spec = config.observation_spec  # the observations' optional feature groups, read at every decision
+        self.observation_space = observation_space(config.max_servers, self._spec)
         self.action_space = gym.spaces.Discrete(config.max_servers)
         self.sim: Simulator | None = None  # the engine: the true cluster
         self.knowledge: EstimatedRuntimes | None = None  # with runtime_knowledge="estimated"
@@ -175,16 +174,12 @@ class SchedulingEnv(gym.Env):
                 mean_lower_bound_s=float(sim.lower_bound_s.mean()),
                 total_response_time_s=float(rt.sum()),
             )
-            cfg, n = self.config, sim.cluster.num_servers
-            last = terminal_observation(cfg.max_servers, n, cfg.with_uncertainty, cfg.with_serving, cfg.observe_backlog)
+            last = terminal_observation(self.config.max_servers, sim.cluster.num_servers, self._spec)
             return last, reward, True, False, info
         return self._observation(), reward, False, False, info
 
     def _observation(self) -> dict[str, np.ndarray]:
-        cfg = self.config
-        return encode(
-            self.view, cfg.max_servers, self._tau, cfg.with_uncertainty, cfg.with_serving, cfg.observe_backlog
-        )
+        return encode(self.view, self.config.max_servers, self._tau, self._spec)
 
 
 def _with_knowledge(

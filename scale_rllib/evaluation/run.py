@@ -84,14 +84,16 @@ def _check_observations(policies: Sequence[Scheduler], env_config) -> None:
         ConfigError: a policy trained with (without) estimated runtime knowledge evaluated without (with) it, or
             trained with (without) serving engines evaluated on a workload without (with) them.
     """
-    for p in policies:
-        if p.with_uncertainty is not None and p.with_uncertainty != env_config.with_uncertainty:
-            trained = "estimated" if p.with_uncertainty else "oracle"
-            raise ConfigError(f"runtime_knowledge: policy {p.name!r} was trained with {trained} runtime knowledge; "
+    for spec, name in ((p.observation_spec, p.name) for p in policies):
+        if spec is None:
+            continue
+        if spec.uncertainty != env_config.with_uncertainty:
+            trained = "estimated" if spec.uncertainty else "oracle"
+            raise ConfigError(f"runtime_knowledge: policy {name!r} was trained with {trained} runtime knowledge; "
                               f"evaluate it with --runtime-knowledge {trained}")  # fmt: skip
-        if p.with_serving is not None and p.with_serving != env_config.with_serving:
-            trained = "an agentic-serving" if p.with_serving else "a non-serving"
-            raise ConfigError(f"workload: policy {p.name!r} was trained on {trained} workload; evaluate it on one too")
+        if spec.serving != env_config.with_serving:
+            trained = "an agentic-serving" if spec.serving else "a non-serving"
+            raise ConfigError(f"workload: policy {name!r} was trained on {trained} workload; evaluate it on one too")
 
 
 def _run(env: SchedulingEnv, scheduler: Scheduler, episode: Episode) -> dict:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scale_rllib.env.config import EnvConfig
+from scale_rllib.env.observation import ObservationSpec
 from scale_rllib.env.scheduling_env import SchedulingEnv
 from scale_rllib.sim.simulator import Simulator
 
@@ -25,14 +26,10 @@ class Scheduler:
     """
 
     name: str = "scheduler"
-    #: Whether it reads observations with the uncertainty column (estimated runtime knowledge); None: it works on
-    #: either (heuristics). An evaluation refuses a policy whose observations its env does not produce.
-    with_uncertainty: bool | None = None
-    #: Whether it reads observations with the serving-engine columns (``agentic-serving``); None: either.
-    with_serving: bool | None = None
-    #: Whether it reads the backlog task features (``EnvConfig.observe_backlog``): an evaluation then produces them,
-    #: and the policies without them leave them out.
-    with_backlog: bool = False
+    #: The observation layout a policy reads; None: a heuristic, which reads any observation (or none). An evaluation
+    #: refuses a policy whose uncertainty or serving columns its env does not produce, and produces the backlog task
+    #: features if a policy reads them (the policies without them leave them out).
+    observation_spec: ObservationSpec | None = None
 
     def reset(self, seed: int) -> None:
         """Called at the start of every episode (re-seed any randomness); default: nothing to reset."""
@@ -81,9 +78,9 @@ class EpisodeResult:
 
 def observing_env(env_config: EnvConfig, schedulers: Iterable[Scheduler]) -> SchedulingEnv:
     """An env of ``env_config`` whose observations each of ``schedulers`` reads: with the backlog task features if
-    any of them reads them (:attr:`Scheduler.with_backlog`); a policy without them slices them off
+    any of them reads them (:attr:`Scheduler.observation_spec`); a policy without them slices them off
     (:meth:`~scale_rllib.schedulers.policy.PolicyScheduler.select`)."""
-    backlog = any(s.with_backlog for s in schedulers)
+    backlog = any(s.observation_spec is not None and s.observation_spec.backlog for s in schedulers)
     return SchedulingEnv(dataclasses.replace(env_config, observe_backlog=backlog))
 
 

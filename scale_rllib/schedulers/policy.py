@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scale_rllib.env.observation import has_backlog, has_serving, has_uncertainty, observation_space
+from scale_rllib.env.observation import ObservationSpec, observation_space
 from scale_rllib.learner.srr import feature_statistics
 from scale_rllib.models.scale_module import load_policy
 from scale_rllib.schedulers.base import Scheduler
@@ -28,9 +28,7 @@ class PolicyScheduler(Scheduler):
     def __init__(self, module, name: str = "scale"):
         self.module = module.eval()
         self.name = name
-        self.with_uncertainty = has_uncertainty(module.observation_space)
-        self.with_serving = has_serving(module.observation_space)
-        self.with_backlog = has_backlog(module.observation_space)
+        self.observation_spec = ObservationSpec.of(module.observation_space)
         self._task_width = module.observation_space["task"].shape[-1]
         self.features: list[np.ndarray] = []
 
@@ -51,9 +49,8 @@ class PolicyScheduler(Scheduler):
         """
         module = load_policy(checkpoint)
         if max_servers is not None:  # same features (with or without the optional columns), other padding
-            space = module.observation_space
-            flags = has_uncertainty(space), has_serving(space), has_backlog(space)
-            module = load_policy(checkpoint, observation_space(max_servers, *flags))
+            spec = ObservationSpec.of(module.observation_space)
+            module = load_policy(checkpoint, observation_space(max_servers, spec))
         return cls(module, name)
 
     @torch.no_grad()

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 
-from scale_rllib.env.observation import encode, has_backlog
+from scale_rllib.env.observation import ObservationSpec, encode
 from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.schedulers.base import Scheduler
 from scale_rllib.sim.simulator import Simulator
@@ -38,14 +38,13 @@ class NetworkPolicy(Scheduler):
 
     def __init__(self, module: ScaleRLModule) -> None:
         self.module = module.eval()
-        self.with_backlog = has_backlog(module.observation_space)
+        self.observation_spec = ObservationSpec.of(module.observation_space)
 
     def observe(self, sim: Simulator) -> dict[str, np.ndarray]:
         """The env's observation of ``sim``'s pending decision, padded to its own N (with the backlog task features
         if the module reads them)."""
         tau_s = max(float(sim.critical_path_s.mean()), 1e-9)
-        serving = bool(np.asarray(sim.cluster.is_engine).any())
-        return encode(sim, sim.cluster.num_servers, tau_s, sim.exec_log_sd is not None, serving, self.with_backlog)
+        return encode(sim, sim.cluster.num_servers, tau_s, self.observation_spec)
 
     @torch.no_grad()
     def logits(self, observation: dict[str, np.ndarray] | None, sim: Simulator) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
 
-from scale_rllib.env.observation import has_backlog, has_serving, has_uncertainty
+from scale_rllib.env.observation import ObservationSpec
 from scale_rllib.models.scale_module import load_policy, resolve_model_config
 from scale_rllib.training.config import TrainConfig
 from scale_rllib.validation import ConfigError, require
@@ -32,14 +32,14 @@ def initial_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
         module = load_policy(Path(cfg.init_checkpoint))
     except (FileNotFoundError, ValueError) as err:
         raise ConfigError(f"init_checkpoint: {err}") from None
-    space, env = module.observation_space, cfg.env
-    knowledge = "estimated" if has_uncertainty(space) else "oracle"
-    require(has_uncertainty(space) == env.with_uncertainty, "init_checkpoint",
+    spec, env = ObservationSpec.of(module.observation_space), cfg.env
+    knowledge = "estimated" if spec.uncertainty else "oracle"
+    require(spec.uncertainty == env.with_uncertainty, "init_checkpoint",
             f"{cfg.init_checkpoint} was trained with {knowledge} runtime knowledge; this run has "
             f"{env.runtime_knowledge}")  # fmt: skip
-    require(has_serving(space) == env.with_serving, "init_checkpoint",
+    require(spec.serving == env.with_serving, "init_checkpoint",
             f"{cfg.init_checkpoint} and this run's workload differ in serving engines (agentic-serving)")  # fmt: skip
-    require(has_backlog(space) == env.observe_backlog, "init_checkpoint",
+    require(spec.backlog == env.observe_backlog, "init_checkpoint",
             f"{cfg.init_checkpoint} and this run differ in observing the backlog (--observe-backlog)")  # fmt: skip
     model = resolve_model_config(module.model_config)
     require(

@@ -7,7 +7,7 @@ The dominant terms of one PPO update on padded observations of ``max_servers`` =
 - the per-server activations of the encoders, cross-attention and pointer (≈ 20 float32 tensors of (B_m, N, d) with
   their gradients) → 80 · B_m · N · d bytes;
 - the sampled train batch of B observations of N × F float32 values (F: every per-server column an observation can
-  have, :func:`~scale_rllib.env.observation.server_features`), held by the env runners' episodes, the learner's
+  have, :data:`~scale_rllib.env.observation.WIDEST_SPEC`), held by the env runners' episodes, the learner's
   batch and its torch copy (≈ 4 copies) → 16 · B · N · F bytes.
 
 The bound it is held against is the smaller of the machine's physical memory and the process's cgroup limit.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from scale_rllib.env.observation import server_features
+from scale_rllib.env.observation import WIDEST_SPEC
 from scale_rllib.validation import ConfigError
 
 #: The estimate may use at most this share of the memory limit (the rest: Ray, Python, the simulator, the OS).
@@ -33,7 +33,7 @@ def estimated_learner_bytes(
     n = int(max_servers)
     attention = 16 * minibatch_size * num_heads * n * n
     activations = 80 * minibatch_size * n * embed_dim
-    batch = 16 * train_batch_size * n * len(server_features(True, True))
+    batch = 16 * train_batch_size * n * len(WIDEST_SPEC.server_features)
     return attention + activations + batch
 
 

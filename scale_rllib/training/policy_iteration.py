@@ -67,9 +67,7 @@ def label(job: LabelJob) -> tuple[Demonstrations, dict[str, float]]:
     torch.set_num_threads(1)
     start = time.perf_counter()
     env_config = EnvConfig.from_dict(job.env_config)
-    space = observation_space(
-        env_config.max_servers, env_config.with_uncertainty, env_config.with_serving, env_config.observe_backlog
-    )
+    space = observation_space(env_config.max_servers, env_config.observation_spec)
     module = ScaleRLModule(
         observation_space=space, action_space=gym.spaces.Discrete(env_config.max_servers), model_config=job.model_config
     )
