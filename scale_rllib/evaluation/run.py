@@ -84,8 +84,9 @@ def _check_observations(policies: Sequence[Scheduler], env_config) -> None:
         ConfigError: a policy trained with (without) estimated runtime knowledge evaluated without (with) it, or
             trained with (without) serving engines evaluated on a workload without (with) them.
     """
-    for spec, name in ((p.observation_spec, p.name) for p in policies):
-        if spec is None:
+    for policy in policies:
+        spec, name = policy.observation_spec, policy.name
+        if spec is None:  # a heuristic reads any observation
             continue
         if spec.uncertainty != env_config.with_uncertainty:
             trained = "estimated" if spec.uncertainty else "oracle"
