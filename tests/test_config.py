@@ -75,6 +75,17 @@ def test_cli_rejects_before_ray_starts(argv, message, tmp_path, capsys):
     assert not (tmp_path / "out" / "mlflow.db").exists()  # nothing was started or written
 
 
+@pytest.mark.parametrize("command", ["train", "evaluate", "tune"])
+def test_an_output_under_a_file_is_refused_while_parsing(command, tmp_path, capsys):
+    blocker = tmp_path / "results.csv"
+    blocker.write_text("saved earlier\n")
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--output", str(blocker / "run")])
+    assert exit_.value.code == 2
+    assert f"argument --output: {blocker} is a file, not a directory" in capsys.readouterr().err
+    assert blocker.read_text() == "saved earlier\n"  # nothing already saved is lost
+
+
 def test_train_flags_reach_the_train_config():
     from scale_rllib.cli import build_parser
     from scale_rllib.cli.train import config_from_args as train_config_from_args

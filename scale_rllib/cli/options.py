@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -268,5 +269,22 @@ def add_tracking_arguments(p: argparse.ArgumentParser, ray: bool = True) -> None
 
 
 def output_argument(p: argparse.ArgumentParser, what: str, required: bool = True, default: Path | None = None) -> None:
-    """``--output DIR``."""
-    p.add_argument("--output", type=Path, required=required, default=default, help=what)
+    """``--output DIR``, checked by :func:`output_directory` while the flags are parsed."""
+    p.add_argument("--output", type=output_directory, required=required, default=default, help=what)
+
+
+def output_directory(value: str) -> Path:
+    """argparse type of ``--output``: a directory that exists or can be created (its nearest existing ancestor is a
+    writable directory), so a run does not fail on it after its work is done. Nothing is created here.
+
+    Raises:
+        argparse.ArgumentTypeError: a file stands where a directory must be, or the directory is not writable
+            (argparse exits with status 2, naming ``--output``).
+    """
+    path = Path(value)
+    existing = next(p for p in (path, *path.parents) if p.exists())  # the first parent of a relative path: "."
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{existing} is a file, not a directory: cannot write under {path}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{existing} is not writable: cannot write under {path}")
+    return path
