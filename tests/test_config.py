@@ -63,6 +63,7 @@ def test_env_config_round_trips_and_rejects_unknown_keys():
         (["train", "--resume"], "no scale_rllib checkpoint"),
         (["evaluate", "--checkpoint", "/no/such/ckpt"], "not a scale_rllib checkpoint"),
         (["evaluate", "--servers", "0"], "servers"),
+        (["evaluate", "--target-ci", "0.01"], "--target-ci: only with --checkpoint"),
     ],
 )
 def test_cli_rejects_before_ray_starts(argv, message, tmp_path, capsys):

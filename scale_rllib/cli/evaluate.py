@@ -93,6 +93,8 @@ def add_parser(sub) -> None:
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
     """Flags → the validated scenario (ConfigError / FileNotFoundError naming the flag or file)."""
+    if args.target_ci is not None and args.checkpoint is None:
+        raise ConfigError("--target-ci: only with --checkpoint (it adds episodes until the policy's ratio is known)")
     if args.scenario != "dws":
         given = [flag for dest, flag in DWS_ONLY_FLAGS.items() if getattr(args, dest, None) is not None]
         if given:
