@@ -26,6 +26,7 @@ from scale_rllib.evaluation.run import evaluate
 from scale_rllib.evaluation.scenarios import EvalConfig
 from scale_rllib.models.scale_module import ScaleRLModule
 from scale_rllib.schedulers.policy import PolicyScheduler
+from scale_rllib.schedulers.self_rollout import SelfRolloutScheduler
 from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind, Workflow
@@ -102,6 +103,14 @@ def untrained(with_backlog: bool) -> PolicyScheduler:
     model_config = {"embed_dim": 32, "num_heads": 2}
     module = ScaleRLModule(observation_space=space, action_space=gym.spaces.Discrete(8), model_config=model_config)
     return PolicyScheduler(module, "backlog" if with_backlog else "plain")
+
+
+def test_the_self_rollout_of_a_backlog_network_gets_the_backlog_in_an_evaluation() -> None:
+    teacher = SelfRolloutScheduler(untrained(True).module, candidates=2)  # ranks candidates on the env's observation
+    cfg = EvalConfig(servers=(6,), episodes=1, workflows_per_server=1, schedulers=("eft",))
+    rows = evaluate(cfg, [teacher]).results
+    assert sorted(r["scheduler"] for r in rows) == ["eft", "self-rollout"]
+    assert all(math.isfinite(r["mean_response_time_s"]) for r in rows)
 
 
 def test_an_evaluation_with_a_backlog_policy_runs_every_policy_and_a_plain_env_refuses_it() -> None:

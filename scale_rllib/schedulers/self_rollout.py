@@ -107,6 +107,7 @@ class SelfRolloutScheduler(Scheduler):
         if known_arrivals < 0:
             raise ValueError(f"known_arrivals must be ≥ 0, got {known_arrivals}")
         self.base = NetworkPolicy(module)
+        self.observation_spec = self.base.observation_spec  # it ranks its candidates on the env's observation
         self.candidates = candidates
         self.known_arrivals = known_arrivals
         if known_arrivals:
