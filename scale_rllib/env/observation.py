@@ -120,6 +120,21 @@ class ObservationSpec:
         them."""
         return TASK_FEATURES + (BACKLOG_FEATURES if self.backlog else ())
 
+    def read(self, observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``observation`` as a network of this layout reads it: task features past its width (the backlog features,
+        produced for another policy of the same evaluation) left out; the same dict when nothing is.
+
+        Raises:
+            ValueError: the observation has fewer task features than the layout (a network trained with
+                ``observe_backlog`` on an env without it).
+        """
+        width = len(TASK_FEATURES) + (len(BACKLOG_FEATURES) if self.backlog else 0)
+        given = observation["task"].shape[-1]
+        if given < width:
+            raise ValueError(f"reads {width} task features, the env gives {given}: it was trained with "
+                             "observe_backlog; evaluate it on an env that observes the backlog")  # fmt: skip
+        return observation if given == width else observation | {"task": observation["task"][..., :width]}
+
 
 #: The observations of the default env: no optional feature group.
 BASE_SPEC = ObservationSpec()

@@ -29,7 +29,6 @@ class PolicyScheduler(Scheduler):
         self.module = module.eval()
         self.name = name
         self.observation_spec = ObservationSpec.of(module.observation_space)
-        self._task_width = module.observation_space["task"].shape[-1]
         self.features: list[np.ndarray] = []
 
     @classmethod
@@ -64,14 +63,10 @@ class PolicyScheduler(Scheduler):
             ValueError: the observation has fewer task features than the module reads (a module trained with
                 ``observe_backlog`` run on an env without it).
         """
-        width = observation["task"].shape[-1]
-        if width < self._task_width:
-            raise ValueError(
-                f"policy {self.name!r} reads {self._task_width} task features, the env gives {width}: "
-                "it was trained with observe_backlog; evaluate it on an env that observes the backlog"
-            )
-        if width > self._task_width:
-            observation = observation | {"task": observation["task"][..., : self._task_width]}
+        try:
+            observation = self.observation_spec.read(observation)
+        except ValueError as err:
+            raise ValueError(f"policy {self.name!r} {err}") from None
         logits, z = self.module.infer_one({k: torch.from_numpy(v)[None] for k, v in observation.items()})
         self.features.append(z[0].numpy())
         return int(torch.argmax(logits[0]))

@@ -49,7 +49,7 @@ class NetworkPolicy(Scheduler):
     @torch.no_grad()
     def logits(self, observation: dict[str, np.ndarray] | None, sim: Simulator) -> np.ndarray:
         """Shape (N,). The masked pointer logits for ``sim.task`` (encoding the observation if not given)."""
-        observation = self.observe(sim) if observation is None else observation
+        observation = self.observe(sim) if observation is None else self.observation_spec.read(observation)
         logits, _ = self.module.infer_one({k: torch.from_numpy(v)[None] for k, v in observation.items()})
         return logits[0, : sim.cluster.num_servers].numpy()
 
