@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -80,44 +79,88 @@ def ray_env() -> dict[str, str]:
 @contextlib.contextmanager
 def ray_cluster(tmp: Path):
     """Two Ray nodes on this machine: a head (1 CPU, dashboard for job submission) and a worker with a custom
-    resource ``node2`` (1 CPU). Yields ``{"address", "dashboard"}``; stops both at the end.
+    resource ``node2`` (1 CPU). Yields ``{"address", "dashboard", "nodes"}`` (the two ``ray start`` PIDs); stops both
+    at the end.
+
+    Each node is a ``ray start --block`` child in a session of its own, so its processes are descendants of a process
+    this fixture started and are stopped through that tree (``ray stop`` would stop every Ray on the machine).
     """
     port, dash = free_port(), free_port()
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 characters
-    env = ray_env()
-    ray = str(BIN / "ray")
+    ray = [str(BIN / "ray"), "start", "--block", "--num-cpus=1", "--disable-usage-stats"]
     head = [
-        ray,
-        "start",
+        *ray,
         "--head",
         "--node-ip-address=127.0.0.1",
         f"--port={port}",
-        "--num-cpus=1",
         "--include-dashboard=true",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dash}",
-        "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
         *_own_ports(head=True),
     ]
-    worker = [
-        ray,
-        "start",
-        f"--address=127.0.0.1:{port}",
-        "--num-cpus=1",
-        "--resources=" + json.dumps({"node2": 1}),
-        "--disable-usage-stats",
-        *_own_ports(head=False),
-    ]
+    worker = [*ray, f"--address=127.0.0.1:{port}", "--resources=" + json.dumps({"node2": 1}), *_own_ports(head=False)]
+    nodes: list[subprocess.Popen] = []
     try:
-        for cmd in (head, worker):
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        for name, cmd in (("head", head), ("worker", worker)):
+            nodes.append(_start_node(cmd, tmp / f"ray-{name}.log"))
         _wait_http(f"http://127.0.0.1:{dash}/api/version", 120)
-        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}"}
+        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "nodes": [p.pid for p in nodes]}
     finally:
-        _kill_cluster(port, temp_dir)
+        _stop_nodes(nodes)
+
+
+def _start_node(cmd: list[str], log_path: Path, timeout_s: float = 120) -> subprocess.Popen:
+    """Run ``ray start --block`` in a new session; return once it prints "Ray runtime started."."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, env=ray_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while "Ray runtime started." not in log_path.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop_nodes([proc])
+            raise RuntimeError(f"{' '.join(cmd)} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.5)
+    return proc
+
+
+def _stop_nodes(nodes: list[subprocess.Popen], timeout_s: float = 30) -> None:
+    """SIGTERM each ``ray start --block`` (it stops the processes it started), then SIGKILL whatever of their
+    descendants, taken before, is still alive in one of their sessions (raylets' workers, agents)."""
+    sessions = {proc.pid for proc in nodes}
+    tree = {pid for proc in nodes for pid in descendants(proc.pid)}
+    for proc in nodes:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in nodes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    while (alive := [pid for pid in tree if session_of(pid) in sessions]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for proc in nodes:
+        proc.wait(timeout=timeout_s)
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, from the kernel's per-thread ``children`` lists (proc(5))."""
+    found = [pid]
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
+                    found += descendants(int(child))
+    return found
+
+
+def session_of(pid: int) -> int | None:
+    """The session id of ``pid`` (proc(5), /proc/PID/stat field 6), None if it has exited."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _own_ports(head: bool) -> list[str]:
@@ -127,37 +170,3 @@ def _own_ports(head: bool) -> list[str]:
     job")."""
     ports = [f"--dashboard-agent-listen-port={free_port()}"]
     return ports + ([f"--ray-client-server-port={free_port()}"] if head else [])
-
-
-def _kill_cluster(gcs_port: int, temp_dir: str, timeout_s: float = 30) -> None:
-    """Stop only this cluster's processes; ``ray stop`` would stop every Ray on the machine.
-
-    They are the processes naming its GCS address (``--gcs-address=IP:PORT``, ``--address=IP:PORT``) or its temp dir
-    (the GCS server's log dir) in their command line, plus the agents that retitle themselves (``ray::DashboardAgent``)
-    but carry ``RAY_RAYLET_PID`` of one of its raylets in their environment.
-    """
-    pattern = re.compile(
-        rb"(gcs[-_]address|--address)=[^\x00 ]*:%d(?![0-9])|%s/" % (gcs_port, re.escape(temp_dir.encode()))
-    )
-    targets = set(_pids_where(lambda proc: pattern.search((proc / "cmdline").read_bytes())))
-    raylets = {f"RAY_RAYLET_PID={pid}".encode() for pid in targets}
-    targets |= set(_pids_where(lambda proc: set((proc / "environ").read_bytes().split(b"\x00")) & raylets))
-    targets.discard(os.getpid())
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in targets:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + timeout_s
-        while any(Path(f"/proc/{pid}").exists() for pid in targets) and time.monotonic() < deadline:
-            time.sleep(0.5)
-
-
-def _pids_where(predicate) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and predicate(proc):
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.servers import BIN, ray_cluster, ray_env
+from tests.servers import BIN, descendants, ray_cluster, ray_env, session_of
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,21 @@ def test_ray_job_submit_runs_a_training_job(cluster, tmp_path):
     runs = MlflowClient(store).search_runs(["0", "1"])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].data.params["train/env/servers_range"] == "(8, 8)"
+
+
+def test_cluster_stops_every_process_it_started_and_nothing_else(tmp_path):
+    """The fixture stops its nodes through their process trees: a job's workers included, a bystander untouched."""
+    bystander = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        with ray_cluster(tmp_path) as info:
+            task = "ray.remote(lambda: 1).options(resources={'node2': 1}).remote()"
+            job = f"import ray; ray.init(); print(ray.get({task}))"
+            env = {**ray_env(), "RAY_ADDRESS": info["address"]}
+            assert subprocess.run([sys.executable, "-c", job], env=env, timeout=120).returncode == 0
+            tree = {pid for node in info["nodes"] for pid in descendants(node)}
+            assert len(tree) >= 8, tree  # per node: ray start, raylet, agents, log monitor; head: GCS, dashboard
+        assert [pid for pid in tree if session_of(pid) in info["nodes"]] == []
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
