@@ -64,6 +64,7 @@ def test_env_config_round_trips_and_rejects_unknown_keys():
         (["evaluate", "--checkpoint", "/no/such/ckpt"], "not a scale_rllib checkpoint"),
         (["evaluate", "--servers", "0"], "servers"),
         (["evaluate", "--target-ci", "0.01"], "--target-ci: only with --checkpoint"),
+        (["evaluate", "--episodes", "8", "--max-episodes", "4"], "max_episodes: must be ≥ episodes (8)"),
     ],
 )
 def test_cli_rejects_before_ray_starts(argv, message, tmp_path, capsys):

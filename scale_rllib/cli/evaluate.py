@@ -72,7 +72,12 @@ def add_parser(sub) -> None:
         help="with --checkpoint: add episodes at each N until the policy's paired ratio to the best heuristic is "
         "known to ± this (95 %%), e.g. 0.01 (default: exactly --episodes)",
     )
-    p.add_argument("--max-episodes", type=int, default=EvalConfig.max_episodes, help="the most episodes per N")
+    p.add_argument(
+        "--max-episodes",
+        type=int,
+        help=f"the most episodes per N with --target-ci, ≥ --episodes (default: {EvalConfig.max_episodes} or "
+        "--episodes if more)",
+    )
     p.add_argument(
         "--schedulers",
         nargs="+",
@@ -89,6 +94,11 @@ def add_parser(sub) -> None:
     g.add_argument("--pattern", choices=["constant", "change5", "change10"], help="rate pattern (default: constant)")
     g.add_argument("--workflows", type=int, help="workflows per generated stream (default: 100)")
     p.set_defaults(run=run)
+
+
+def _max_episodes(args: argparse.Namespace) -> int:
+    """``--max-episodes`` as given (EvalConfig refuses it below ``--episodes``); its default grows to ``--episodes``."""
+    return max(EvalConfig.max_episodes, args.episodes) if args.max_episodes is None else args.max_episodes
 
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
@@ -108,7 +118,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             max_tasks=args.max_tasks,
             schedulers=tuple(args.schedulers or DEFAULT_HEURISTICS),
             target_ci=args.target_ci,
-            max_episodes=max(args.max_episodes, args.episodes),
+            max_episodes=_max_episodes(args),
             seed=EvalConfig.seed if args.seed is None else args.seed,
             **{name: getattr(args, name) for name in SHIFT_FIELDS},
         )
