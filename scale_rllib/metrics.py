@@ -57,6 +57,7 @@ _LEARNER_KEYS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "total_los
 EVAL_RESPONSE_TIME = "eval/mean_response_time_s/N{n}"
 EVAL_RATIO_TO_BOUND = "eval/response_time_over_lower_bound/N{n}"
 EVAL_RATIO_TO_BEST = "eval/response_time_over_best_heuristic/N{n}"
+EVAL_MEAN_RATIO_TO_BEST = "eval/response_time_over_best_heuristic/mean"  # of the paired ratios over the evaluated N
 EVAL_FEATURE_STAT = "eval/{stat}/N{n}"
 # … and one per (stream, pool) of the DWS scenario (flowtime = response time, the peer's term).
 EVAL_DWS_FLOWTIME = "eval/dws/mean_flowtime_s/{scenario}/{pool}"

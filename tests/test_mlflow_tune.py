@@ -45,9 +45,13 @@ def test_two_trial_sweep_logs_params_metrics_artifacts(server, sweep_result):
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
     assert sorted(r.data.params["lambda_dec"] for r in children) == ["0.0", "0.1"]
     metric = sweep.metric
+    assert metric == "scale/" + M.EVAL_MEAN_RATIO_TO_BEST  # smoke.yaml ranks by the paired ratio to EFT
     for run in children:
         assert run.data.params["lambda_kl"] == "0.01"
         assert run.data.params["train/env/servers_range"] == "(6, 10)"
+        assert run.data.params["env.observe_backlog"] == "True" == run.data.params["train/env/observe_backlog"]
+        per_n = [run.data.metrics["scale/" + M.EVAL_RATIO_TO_BEST.format(n=n)] for n in sweep.evaluation.servers]
+        assert run.data.metrics[metric] == pytest.approx(sum(per_n) / len(per_n))
         for key in (M.SRR_DECORRELATION, M.SRR_KL, M.SRR_MEAN_SIGMA, M.TRAIN_ENV_STEPS, metric):
             assert key in run.data.metrics, key
         steps = [m.step for m in client.get_metric_history(run.info.run_id, M.TRAIN_ENV_STEPS)]
@@ -62,6 +66,7 @@ def test_two_trial_sweep_logs_params_metrics_artifacts(server, sweep_result):
     # A trial checkpoints through the training loop of `train` (run_iterations + checkpoint_metadata): same record.
     meta = json.loads((result.best_checkpoint / "scale_rllib.json").read_text())
     assert set(meta) == {"config", "iteration", "mlflow_run_id", "mlflow_uri"} and meta["iteration"] == 2
+    assert meta["config"]["env"]["observe_backlog"] is True  # the grid's value reached the trial's training config
 
 
 def test_sweep_config_errors_name_file_and_field(tmp_path):
@@ -80,9 +85,45 @@ def test_sweep_config_errors_name_file_and_field(tmp_path):
     bad.write_text("nam: x\n")
     with pytest.raises(ConfigError, match="unknown field"):
         SweepConfig.from_yaml(bad)
+    for grid, message in [
+        ("{nope: [1]}", "grid.nope: not a training field"),
+        ("{seed: [1, 2]}", "grid.seed: not a training field"),
+        ("{embed_dim: []}", "grid.embed_dim: need a non-empty list"),
+        ("{embed_dim: 64}", "grid.embed_dim: need a non-empty list"),
+        ("{embed_dim: [64, 30]}", "embed_dim: must be divisible by num_heads"),
+        ("[embed_dim]", "grid: a mapping"),
+    ]:
+        bad.write_text(f"name: x\ngrid: {grid}\n")
+        with pytest.raises(ConfigError, match=message):
+            SweepConfig.from_yaml(bad)
+    bad.write_text("name: x\nrank_by: ratio_to_best\n")
+    with pytest.raises(ConfigError, match="ratio_to_best needs evaluation.schedulers"):
+        SweepConfig.from_yaml(bad)
+    bad.write_text("name: x\nrank_by: fastest\n")
+    with pytest.raises(ConfigError, match="rank_by: one of"):
+        SweepConfig.from_yaml(bad)
     for shipped in (REPO / "tune_configs").glob("*.yaml"):
         sweep = SweepConfig.from_yaml(shipped)
-        assert any(t["lambda_dec"] == 0 and t["lambda_kl"] == 0 for t in sweep.trials()) or sweep.name == "smoke"
+        if sweep.name != "smoke" and len(sweep.lambda_dec) * len(sweep.lambda_kl) > 1:  # a sweep of the λ's
+            assert any(t["lambda_dec"] == 0 and t["lambda_kl"] == 0 for t in sweep.trials()), shipped
+
+
+def test_the_grid_crosses_every_field_with_the_lambdas_and_seeds():
+    sweep = SweepConfig.from_dict(
+        {"lambda_dec": [0, 0.1], "lambda_kl": [0.01], "grid": {"embed_dim": [64, 128], "env.load": [0.7, 0.85]},
+         "seeds": [0, 1]}
+    )  # fmt: skip
+    trials = sweep.trials()
+    assert len(trials) == 2 * 2 * 2 * 2
+    assert {(t["lambda_dec"], t["embed_dim"], t["env.load"], t["seed"]) for t in trials} == {
+        (d, e, rho, s) for d in (0, 0.1) for e in (64, 128) for rho in (0.7, 0.85) for s in (0, 1)
+    }
+    cfg = sweep.trial_train_config(
+        {"lambda_dec": 0.1, "lambda_kl": 0.01, "embed_dim": 128, "env.load": 0.85, "seed": 1}
+    )
+    assert (cfg.lambda_dec, cfg.embed_dim, cfg.env.load, cfg.seed) == (0.1, 128, 0.85, 1)
+    assert cfg.env.workload == sweep.train.env.workload  # the other fields stay the base config's
+    assert SweepConfig.from_dict(sweep.to_dict()) == sweep
 
 
 def test_unreachable_mlflow_server_warns_and_training_continues(tmp_path):

@@ -1,4 +1,5 @@
-"""Ray Tune sweeps of the SRR weights, one MLflow child run per trial under a parent run per sweep.
+"""Ray Tune sweeps of the SRR weights (and any other training field), one MLflow child run per trial under a parent
+run per sweep.
 
 Each trial is a Tune function trainable that trains PPO + SRR, reports every iteration with a
 checkpoint, and ends with a zero-shot evaluation; its MLflow run id lives in its checkpoints, so
@@ -30,7 +31,7 @@ SWEEP_STATE = "scale_rllib_sweep.json"
 
 
 def _trial(config: dict[str, Any]) -> None:
-    """The Tune function trainable: one (λ_dec, λ_KL, seed) point of the sweep, trained by the same loop as
+    """The Tune function trainable: one grid point (λ_dec, λ_KL, … , seed) of the sweep, trained by the same loop as
     ``train`` (:func:`~scale_rllib.training.run.run_iterations`), reporting every iteration with a checkpoint."""
     sweep = SweepConfig.from_dict(config["sweep"])
     cfg = sweep.trial_train_config(config["point"])
@@ -67,6 +68,9 @@ def _zero_shot(sweep: SweepConfig, checkpoint: Path, tracker: MlflowTracker, ite
     out = evaluate(sweep.evaluation, [PolicyScheduler.from_checkpoint(checkpoint)])
     table = summarize(out.results)
     metrics = evaluation_metrics(sweep.evaluation, table, out.features)
+    if sweep.evaluation.schedulers:  # paired ratios to the best heuristic exist: their mean over N ranks trials
+        ratios = [metrics["scale/" + M.EVAL_RATIO_TO_BEST.format(n=n)] for n in sweep.evaluation.servers]
+        metrics["scale/" + M.EVAL_MEAN_RATIO_TO_BEST] = sum(ratios) / len(ratios)
     tracker.log_metrics(metrics, step=iteration)
     with tempfile.TemporaryDirectory() as tmp:
         for path in write_results(out.results, table, out.features, Path(tmp), plot=True):
@@ -79,7 +83,8 @@ class SweepResult:
     """The outcome of :func:`run_sweep`.
 
     Attributes:
-        table: One row per trial: λ_dec, λ_KL, seed, the ranking metric, status.
+        table: One row per trial: its grid point (λ_dec, λ_KL, the grid's keys, seed), the ranking metric, error,
+            checkpoint.
         best: The best trial's row (lowest metric), or None if no trial finished.
         best_checkpoint: The best trial's last checkpoint.
         parent_run_id: The sweep's MLflow parent run.
@@ -169,14 +174,9 @@ def _summarize(sweep: SweepConfig, grid, parent) -> SweepResult:
     best = min(done, key=lambda r: r[sweep.metric]) if done else None
     best_ckpt = Path(best["checkpoint"]) if best and best["checkpoint"] else None
     if best is not None:
-        parent.log_metrics(
-            {
-                "best/" + sweep.metric: best[sweep.metric],
-                "best/lambda_dec": best["lambda_dec"],
-                "best/lambda_kl": best["lambda_kl"],
-            },
-            step=0,
-        )
+        swept = ("lambda_dec", "lambda_kl", *sweep.grid)  # numeric values as metrics; others are in the table
+        numeric = {"best/" + k: float(best[k]) for k in swept if isinstance(best[k], int | float)}
+        parent.log_metrics({"best/" + sweep.metric: best[sweep.metric], **numeric}, step=0)
         if best_ckpt is not None:
             parent.log_artifact(best_ckpt, "best_checkpoint")
     parent.finish()
