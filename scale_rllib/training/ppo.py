@@ -130,11 +130,14 @@ def local_cpus(cfg: TrainConfig | None) -> int | None:
     return max(os.cpu_count() or 1, 1 + cfg.num_env_runners + cfg.labelling_workers)
 
 
-def init_ray(address: str | None, cfg: TrainConfig | None = None) -> None:
-    """Connect to :func:`ray_address` unless already connected; a new local Ray gets :func:`local_cpus` CPUs."""
+def init_ray(address: str | None, cfg: TrainConfig | None = None, min_cpus: int = 0) -> None:
+    """Connect to :func:`ray_address` unless already connected; a new local Ray gets :func:`local_cpus` CPUs, and at
+    least ``min_cpus`` (a Tune trial's bundles, so that one trial fits a machine with fewer cores)."""
     if not ray.is_initialized():
         target = ray_address(address)
         cpus = local_cpus(cfg) if target == "local" else None
+        if target == "local" and min_cpus > (cpus or os.cpu_count() or 1):
+            cpus = min_cpus
         ray.init(address=target, num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 

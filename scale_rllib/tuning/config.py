@@ -146,7 +146,7 @@ class SweepConfig:
             grid = values.pop("grid", {}) or {}
             if not isinstance(grid, dict):
                 raise ConfigError(f"grid: a mapping of field → list of values, got {grid!r}")
-            grid = {k: tuple(v) if isinstance(v, list) else v for k, v in grid.items()}
+            grid = {k: _tuples(v) if isinstance(v, list) else v for k, v in grid.items()}
             tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
             return cls(train=train, evaluation=evaluation, grid=grid, **tuples)
         except (ConfigError, TypeError) as err:
@@ -170,3 +170,8 @@ class SweepConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of fields")
         return cls.from_dict(values, source=str(path))
+
+
+def _tuples(values: list) -> tuple:
+    """A YAML list of grid values as a tuple, a value that is itself a list (``servers_range``) as a tuple too."""
+    return tuple(tuple(v) if isinstance(v, list) else v for v in values)

@@ -22,6 +22,7 @@ from scale_rllib.evaluation import evaluate, evaluation_metrics, summarize, writ
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.tracking import MlflowTracker, default_tracking_uri
 from scale_rllib.training.checkpoints import read_metadata, save_checkpoint
+from scale_rllib.training.config import TrainConfig
 from scale_rllib.training.ppo import build_algorithm, init_ray
 from scale_rllib.training.run import checkpoint_metadata, run_iterations
 from scale_rllib.tuning.config import SweepConfig
@@ -120,7 +121,8 @@ def run_sweep(
     )
     if not resume:
         parent.log_params({"sweep": sweep.to_dict()})
-    init_ray(address, sweep.train)
+    largest = _largest_trial(sweep)
+    init_ray(address, largest, min_cpus=_bundles(largest))
     tuner = _tuner(sweep, output, uri, parent.run_id, resume)
     if not resume:
         state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -130,9 +132,8 @@ def run_sweep(
 
 
 def _tuner(sweep: SweepConfig, output: Path, uri: str, parent_run_id: str | None, resume: bool):
-    # The trial, its env runners and, with a teacher, policy iteration's labelling tasks (scheduled in these bundles)
-    labelling = sweep.train.labelling_workers if sweep.train.teacher else 0
-    resources = tune.PlacementGroupFactory([{"CPU": 1}] * (1 + sweep.train.num_env_runners + labelling))
+    # One factory for every trial: the bundles of the grid's largest trial
+    resources = tune.PlacementGroupFactory([{"CPU": 1}] * _bundles(_largest_trial(sweep)))
     trainable = tune.with_resources(_trial, resources)
     if resume:
         return tune.Tuner.restore(str(output / sweep.name), trainable, resume_unfinished=True, resume_errored=True)
@@ -155,6 +156,16 @@ def _tuner(sweep: SweepConfig, output: Path, uri: str, parent_run_id: str | None
             verbose=1,
         ),
     )
+
+
+def _largest_trial(sweep: SweepConfig) -> TrainConfig:
+    """The training config of the trial that needs the most CPUs (a grid may sweep env runners or a teacher)."""
+    return max((sweep.trial_train_config(point) for point in sweep.trials()), key=_bundles)
+
+
+def _bundles(cfg: TrainConfig) -> int:
+    """1-CPU bundles of one trial: itself (and its learner), its env runners, its labelling tasks with a teacher."""
+    return 1 + cfg.num_env_runners + (cfg.labelling_workers if cfg.teacher else 0)
 
 
 def _summarize(sweep: SweepConfig, grid, parent) -> SweepResult:
