@@ -121,9 +121,9 @@ def run_sweep(
     )
     if not resume:
         parent.log_params({"sweep": sweep.to_dict()})
-    largest = _largest_trial(sweep)
-    init_ray(address, largest, min_cpus=_bundles(largest))
-    tuner = _tuner(sweep, output, uri, parent.run_id, resume)
+    bundles = _bundles(sweep)
+    init_ray(address, min_cpus=bundles)  # one trial fits a local Ray, however few the cores
+    tuner = _tuner(sweep, output, uri, parent.run_id, resume, bundles)
     if not resume:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(json.dumps({"parent_run_id": parent.run_id, "mlflow_uri": uri}))
@@ -131,9 +131,8 @@ def run_sweep(
     return _summarize(sweep, grid, parent)
 
 
-def _tuner(sweep: SweepConfig, output: Path, uri: str, parent_run_id: str | None, resume: bool):
-    # One factory for every trial: the bundles of the grid's largest trial
-    resources = tune.PlacementGroupFactory([{"CPU": 1}] * _bundles(_largest_trial(sweep)))
+def _tuner(sweep: SweepConfig, output: Path, uri: str, parent_run_id: str | None, resume: bool, bundles: int):
+    resources = tune.PlacementGroupFactory([{"CPU": 1}] * bundles)
     trainable = tune.with_resources(_trial, resources)
     if resume:
         return tune.Tuner.restore(str(output / sweep.name), trainable, resume_unfinished=True, resume_errored=True)
@@ -158,14 +157,14 @@ def _tuner(sweep: SweepConfig, output: Path, uri: str, parent_run_id: str | None
     )
 
 
-def _largest_trial(sweep: SweepConfig) -> TrainConfig:
-    """The training config of the trial that needs the most CPUs (a grid may sweep env runners or a teacher)."""
-    return max((sweep.trial_train_config(point) for point in sweep.trials()), key=_bundles)
+def _bundles(sweep: SweepConfig) -> int:
+    """1-CPU bundles of the grid's largest trial, reserved for every trial: the trial (and its learner), its env
+    runners and, with a teacher, policy iteration's labelling tasks (a grid may sweep env runners or a teacher)."""
 
+    def bundles(cfg: TrainConfig) -> int:
+        return 1 + cfg.num_env_runners + (cfg.labelling_workers if cfg.teacher else 0)
 
-def _bundles(cfg: TrainConfig) -> int:
-    """1-CPU bundles of one trial: itself (and its learner), its env runners, its labelling tasks with a teacher."""
-    return 1 + cfg.num_env_runners + (cfg.labelling_workers if cfg.teacher else 0)
+    return max(bundles(sweep.trial_train_config(point)) for point in sweep.trials())
 
 
 def _summarize(sweep: SweepConfig, grid, parent) -> SweepResult:
