@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -108,6 +109,7 @@ def ray_cluster(tmp: Path):
         yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "nodes": [p.pid for p in nodes]}
     finally:
         _stop_nodes(nodes)
+        shutil.rmtree(temp_dir, ignore_errors=True)  # the head's session files and sockets
 
 
 def _start_node(cmd: list[str], log_path: Path, timeout_s: float = 120) -> subprocess.Popen:
