@@ -249,6 +249,12 @@ class TrainConfig:
             num_heads=self.num_heads,
         )
 
+    @property
+    def cpus(self) -> int:
+        """CPUs one run of this config reserves: its driver (a Tune trial and its learner), each env runner and, with a
+        teacher, each labelling task of policy iteration."""
+        return 1 + self.num_env_runners + (self.labelling_workers if self.teacher else 0)
+
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (for MLflow params and checkpoints)."""
         return dataclasses.asdict(self)

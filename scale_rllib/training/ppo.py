@@ -127,7 +127,7 @@ def local_cpus(cfg: TrainConfig | None) -> int | None:
     same time)."""
     if cfg is None or cfg.teacher is None:
         return None
-    return max(os.cpu_count() or 1, 1 + cfg.num_env_runners + cfg.labelling_workers)
+    return max(os.cpu_count() or 1, cfg.cpus)
 
 
 def init_ray(address: str | None, cfg: TrainConfig | None = None, min_cpus: int = 0) -> None:

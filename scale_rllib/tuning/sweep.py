@@ -22,7 +22,6 @@ from scale_rllib.evaluation import evaluate, evaluation_metrics, summarize, writ
 from scale_rllib.schedulers.policy import PolicyScheduler
 from scale_rllib.tracking import MlflowTracker, default_tracking_uri
 from scale_rllib.training.checkpoints import read_metadata, save_checkpoint
-from scale_rllib.training.config import TrainConfig
 from scale_rllib.training.ppo import build_algorithm, init_ray
 from scale_rllib.training.run import checkpoint_metadata, run_iterations
 from scale_rllib.tuning.config import SweepConfig
@@ -158,13 +157,9 @@ def _tuner(sweep: SweepConfig, output: Path, uri: str, parent_run_id: str | None
 
 
 def _bundles(sweep: SweepConfig) -> int:
-    """1-CPU bundles of the grid's largest trial, reserved for every trial: the trial (and its learner), its env
-    runners and, with a teacher, policy iteration's labelling tasks (a grid may sweep env runners or a teacher)."""
-
-    def bundles(cfg: TrainConfig) -> int:
-        return 1 + cfg.num_env_runners + (cfg.labelling_workers if cfg.teacher else 0)
-
-    return max(bundles(sweep.trial_train_config(point)) for point in sweep.trials())
+    """1-CPU bundles reserved for every trial: the ``cpus`` of the grid's largest trial's training config (a grid may
+    sweep env runners or a teacher)."""
+    return max(sweep.trial_train_config(point).cpus for point in sweep.trials())
 
 
 def _summarize(sweep: SweepConfig, grid, parent) -> SweepResult:
