@@ -10,10 +10,11 @@ to EFT's makespan and one more up to the last arrival + EFT's total response tim
 Every row of the ``--results`` CSVs (``scale-rllib evaluate``'s or ``benchmarks/offline_headroom.py``'s
 ``results.csv``) on the same N and episode is scored against both bounds: the share of EFT's gap closed,
 (EFT − policy) / (EFT − bound) over the episodes' mean response times (``benchmarks/gap.py``). A row is labelled by
-its scheduler, ``scale`` by its CSV's folder name; ``--group NAME=LABEL,…`` adds the mean share of several labels
-(e.g. one picked network per training seed). Exits 2, naming the file, if a CSV's EFT differs from this run's
-(other episodes), if two rows of one label and episode differ (a heuristic in two CSVs is kept once), or if a
-group names an unknown label.
+its scheduler, ``scale`` by its CSV's folder name (rows at other loads are left out); ``--group NAME=LABEL,…`` adds
+the mean share of several labels (e.g. one picked network per training seed). Exits 2, naming the file, before any
+LP is solved, if a CSV's per-workflow bounds or EFT differ from this run's (other episodes) or it has none of this
+run's episodes, if two rows of one label and episode differ (a heuristic in two CSVs is kept once), or if a group
+names an unknown label.
 
     python benchmarks/lp_bound.py --servers 16 32 --episodes 6 --results runs/test085/net-seed0/results.csv \\
         results/offline_headroom/n16/results.csv --output results/lp_bound
@@ -65,14 +66,13 @@ def solve(lp_args: dict, interval_s: float) -> dict:
     return {"lp_bound_s": lp.mean_s, "lp_variables": lp.variables, "lp_wall_s": wall}
 
 
-def check_episodes(path: Path, frame: pd.DataFrame, load: float) -> None:
+def check_episodes(path: Path, frame: pd.DataFrame) -> None:
     """Raises ValueError naming ``path`` if its rows (merged with this run's episodes) are other episodes: another
-    per-workflow bound, load or EFT response time, where the CSV has them."""
+    per-workflow bound or EFT response time, where the CSV has them."""
     eft = frame[frame.scheduler == "eft"]
     bound = frame.get("lower_bound_s", frame.lb_s)
     differs = {
         "per-workflow bounds": (bound - frame.lb_s).abs().gt(SAME_EPISODE_S).any(),
-        "loads": "load" in frame and (frame.load != load).any(),
         "EFT response times": (eft.mean_response_time_s - eft.eft_s).abs().gt(SAME_EPISODE_S).any(),
     }
     if what := [name for name, bad in differs.items() if bad]:
@@ -84,8 +84,13 @@ def policy_rows(paths: list[Path], episodes: pd.DataFrame, load: float) -> pd.Da
     keep = []
     for path in paths:
         mine = episodes[["servers", "seed", "eft_s", "lower_bound_s"]].rename(columns={"lower_bound_s": "lb_s"})
-        frame = pd.read_csv(path).merge(mine, on=["servers", "seed"])
-        check_episodes(path, frame, load)
+        frame = pd.read_csv(path)
+        if "load" in frame:  # rows at other loads are other cells
+            frame = frame[np.isclose(frame.load, load)]
+        frame = frame.merge(mine, on=["servers", "seed"])
+        if frame.empty:
+            raise ValueError(f"{path}: no rows on this run's episodes (N, episode seed, load)")
+        check_episodes(path, frame)
         frame["label"] = frame.scheduler.where(frame.scheduler != "scale", path.parent.name)
         keep.append(frame[frame.scheduler != "eft"])
     if not keep:

@@ -84,6 +84,16 @@ def test_an_engine_batches_calls_so_the_bound_does_not_queue_them_in_slots():
     assert alone - 1e-6 <= lp <= actual.mean() + 1e-6
 
 
+def test_tasks_of_almost_no_time_are_relaxed_and_the_bound_still_holds():
+    # a chain with a 10⁻¹¹-s middle task (WorFBench tool nodes can be that short) and a second workflow on one unit
+    # server: the short task takes no time in the LP (1 / e would be 10¹¹), the bound stays between the two others
+    flows = [chain([1.0, 1e-11, 1.0]), fanout(1, 1.0)]
+    sim = Simulator(Cluster.from_counts([(UNIT, 1)]), flows, [0.0, 0.0])
+    actual = schedule(Simulator(Cluster.from_counts([(UNIT, 1)]), flows, [0.0, 0.0]), "eft")
+    lp = bound(sim, 0.05, actual)
+    assert sim.lower_bound_s.mean() + 0.1 < lp <= actual.mean() + 1e-6
+
+
 def random_episode(seed: int) -> tuple[Cluster, list[Workflow], np.ndarray]:
     """tests/test_bounds.py's random clusters and DAGs, smaller, with bursty arrivals."""
     rng = np.random.default_rng(seed)

@@ -38,6 +38,8 @@ calls in one batch, so an LLM call on an engine group has no capacity row (only 
 its e_tg is its fastest time (alone on the fastest engine, context cached; batching only slows it); an elastic server
 has no capacity row either. Everything else on those servers runs in slots as above.
 
+Tasks shorter than :data:`MIN_TASK_S` on every group are relaxed to take no time (no y, C_t = S_t).
+
 Size: tasks × groups × intervals variables (≈ 0.3 M at N = 16, ρ = 0.85, 0.5 s intervals); HiGHS solves it in
 seconds to minutes on one core. For benchmarks, not for the training loop.
 """
@@ -53,7 +55,11 @@ from scipy.optimize import linprog
 from scale_rllib.sim.simulator import Simulator
 from scale_rllib.sim.workflow import TaskKind
 
-__all__ = ["LPBound", "lp_lower_bound_s"]
+__all__ = ["MIN_TASK_S", "LPBound", "lp_lower_bound_s"]
+
+#: Tasks shorter than this everywhere (seconds) are relaxed to take no time and no slot: dropping a constraint keeps
+#: the bound valid, and it keeps the LP's coefficients (1 / e_tg) below 10³ (WorFBench tool nodes can be 10⁻¹¹ s).
+MIN_TASK_S = 1e-3
 
 
 @dataclass(frozen=True)
@@ -164,28 +170,30 @@ def lp_lower_bound_s(sim: Simulator, *, interval_s: float, fine_until_s: float, 
     head = _head_s(sim)
     num_w, num_t, num_i = len(sim.workflows), len(sim.task_work), len(begin)
     # columns: T_w (W), S_t (T), C_t (T), then y over (task, group, interval ending after the task's release)
-    first = np.searchsorted(edges[1:], head, side="right")  # first interval ending after the release
-    counts = (num_i - first) * len(rep)
-    y_task = np.repeat(np.arange(num_t), counts)
+    timed = np.flatnonzero(e.min(axis=1) >= MIN_TASK_S)  # the others are relaxed to take no time
+    pos = np.full(num_t, -1)
+    pos[timed] = np.arange(len(timed))
+    first = np.searchsorted(edges[1:], head[timed], side="right")  # first interval ending after the release
+    y_task = np.repeat(timed, (num_i - first) * len(rep))
     y_group = np.concatenate([np.repeat(np.arange(len(rep)), num_i - f) for f in first])
     y_int = np.concatenate([np.tile(np.arange(f, num_i), len(rep)) for f in first])
     start_col, finish_col, y_col0 = num_w, num_w + num_t, num_w + 2 * num_t
     y_col = y_col0 + np.arange(len(y_task))
     cols = y_col0 + len(y_task)
-    ey, tasks = e[y_task, y_group], np.arange(num_t)
+    ey, tasks, y_row = e[y_task, y_group], np.arange(num_t), pos[y_task]
     eq, ub = _Rows(), _Rows()
-    row = eq.rhs(np.ones(num_t))  # (1) done once
-    eq.add(row + y_task, y_col, 1.0 / ey)
+    row = eq.rhs(np.ones(len(timed)))  # (1) done once
+    eq.add(row + y_row, y_col, 1.0 / ey)
     row = eq.rhs(np.zeros(num_t))  # (1) C − S − d = 0
     eq.add(row + tasks, finish_col + tasks, 1.0)
     eq.add(row + tasks, start_col + tasks, -1.0)
     eq.add(row + y_task, y_col, -1.0)
-    row = ub.rhs(np.zeros(num_t))  # (2) Σ (y/e) b − S − d/2 ≤ 0
-    ub.add(row + y_task, y_col, begin[y_int] / ey - 0.5)
-    ub.add(row + tasks, start_col + tasks, -1.0)
-    row = ub.rhs(np.zeros(num_t))  # (2) S + d/2 − Σ (y/e)(b + Δ) ≤ 0
-    ub.add(row + y_task, y_col, 0.5 - (begin + width)[y_int] / ey)
-    ub.add(row + tasks, start_col + tasks, 1.0)
+    row = ub.rhs(np.zeros(len(timed)))  # (2) Σ (y/e) b − S − d/2 ≤ 0
+    ub.add(row + y_row, y_col, begin[y_int] / ey - 0.5)
+    ub.add(row + pos[timed], start_col + timed, -1.0)
+    row = ub.rhs(np.zeros(len(timed)))  # (2) S + d/2 − Σ (y/e)(b + Δ) ≤ 0
+    ub.add(row + y_row, y_col, 0.5 - (begin + width)[y_int] / ey)
+    ub.add(row + pos[timed], start_col + timed, 1.0)
     pairs = np.array([(p, c) for c in range(num_t) for p in sim.parents[c]], dtype=np.int64).reshape(-1, 2)
     row = ub.rhs(np.zeros(len(pairs)))  # (3) C_p − S_c ≤ 0
     ub.add(row + np.arange(len(pairs)), finish_col + pairs[:, 0], 1.0)
@@ -196,8 +204,8 @@ def lp_lower_bound_s(sim: Simulator, *, interval_s: float, fine_until_s: float, 
     use = capped[y_task, y_group]  # (4) capacity of slot groups
     row = ub.rhs(np.outer(group_slots, width).ravel())
     ub.add(row + y_group[use] * num_i + y_int[use], y_col[use], 1.0)
-    row = ub.rhs(np.tile(width, num_t))  # (4) one slot at a time
-    ub.add(row + y_task * num_i + y_int, y_col, 1.0)
+    row = ub.rhs(np.tile(width, len(timed)))  # (4) one slot at a time
+    ub.add(row + y_row * num_i + y_int, y_col, 1.0)
     low = np.concatenate([sim.lower_bound_s, head, head, np.zeros(len(y_task))])
     high = np.concatenate([np.full(num_w + 2 * num_t, np.inf), width[y_int]])
     cost = np.zeros(cols)
