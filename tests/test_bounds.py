@@ -82,26 +82,42 @@ def test_decode_work_is_bounded_by_the_decode_capacity():
     assert eft_response_time(wf, Cluster.from_counts([(gpu, 1)])) == pytest.approx(22.0)
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_no_scheduler_beats_the_lower_bound_on_random_workflows(seed):
+def random_episode(
+    seed: int,
+    *,
+    types: int = 3,
+    max_count: int = 3,
+    max_size: int = 29,
+    edge_rate: float = 3.0,
+    work: tuple[float, float] = (0.1, 10.0),
+    gap_s: float = 2.0,
+) -> tuple[Cluster, list[Workflow], np.ndarray]:
+    """Random server types (1 … ``max_count`` servers each), six random DAGs of 1 … ``max_size`` tasks (an edge i → j
+    with probability ``edge_rate`` / size), exponential arrival gaps of mean ``gap_s`` from t = 0."""
     rng = np.random.default_rng(seed)
-    types = [
+    kinds = [
         ServerType.from_kind_speeds(f"s{i}", {"llm": rng.uniform(0.5, 8), "tool": rng.uniform(0.5, 3)},
                                     slots=int(rng.integers(1, 3)), default=rng.uniform(0.5, 2))
-        for i in range(3)
+        for i in range(types)
     ]  # fmt: skip
-    cluster = Cluster.from_counts([(t, int(rng.integers(1, 4))) for t in types])
+    cluster = Cluster.from_counts([(t, int(rng.integers(1, max_count + 1))) for t in kinds])
     flows = []
     for w in range(6):
-        size = int(rng.integers(1, 30))
+        size = int(rng.integers(1, max_size + 1))
         ids = [f"t{i}" for i in range(size)]
-        edges = [(ids[i], ids[j]) for i in range(size) for j in range(i + 1, size) if rng.random() < 3.0 / size]
-        kinds = rng.choice([LLM, TOOL, CODE], size=size)
-        flows.append(Workflow.from_edges(f"w{w}", ids, kinds, rng.uniform(0.1, 10.0, size), edges))
-    arrivals = np.cumsum(rng.exponential(2.0, size=len(flows)))
+        edges = [(ids[i], ids[j]) for i in range(size) for j in range(i + 1, size) if rng.random() < edge_rate / size]
+        task_kinds = rng.choice([LLM, TOOL, CODE], size=size)
+        flows.append(Workflow.from_edges(f"w{w}", ids, task_kinds, rng.uniform(*work, size), edges))
+    arrivals = np.cumsum(rng.exponential(gap_s, size=len(flows)))
+    return cluster, flows, arrivals - arrivals[0]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_no_scheduler_beats_the_lower_bound_on_random_workflows(seed):
+    cluster, flows, arrivals = random_episode(seed)
     for name in ("random", "round-robin", "est", "eft", "peft"):
         assert name in SCHEDULERS
-        sim = Simulator(cluster, flows, arrivals - arrivals[0])
+        sim = Simulator(cluster, flows, arrivals)
         scheduler = make_scheduler(name)
         scheduler.reset(seed)
         while sim.next_decision():

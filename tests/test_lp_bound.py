@@ -12,12 +12,9 @@ from scale_rllib.sim.cluster import Cluster, ServerType
 from scale_rllib.sim.lp_bound import lp_lower_bound_s
 from scale_rllib.sim.serving import ServingSimulator
 from scale_rllib.sim.simulator import Simulator
-from scale_rllib.sim.workflow import TaskKind, Workflow
 from tests.scripts import load_benchmark
-from tests.test_bounds import UNIT, chain, fanout
+from tests.test_bounds import UNIT, chain, fanout, random_episode
 from tests.test_serving import TOY, call_chain, engine_type
-
-LLM, TOOL, CODE = int(TaskKind.LLM), int(TaskKind.TOOL), int(TaskKind.CODE)
 
 
 def schedule(sim: Simulator, name: str, seed: int = 0) -> np.ndarray:
@@ -94,29 +91,11 @@ def test_tasks_of_almost_no_time_are_relaxed_and_the_bound_still_holds():
     assert sim.lower_bound_s.mean() + 0.1 < lp <= actual.mean() + 1e-6
 
 
-def random_episode(seed: int) -> tuple[Cluster, list[Workflow], np.ndarray]:
-    """tests/test_bounds.py's random clusters and DAGs, smaller, with bursty arrivals."""
-    rng = np.random.default_rng(seed)
-    types = [
-        ServerType.from_kind_speeds(f"s{i}", {"llm": rng.uniform(0.5, 8), "tool": rng.uniform(0.5, 3)},
-                                    slots=int(rng.integers(1, 3)), default=rng.uniform(0.5, 2))
-        for i in range(2)
-    ]  # fmt: skip
-    cluster = Cluster.from_counts([(t, int(rng.integers(1, 3))) for t in types])
-    flows = []
-    for w in range(6):
-        size = int(rng.integers(1, 6))
-        ids = [f"t{i}" for i in range(size)]
-        edges = [(ids[i], ids[j]) for i in range(size) for j in range(i + 1, size) if rng.random() < 2.0 / size]
-        kinds = rng.choice([LLM, TOOL, CODE], size=size)
-        flows.append(Workflow.from_edges(f"w{w}", ids, kinds, rng.uniform(0.5, 6.0, size), edges))
-    arrivals = np.cumsum(rng.exponential(0.5, size=len(flows)))
-    return cluster, flows, arrivals - arrivals[0]
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_no_scheduler_beats_the_lp_bound_on_random_episodes(seed):
-    cluster, flows, arrivals = random_episode(seed)
+    # smaller than tests/test_bounds.py's, with bursts: 2 types of 1–2 servers, 1–5 tasks, arrival gaps of 0.5 s
+    cluster, flows, arrivals = random_episode(seed, types=2, max_count=2, max_size=5, edge_rate=2.0, work=(0.5, 6.0),
+                                              gap_s=0.5)  # fmt: skip
     times = {name: schedule(Simulator(cluster, flows, arrivals), name, seed) for name in ("random", "eft", "peft")}
     sim = Simulator(cluster, flows, arrivals)
     lp = bound(sim, 0.25, times["eft"])
