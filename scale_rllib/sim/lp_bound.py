@@ -82,7 +82,6 @@ def _head_s(sim: Simulator) -> np.ndarray:
     head = np.zeros(len(sim.task_work))
     for w, wf in enumerate(sim.workflows):
         o = int(sim.offset[w])
-        head[o + np.asarray(wf.entries)] = 0.0
         for t in wf.topo_order:
             for c in wf.children[t]:
                 head[o + c] = max(head[o + c], head[o + t] + sim.task_fastest_s[o + t])
@@ -95,11 +94,8 @@ def _groups(sim: Simulator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cl = sim.cluster
     elastic = getattr(sim, "elastic", np.zeros(cl.num_servers, dtype=bool))
     rows = np.column_stack([cl.speed, cl.decode_speed, cl.slots, cl.is_engine, elastic])
-    _, group = np.unique(rows, axis=0, return_inverse=True)
-    group = group.ravel()
-    rep = np.array([np.flatnonzero(group == g)[0] for g in range(group.max() + 1)])
-    slots = np.array([cl.slots[group == g].sum() for g in range(len(rep))], dtype=np.float64)
-    return rep, slots, elastic[rep]
+    _, rep, group = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    return rep, np.bincount(group.ravel(), weights=cl.slots, minlength=len(rep)), elastic[rep]
 
 
 def _exec_s(sim: Simulator, rep: np.ndarray, elastic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
