@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from select_by_validation import parse_group  # benchmarks/ is on sys.path when a script in it runs
 
 from scale_rllib.evaluation import EvalConfig
 from scale_rllib.evaluation.report import write_report
@@ -38,7 +39,8 @@ from scale_rllib.schedulers import make_scheduler, run_episode
 from scale_rllib.schedulers.base import observing_env
 from scale_rllib.sim.lp_bound import lp_lower_bound_s
 
-#: EFT's response time in a --results CSV must match this run's to this many seconds (the same episode).
+#: A --results CSV's per-workflow bound and EFT time, and one label's rows in two CSVs, agree to this many seconds on
+#: the same episode.
 SAME_EPISODE_S = 1e-6
 
 
@@ -81,9 +83,8 @@ def check_episodes(path: Path, frame: pd.DataFrame) -> None:
 
 def policy_rows(paths: list[Path], episodes: pd.DataFrame, load: float) -> pd.DataFrame:
     """The --results rows on this run's episodes, labelled; raises ValueError naming a CSV of other episodes."""
-    keep = []
+    keep, mine = [], episodes[["servers", "seed", "eft_s", "lower_bound_s"]].rename(columns={"lower_bound_s": "lb_s"})
     for path in paths:
-        mine = episodes[["servers", "seed", "eft_s", "lower_bound_s"]].rename(columns={"lower_bound_s": "lb_s"})
         frame = pd.read_csv(path)
         if "load" in frame:  # rows at other loads are other cells
             frame = frame[np.isclose(frame.load, load)]
@@ -161,14 +162,6 @@ def report(episodes: pd.DataFrame, scored: pd.DataFrame, command: str, interval_
             lines.append(f"| {r.label} | {r.servers} | {r.episodes} | {r.over_lb:.3f} | {r.over_lp:.3f} | "
                          f"{r.paired_floor:.3f} | {r.gap_closed:.1%} | {r.gap_closed_lp:.1%} |")  # fmt: skip
     return lines
-
-
-def parse_group(text: str) -> tuple[str, list[str]]:
-    """``NAME=LABEL,LABEL,…`` → (name, labels). Raises argparse.ArgumentTypeError on another form."""
-    name, _, labels = text.partition("=")
-    if not name or not [x for x in labels.split(",") if x]:
-        raise argparse.ArgumentTypeError(f"expected NAME=LABEL,LABEL,…, got {text!r}")
-    return name, [x for x in labels.split(",") if x]
 
 
 def main(argv: list[str] | None = None) -> int:
