@@ -133,6 +133,91 @@ class _Rows:
                              shape=(self.n, columns))  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """The LP's columns: T_w (W), S_t (T), C_t (T), then one y per (timed task, group, interval ending after the
+    task's release); ``timed`` are the tasks of at least :data:`MIN_TASK_S` (the others are relaxed to take no time)
+    and ``pos`` their rows (−1 for the others)."""
+
+    num_w: int
+    num_t: int
+    timed: np.ndarray
+    pos: np.ndarray
+    y_task: np.ndarray
+    y_group: np.ndarray
+    y_int: np.ndarray
+
+    @classmethod
+    def lay_out(cls, sim: Simulator, edges: np.ndarray, head: np.ndarray, e: np.ndarray) -> _Columns:
+        num_t, num_g, num_i = len(sim.task_work), e.shape[1], len(edges) - 1
+        timed = np.flatnonzero(e.min(axis=1) >= MIN_TASK_S)
+        pos = np.full(num_t, -1)
+        pos[timed] = np.arange(len(timed))
+        first = np.searchsorted(edges[1:], head[timed], side="right")  # first interval ending after the release
+        y_group = np.concatenate([np.repeat(np.arange(num_g), num_i - f) for f in first])
+        y_int = np.concatenate([np.tile(np.arange(f, num_i), num_g) for f in first])
+        y_task = np.repeat(timed, (num_i - first) * num_g)
+        return cls(len(sim.workflows), num_t, timed, pos, y_task, y_group, y_int)
+
+    @property
+    def start(self) -> int:
+        return self.num_w
+
+    @property
+    def finish(self) -> int:
+        return self.num_w + self.num_t
+
+    @property
+    def y0(self) -> int:
+        return self.num_w + 2 * self.num_t
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.y0 + np.arange(len(self.y_task))
+
+    @property
+    def total(self) -> int:
+        return self.y0 + len(self.y_task)
+
+
+def _task_rows(eq: _Rows, ub: _Rows, col: _Columns, e: np.ndarray, edges: np.ndarray) -> None:
+    """Rules (1) and (2) of the module docstring."""
+    ey, y_row, tasks, timed = e[col.y_task, col.y_group], col.pos[col.y_task], np.arange(col.num_t), col.timed
+    row = eq.rhs(np.ones(len(timed)))  # (1) done once
+    eq.add(row + y_row, col.y, 1.0 / ey)
+    row = eq.rhs(np.zeros(col.num_t))  # (1) C − S − d = 0
+    eq.add(row + tasks, col.finish + tasks, 1.0)
+    eq.add(row + tasks, col.start + tasks, -1.0)
+    eq.add(row + col.y_task, col.y, -1.0)
+    row = ub.rhs(np.zeros(len(timed)))  # (2) Σ (y/e) b − S − d/2 ≤ 0
+    ub.add(row + y_row, col.y, edges[:-1][col.y_int] / ey - 0.5)
+    ub.add(row + col.pos[timed], col.start + timed, -1.0)
+    row = ub.rhs(np.zeros(len(timed)))  # (2) S + d/2 − Σ (y/e)(b + Δ) ≤ 0
+    ub.add(row + y_row, col.y, 0.5 - edges[1:][col.y_int] / ey)
+    ub.add(row + col.pos[timed], col.start + timed, 1.0)
+
+
+def _graph_rows(ub: _Rows, col: _Columns, sim: Simulator) -> None:
+    """Rules (3) (precedence; releases are the columns' lower bounds) and (5) of the module docstring."""
+    pairs = np.array([(p, c) for c in range(col.num_t) for p in sim.parents[c]], dtype=np.int64).reshape(-1, 2)
+    row = ub.rhs(np.zeros(len(pairs)))  # (3) C_p − S_c ≤ 0
+    ub.add(row + np.arange(len(pairs)), col.finish + pairs[:, 0], 1.0)
+    ub.add(row + np.arange(len(pairs)), col.start + pairs[:, 1], -1.0)
+    tasks = np.arange(col.num_t)
+    row = ub.rhs(sim.arrival_s[sim.task_workflow])  # (5) C_t − T_w ≤ a_w
+    ub.add(row + tasks, col.finish + tasks, 1.0)
+    ub.add(row + tasks, sim.task_workflow, -1.0)
+
+
+def _capacity_rows(ub: _Rows, col: _Columns, capped: np.ndarray, group_slots: np.ndarray, width: np.ndarray) -> None:
+    """Rule (4) of the module docstring: slot capacity of each group (where ``capped``), one slot per task."""
+    num_i, use = len(width), capped[col.y_task, col.y_group]
+    row = ub.rhs(np.outer(group_slots, width).ravel())
+    ub.add(row + col.y_group[use] * num_i + col.y_int[use], col.y[use], 1.0)
+    row = ub.rhs(np.tile(width, len(col.timed)))
+    ub.add(row + col.pos[col.y_task] * num_i + col.y_int, col.y, 1.0)
+
+
 def lp_lower_bound_s(sim: Simulator, *, interval_s: float, fine_until_s: float, horizon_s: float) -> LPBound:
     """The LP bound of the module docstring on ``sim``'s episode (a fresh simulator or a fork: only its workflows,
     arrivals and cluster are read).
@@ -160,55 +245,21 @@ def lp_lower_bound_s(sim: Simulator, *, interval_s: float, fine_until_s: float, 
     if not horizon_s >= max(fine_until_s, last_arrival):
         raise ValueError(f"horizon_s must be ≥ fine_until_s and the last arrival ({last_arrival:.3f} s)")
     edges = np.append(np.arange(0.0, fine_until_s, interval_s), horizon_s)
-    begin, width = edges[:-1], np.diff(edges)
     rep, group_slots, elastic = _groups(sim)
     e, capped = _exec_s(sim, rep, elastic)
     head = _head_s(sim)
-    num_w, num_t, num_i = len(sim.workflows), len(sim.task_work), len(begin)
-    # columns: T_w (W), S_t (T), C_t (T), then y over (task, group, interval ending after the task's release)
-    timed = np.flatnonzero(e.min(axis=1) >= MIN_TASK_S)  # the others are relaxed to take no time
-    pos = np.full(num_t, -1)
-    pos[timed] = np.arange(len(timed))
-    first = np.searchsorted(edges[1:], head[timed], side="right")  # first interval ending after the release
-    y_task = np.repeat(timed, (num_i - first) * len(rep))
-    y_group = np.concatenate([np.repeat(np.arange(len(rep)), num_i - f) for f in first])
-    y_int = np.concatenate([np.tile(np.arange(f, num_i), len(rep)) for f in first])
-    start_col, finish_col, y_col0 = num_w, num_w + num_t, num_w + 2 * num_t
-    y_col = y_col0 + np.arange(len(y_task))
-    cols = y_col0 + len(y_task)
-    ey, tasks, y_row = e[y_task, y_group], np.arange(num_t), pos[y_task]
+    col = _Columns.lay_out(sim, edges, head, e)
     eq, ub = _Rows(), _Rows()
-    row = eq.rhs(np.ones(len(timed)))  # (1) done once
-    eq.add(row + y_row, y_col, 1.0 / ey)
-    row = eq.rhs(np.zeros(num_t))  # (1) C − S − d = 0
-    eq.add(row + tasks, finish_col + tasks, 1.0)
-    eq.add(row + tasks, start_col + tasks, -1.0)
-    eq.add(row + y_task, y_col, -1.0)
-    row = ub.rhs(np.zeros(len(timed)))  # (2) Σ (y/e) b − S − d/2 ≤ 0
-    ub.add(row + y_row, y_col, begin[y_int] / ey - 0.5)
-    ub.add(row + pos[timed], start_col + timed, -1.0)
-    row = ub.rhs(np.zeros(len(timed)))  # (2) S + d/2 − Σ (y/e)(b + Δ) ≤ 0
-    ub.add(row + y_row, y_col, 0.5 - (begin + width)[y_int] / ey)
-    ub.add(row + pos[timed], start_col + timed, 1.0)
-    pairs = np.array([(p, c) for c in range(num_t) for p in sim.parents[c]], dtype=np.int64).reshape(-1, 2)
-    row = ub.rhs(np.zeros(len(pairs)))  # (3) C_p − S_c ≤ 0
-    ub.add(row + np.arange(len(pairs)), finish_col + pairs[:, 0], 1.0)
-    ub.add(row + np.arange(len(pairs)), start_col + pairs[:, 1], -1.0)
-    row = ub.rhs(sim.arrival_s[sim.task_workflow])  # (5) C_t − T_w ≤ a_w
-    ub.add(row + tasks, finish_col + tasks, 1.0)
-    ub.add(row + tasks, sim.task_workflow, -1.0)
-    use = capped[y_task, y_group]  # (4) capacity of slot groups
-    row = ub.rhs(np.outer(group_slots, width).ravel())
-    ub.add(row + y_group[use] * num_i + y_int[use], y_col[use], 1.0)
-    row = ub.rhs(np.tile(width, len(timed)))  # (4) one slot at a time
-    ub.add(row + y_row * num_i + y_int, y_col, 1.0)
-    low = np.concatenate([sim.lower_bound_s, head, head, np.zeros(len(y_task))])
-    high = np.concatenate([np.full(num_w + 2 * num_t, np.inf), width[y_int]])
-    cost = np.zeros(cols)
-    cost[:num_w] = 1.0
-    res = linprog(cost, A_ub=ub.matrix(cols), b_ub=ub.b, A_eq=eq.matrix(cols), b_eq=eq.b,
+    _task_rows(eq, ub, col, e, edges)
+    _graph_rows(ub, col, sim)
+    _capacity_rows(ub, col, capped, group_slots, np.diff(edges))
+    low = np.concatenate([sim.lower_bound_s, head, head, np.zeros(len(col.y_task))])
+    high = np.concatenate([np.full(col.y0, np.inf), np.diff(edges)[col.y_int]])
+    cost = np.zeros(col.total)
+    cost[: col.num_w] = 1.0
+    res = linprog(cost, A_ub=ub.matrix(col.total), b_ub=ub.b, A_eq=eq.matrix(col.total), b_eq=eq.b,
                   bounds=np.column_stack([low, high]), method="highs")  # fmt: skip
     if res.status != 0:
         raise RuntimeError(f"LP bound: the solver stopped without the optimum: {res.message}")
-    per_workflow = res.x[:num_w]
-    return LPBound(float(per_workflow.mean()), per_workflow, cols)
+    per_workflow = res.x[: col.num_w]
+    return LPBound(float(per_workflow.mean()), per_workflow, col.total)
