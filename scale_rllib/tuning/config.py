@@ -20,6 +20,16 @@ from scale_rllib.learner.srr import check_srr_weights
 from scale_rllib.training.config import TrainConfig
 from scale_rllib.validation import ConfigError
 
+#: The name a trial's evaluated policy has in its tables and MLflow metrics (PolicyScheduler's default).
+POLICY = "scale"
+
+
+def policy_metric(metric: str) -> str:
+    """The trial policy's evaluation metric ``metric`` (a :mod:`scale_rllib.metrics` name) as logged: prefixed with
+    ``POLICY/`` (metrics.py: evaluation metrics are prefixed ``<scheduler>/``)."""
+    return f"{POLICY}/{metric}"
+
+
 RANKINGS = ("response_time", "ratio_to_best")
 # Swept by their own lists (λ's, seeds), the stopping criterion, or a whole sub-config: not grid keys.
 NOT_IN_GRID = {"lambda_dec", "lambda_kl", "seed", "iterations", "env"}
@@ -103,8 +113,8 @@ class SweepConfig:
     def metric(self) -> str:
         """The MLflow metric trials are ranked by (lower is better), after ``rank_by``."""
         if self.rank_by == "ratio_to_best":
-            return "scale/" + M.EVAL_MEAN_RATIO_TO_BEST
-        return "scale/" + M.EVAL_RESPONSE_TIME.format(n=max(self.evaluation.servers))
+            return policy_metric(M.EVAL_MEAN_RATIO_TO_BEST)
+        return policy_metric(M.EVAL_RESPONSE_TIME.format(n=max(self.evaluation.servers)))
 
     def trials(self) -> list[dict[str, Any]]:
         """The grid: one dict of ``lambda_dec``, ``lambda_kl``, the ``grid`` keys and ``seed`` per trial."""

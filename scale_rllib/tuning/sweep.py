@@ -24,7 +24,7 @@ from scale_rllib.tracking import MlflowTracker, default_tracking_uri
 from scale_rllib.training.checkpoints import read_metadata, save_checkpoint
 from scale_rllib.training.ppo import build_algorithm, init_ray
 from scale_rllib.training.run import checkpoint_metadata, run_iterations
-from scale_rllib.tuning.config import SweepConfig
+from scale_rllib.tuning.config import POLICY, SweepConfig, policy_metric
 from scale_rllib.validation import ConfigError
 
 SWEEP_STATE = "scale_rllib_sweep.json"
@@ -65,12 +65,12 @@ def _trial(config: dict[str, Any]) -> None:
 
 def _zero_shot(sweep: SweepConfig, checkpoint: Path, tracker: MlflowTracker, iteration: int) -> dict[str, float]:
     """Evaluate the checkpoint's policy at every N of ``sweep.evaluation``; log metrics and artifacts."""
-    out = evaluate(sweep.evaluation, [PolicyScheduler.from_checkpoint(checkpoint)])
+    out = evaluate(sweep.evaluation, [PolicyScheduler.from_checkpoint(checkpoint, name=POLICY)])
     table = summarize(out.results)
     metrics = evaluation_metrics(sweep.evaluation, table, out.features)
     if sweep.evaluation.schedulers:  # paired ratios to the best heuristic exist: their mean over N ranks trials
-        ratios = [metrics["scale/" + M.EVAL_RATIO_TO_BEST.format(n=n)] for n in sweep.evaluation.servers]
-        metrics["scale/" + M.EVAL_MEAN_RATIO_TO_BEST] = sum(ratios) / len(ratios)
+        ratios = [metrics[policy_metric(M.EVAL_RATIO_TO_BEST.format(n=n))] for n in sweep.evaluation.servers]
+        metrics[policy_metric(M.EVAL_MEAN_RATIO_TO_BEST)] = sum(ratios) / len(ratios)
     tracker.log_metrics(metrics, step=iteration)
     with tempfile.TemporaryDirectory() as tmp:
         for path in write_results(out.results, table, out.features, Path(tmp), plot=True):
