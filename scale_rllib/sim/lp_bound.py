@@ -52,7 +52,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from scale_rllib.sim.simulator import Simulator
+from scale_rllib.sim.simulator import Simulator, exec_times_s
 from scale_rllib.sim.workflow import TaskKind
 
 __all__ = ["MIN_TASK_S", "LPBound", "lp_lower_bound_s"]
@@ -102,10 +102,7 @@ def _exec_s(sim: Simulator, rep: np.ndarray, elastic: np.ndarray) -> tuple[np.nd
     """(e, capped): shape (T_total, G) execution times (seconds), and whether each (task, group) uses slot capacity
     (not an LLM call on an engine, not an elastic server)."""
     cl, kind = sim.cluster, sim.task_kind
-    e = (
-        sim.task_work[:, None] * cl.inv_speed[rep][:, kind].T
-        + sim.task_decode[:, None] * cl.inv_decode_speed[rep][:, kind].T
-    )
+    e = exec_times_s(cl, rep, kind, sim.task_work, sim.task_decode).T
     on_engine = cl.is_engine[rep][None, :] & (kind == TaskKind.LLM)[:, None]
     e = np.where(on_engine, sim.task_fastest_s[:, None], e)
     return e, ~on_engine & ~elastic[None, :]

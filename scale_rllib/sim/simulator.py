@@ -365,7 +365,13 @@ def fastest_exec_s(cluster: Cluster, kind: np.ndarray, work: np.ndarray, decode:
     """
     if not decode.any():
         return work / cluster.speed.max(axis=0)[kind]
-    inv = np.unique(np.column_stack([cluster.inv_speed, cluster.inv_decode_speed]), axis=0)  # (G, 2K) server types
-    k = cluster.speed.shape[1]
-    times = work * inv[:, kind] + decode * inv[:, k + kind]  # (G, T)
-    return times.min(axis=0)
+    types = np.unique(np.column_stack([cluster.inv_speed, cluster.inv_decode_speed]), axis=0, return_index=True)[1]
+    return exec_times_s(cluster, types, kind, work, decode).min(axis=0)
+
+
+def exec_times_s(
+    cluster: Cluster, servers: np.ndarray, kind: np.ndarray, work: np.ndarray, decode: np.ndarray
+) -> np.ndarray:
+    """Shape (S, T). Execution time (seconds) of each of T tasks on each of ``servers`` (S indices): work /
+    speed[s, kind] + decode / decode_speed[s, kind], as :func:`exec_time_s` for one pair."""
+    return work * cluster.inv_speed[servers][:, kind] + decode * cluster.inv_decode_speed[servers][:, kind]
