@@ -143,6 +143,7 @@ class _Columns:
     y_task: np.ndarray
     y_group: np.ndarray
     y_int: np.ndarray
+    y: np.ndarray  # the y columns' indices
 
     @classmethod
     def lay_out(cls, sim: Simulator, edges: np.ndarray, head: np.ndarray, e: np.ndarray) -> _Columns:
@@ -154,7 +155,8 @@ class _Columns:
         y_group = np.concatenate([np.repeat(np.arange(num_g), num_i - f) for f in first])
         y_int = np.concatenate([np.tile(np.arange(f, num_i), num_g) for f in first])
         y_task = np.repeat(timed, (num_i - first) * num_g)
-        return cls(len(sim.workflows), num_t, timed, pos, y_task, y_group, y_int)
+        y = len(sim.workflows) + 2 * num_t + np.arange(len(y_task))
+        return cls(len(sim.workflows), num_t, timed, pos, y_task, y_group, y_int, y)
 
     @property
     def start(self) -> int:
@@ -167,10 +169,6 @@ class _Columns:
     @property
     def y0(self) -> int:
         return self.num_w + 2 * self.num_t
-
-    @property
-    def y(self) -> np.ndarray:
-        return self.y0 + np.arange(len(self.y_task))
 
     @property
     def total(self) -> int:
