@@ -52,6 +52,7 @@ from scale_rllib.adaptation import (
     run_protocol,
     with_overrides,
 )
+from scale_rllib.cli.options import tracking_uri
 from scale_rllib.evaluation.report import write_report
 from scale_rllib.training.config import WARM_START_TEACHERS
 
@@ -116,7 +117,9 @@ def parse(argv: list[str]) -> tuple[AdaptationPlan, argparse.Namespace]:
     )
     parser.add_argument("--output", type=Path, default=Path("results/adaptation"), help="report, CSVs and plot")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/adaptation"), help="training runs")
-    parser.add_argument("--mlflow-uri", help="MLflow tracking URI of the training runs (default: the project's)")
+    parser.add_argument(
+        "--mlflow-uri", type=tracking_uri, help="MLflow tracking URI of the training runs (default: the project's)"
+    )
     args = parser.parse_args(argv)
     names = (
         "shifts",

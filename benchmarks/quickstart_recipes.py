@@ -30,6 +30,7 @@ import pandas as pd
 import ray
 import torch
 
+from scale_rllib.cli.options import tracking_uri
 from scale_rllib.env.config import EnvConfig
 from scale_rllib.evaluation import EvalConfig, evaluate
 from scale_rllib.evaluation.report import write_report
@@ -104,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes per N")
     parser.add_argument("--output", type=Path, default=Path("results/quickstart_recipes"), help="report and CSVs")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/quickstart_recipes"), help="training runs")
-    parser.add_argument("--mlflow-uri", help="MLflow tracking URI of the training runs (default: the project's)")
+    parser.add_argument(
+        "--mlflow-uri", type=tracking_uri, help="MLflow tracking URI of the training runs (default: the project's)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     done = [evaluate_seed(seed, args) for seed in args.seeds]

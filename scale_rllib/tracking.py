@@ -66,6 +66,29 @@ def sqlite_database(tracking_uri: str) -> Path | None:
     return Path(tracking_uri[len(prefix) :]) if tracking_uri.startswith(prefix) else None
 
 
+def check_tracking_uri(tracking_uri: str) -> str:
+    """``tracking_uri`` if MLflow can open a store of its kind; else ValueError (a typo in ``--mlflow-uri`` would
+    otherwise only turn tracking off, with a warning, after the job has started).
+
+    A local sqlite store is only checked for its ``sqlite:///`` form (opening it would create it); any other URI is
+    handed to ``MlflowClient``, which refuses unknown schemes, the filesystem backend (MLflow ≥ 3.13) and databases
+    without their driver installed, without connecting (a server that does not answer still only warns later).
+
+    Raises:
+        ValueError: naming the URI, with MLflow's reason.
+    """
+    if tracking_uri.startswith("sqlite:"):
+        if sqlite_database(tracking_uri) is None or tracking_uri == "sqlite:///":
+            raise ValueError(f"{tracking_uri!r}: a local store is sqlite:///<path of its database file>")
+        return tracking_uri
+    try:
+        MlflowClient(tracking_uri)
+    except Exception as error:  # noqa: BLE001 - MLflow raises several types for a URI it cannot use
+        reason = str(error).strip().split(". ")[0]
+        raise ValueError(f"{tracking_uri!r}: MLflow cannot track there ({reason})") from None
+    return tracking_uri
+
+
 def store_lock(tracking_uri: str) -> AbstractContextManager:
     """An inter-process lock on a local sqlite store, held while a tracker creates the store's tables and its
     experiment: two jobs started at once on a new store otherwise race in MLflow's schema migration and both lose

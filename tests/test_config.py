@@ -88,6 +88,28 @@ def test_an_output_under_a_file_is_refused_while_parsing(command, tmp_path, caps
     assert blocker.read_text() == "saved earlier\n"  # nothing already saved is lost
 
 
+@pytest.mark.parametrize("command", ["train", "evaluate", "tune"])
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [("bogus://x", "unsupported URI 'bogus://x'"), ("mlruns", "filesystem tracking backend"), ("sqlite:///", "<path")],
+)
+def test_a_tracking_uri_mlflow_cannot_use_is_refused_while_parsing(command, uri, reason, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--output", str(tmp_path / "out"), "--mlflow-uri", uri])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --mlflow-uri: {uri!r}" in err and reason in err
+    assert not any(tmp_path.iterdir())  # no store, no output directory
+
+
+def test_a_usable_tracking_uri_passes_without_creating_its_store(tmp_path):
+    from scale_rllib.tracking import check_tracking_uri
+
+    for uri in (f"sqlite:///{tmp_path}/new/mlflow.db", "http://127.0.0.1:9"):  # port 9: nobody answers; not probed
+        assert check_tracking_uri(uri) == uri
+    assert not any(tmp_path.iterdir())
+
+
 def test_train_flags_reach_the_train_config():
     from scale_rllib.cli import build_parser
     from scale_rllib.cli.train import config_from_args as train_config_from_args

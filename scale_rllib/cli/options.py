@@ -16,6 +16,7 @@ from typing import Any
 from scale_rllib.env.config import EnvConfig
 from scale_rllib.env.shifts import SHIFT_DISTRIBUTIONS
 from scale_rllib.sim.knowledge import RUNTIME_KNOWLEDGE
+from scale_rllib.tracking import check_tracking_uri
 from scale_rllib.training.config import ADVANTAGES, RETURNS, TEACHERS, WARM_START_TEACHERS, TrainConfig
 from scale_rllib.workloads.spec import WORKLOAD_KINDS, with_arrivals
 
@@ -262,10 +263,23 @@ def add_tracking_arguments(p: argparse.ArgumentParser, ray: bool = True) -> None
     """``--mlflow-uri`` (and ``--address``)."""
     p.add_argument(
         "--mlflow-uri",
+        type=tracking_uri,
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current directory)",
     )
     if ray:
         p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a new local Ray instance)")
+
+
+def tracking_uri(value: str) -> str:
+    """argparse type of ``--mlflow-uri``: :func:`~scale_rllib.tracking.check_tracking_uri`.
+
+    Raises:
+        argparse.ArgumentTypeError: a URI MLflow cannot track to (argparse exits with status 2, naming the flag).
+    """
+    try:
+        return check_tracking_uri(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def output_argument(p: argparse.ArgumentParser, what: str, required: bool = True, default: Path | None = None) -> None:
