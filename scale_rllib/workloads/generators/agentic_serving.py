@@ -9,7 +9,7 @@ Spec (a path may not contain ``,``)::
 tool / retrieval / code durations, :data:`~scale_rllib.workloads.generators.runtime_fit.EMBEDDED_FITS` by default).
 ``queue=`` (default ``fcfs``): the engines' admission order, one of
 :data:`~scale_rllib.sim.llm_engine.QUEUE_POLICIES`. ``background=`` (default 0): the share U of every engine's
-sustained decode throughput taken by other clients' chat requests replayed from the Azure trace
+sustained serving time (prefill and decode) taken by other clients' chat requests replayed from the Azure trace
 (:mod:`~scale_rllib.workloads.generators.background`), one of 0, 0.25, 0.5, 0.75, 0.9. ``tools=`` (default
 ``servers``): ``service`` runs every tool / retrieval / code task on one elastic tool service (hosted APIs scale out
 on their own) and makes the other N − 1 servers LLM replicas, so the engines, not the tools, bound the sustainable

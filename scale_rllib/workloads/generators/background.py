@@ -3,15 +3,20 @@
 A production LLM deployment serves many clients; agent workflows share its replicas with chat traffic (the Azure
 LLM inference trace 2023 — Patel et al., "Splitwise", ISCA 2024 — records such a deployment's conversation
 requests: their times and their context / generated tokens). ``agentic-serving``'s ``background=U`` adds such
-requests so that each engine spends a fraction U of its sustained decode throughput on them:
+requests so that they take a fraction U of each engine's sustained serving time:
 
-    requests/s on engine e = U × decode tokens/s of e at its sustained batch / mean generated tokens of the trace,
+    requests/s on engine e = U / (mean prompt tokens / prefill tokens/s of e
+                                  + mean output tokens / decode tokens/s of e at its sustained batch),
 
-the decode throughput being :func:`~scale_rllib.sim.serving.capacity_cluster`'s (a batch of
-min(max_seqs, KV tokens / mean sequence) requests). Times replay the trace (bursty) scaled to the total rate;
-each request goes to an engine drawn with probability ∝ its rate (the other clients' own router balances by
-capacity); its prompt and output tokens are a trace request's context and generated tokens (at least 1 each;
-capped to fit the engine's KV memory). Requests are drawn until ``horizon_s``.
+the two rates being :func:`~scale_rllib.sim.serving.capacity_cluster`'s (prefill at 1 / c_p; decode with a batch of
+min(max_seqs, KV tokens / mean sequence) requests), the same time per request as the workflows' offered load
+(:meth:`~scale_rllib.sim.cluster.Cluster.service_rate`). A chat request's prompt is its whole conversation so far
+(the trace's context tokens, 1,434 on average, against 154 generated), so prefill is most of its cost: counting the
+decode alone sends 6 (H100) to 11 (A100) × as many requests and overloads every engine already at U = 0.25.
+Times replay the trace (bursty) scaled to the total rate; each request goes to an engine drawn with probability
+∝ its rate (the other clients' own router balances by capacity); its prompt and output tokens are a trace
+request's context and generated tokens (at least 1 each; capped to fit the engine's KV memory). Requests are
+drawn until ``horizon_s``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,22 @@ from scale_rllib.workloads.formats.azure import AzureTrace
 BACKGROUND_LEVELS = ("0", "0.25", "0.5", "0.75", "0.9")
 
 
+def request_tokens(context: np.ndarray, generated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shapes (R,), (R,). A trace request's (prompt, output) tokens as a background request: at least 1 each."""
+    return np.maximum(context, 1), np.maximum(generated, 1)
+
+
+def request_seconds(cluster: Cluster, trace: AzureTrace, mean_sequence_tokens: float) -> np.ndarray:
+    """Shape (N,). Seconds of server s's sustained serving time one background request takes on average (inf for a
+    server without an engine): mean prompt / prefill tokens/s + mean output / decode tokens/s, at
+    ``capacity_cluster(cluster, mean_sequence_tokens)``'s rates (module docstring)."""
+    twin = capacity_cluster(cluster, mean_sequence_tokens)
+    prompt, output = (tokens.mean() for tokens in request_tokens(trace.context_tokens, trace.generated_tokens))
+    llm = TaskKind.LLM
+    seconds = prompt / (twin.speed[:, llm] * cluster.slots) + output / (twin.decode_speed[:, llm] * cluster.slots)
+    return np.where(cluster.is_engine, seconds, np.inf)
+
+
 def background_traffic(
     rng: np.random.Generator,
     cluster: Cluster,
@@ -43,7 +64,7 @@ def background_traffic(
         rng: The episode's random generator.
         cluster: Its servers (engines carry ``ServerType.engine``).
         trace: The Azure trace whose times and token counts are replayed.
-        utilization: U ∈ [0, 1): the share of each engine's sustained decode throughput the traffic uses.
+        utilization: U ∈ [0, 1): the share of each engine's sustained serving time the traffic takes.
         mean_sequence_tokens: The workload's mean tokens per LLM call, which sets the sustained batch.
         horizon_s: Seconds of traffic (> 0).
 
@@ -57,14 +78,11 @@ def background_traffic(
         return BackgroundTraffic(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
     if not engines.size:
         raise ValueError("background traffic needs engine servers in the cluster")
-    twin = capacity_cluster(cluster, mean_sequence_tokens)
-    decode_tps = twin.decode_speed[engines, TaskKind.LLM] * cluster.slots[engines]  # (E,) tokens/s
-    rates = utilization * decode_tps / trace.generated_tokens.mean()  # (E,) requests/s
+    rates = utilization / request_seconds(cluster, trace, mean_sequence_tokens)[engines]  # (E,) requests/s
     count = max(1, math.ceil(rates.sum() * horizon_s))
     times = trace.arrival_times(rng, count, float(rates.sum()))
     where = engines[rng.choice(len(engines), size=count, p=rates / rates.sum())]
-    context, generated = trace.sample_tokens(rng, count)
-    prompt, output = np.maximum(context, 1), np.maximum(generated, 1)
+    prompt, output = request_tokens(*trace.sample_tokens(rng, count))
     kv = np.array([cluster.server_types[s].engine.kv_tokens for s in where])
     prompt = np.minimum(prompt, kv - output)
     return BackgroundTraffic(times, where, prompt.astype(np.int64), output.astype(np.int64))
