@@ -9,7 +9,7 @@ Spec (a path may not contain ``,``)::
 tool / retrieval / code durations, :data:`~scale_rllib.workloads.generators.runtime_fit.EMBEDDED_FITS` by default).
 ``queue=`` (default ``fcfs``): the engines' admission order, one of
 :data:`~scale_rllib.sim.llm_engine.QUEUE_POLICIES`. ``background=`` (default 0): the share U of every engine's
-sustained serving time (prefill and decode) taken by other clients' chat requests replayed from the Azure trace
+capacity (prefill and decode) taken by other clients' chat requests replayed from the Azure trace
 (:mod:`~scale_rllib.workloads.generators.background`), one of 0, 0.25, 0.5, 0.75, 0.9. ``tools=`` (default
 ``servers``): ``service`` runs every tool / retrieval / code task on one elastic tool service (hosted APIs scale out
 on their own) and makes the other N − 1 servers LLM replicas, so the engines, not the tools, bound the sustainable
@@ -300,8 +300,6 @@ class AgenticServingWorkload(AgenticRealWorkload):
         traffic = None
         if self.background:  # other clients' requests until well after the last workflow arrives
             horizon_s = BACKGROUND_HORIZON * float(arrivals[-1]) + BACKGROUND_TAIL_S
-            traffic = background_traffic(
-                rng, cluster, self.trace, self.background, self.mean_sequence_tokens, horizon_s
-            )
+            traffic = background_traffic(rng, cluster, self.trace, self.background, horizon_s)
         return ServingSimulator(cluster, workflows, arrivals, queue_policy=self.queue, sample_rank=self.sample_rank,
                                 background=traffic, elastic=elastic)  # fmt: skip

@@ -3,16 +3,18 @@
 A production LLM deployment serves many clients; agent workflows share its replicas with chat traffic (the Azure
 LLM inference trace 2023 — Patel et al., "Splitwise", ISCA 2024 — records such a deployment's conversation
 requests: their times and their context / generated tokens). ``agentic-serving``'s ``background=U`` adds such
-requests so that they take a fraction U of each engine's sustained serving time:
+requests so that they take a fraction U of each engine's serving capacity for such requests:
 
-    requests/s on engine e = U / (mean prompt tokens / prefill tokens/s of e
-                                  + mean output tokens / decode tokens/s of e at its sustained batch),
+    requests/s on engine e = U / (P · (c_p + t₀ / chunk) + O · c_d),
 
-the two rates being :func:`~scale_rllib.sim.serving.capacity_cluster`'s (prefill at 1 / c_p; decode with a batch of
-min(max_seqs, KV tokens / mean sequence) requests), the same time per request as the workflows' offered load
-(:meth:`~scale_rllib.sim.cluster.Cluster.service_rate`). A chat request's prompt is its whole conversation so far
-(the trace's context tokens, 1,434 on average, against 154 generated), so prefill is most of its cost: counting the
-decode alone sends 6 (H100) to 11 (A100) × as many requests and overloads every engine already at U = 0.25.
+P and O the trace's mean prompt (context) and output tokens, c_p, t₀, c_d, chunk engine e's profile
+(:class:`~scale_rllib.sim.llm_engine.EngineProfile`). That is an engine saturated with these requests: a chat
+request's prompt is its whole conversation so far (P = 1,434 against O = 154 tokens), so every iteration carries a
+full chunk of prefill, t₀ + c_d · b + c_p · chunk seconds, which finishes chunk / P prefills while b = chunk · O / P
+requests decode (Little's law); seconds per request = that time × P / chunk, the formula above (Sarathi-Serve's
+chunked prefill: Agrawal et al., OSDI 2024). A100 replicas take 2.45 requests/s, H100 6.48 at U = 1. (Before
+2026-12-07 the rate counted the decode alone, at the full batch's throughput: 6–11 × as many requests, which
+overloaded every engine already at U = 0.25.)
 Times replay the trace (bursty) scaled to the total rate; each request goes to an engine drawn with probability
 ∝ its rate (the other clients' own router balances by capacity); its prompt and output tokens are a trace
 request's context and generated tokens (at least 1 each; capped to fit the engine's KV memory). Requests are
@@ -26,8 +28,7 @@ import math
 import numpy as np
 
 from scale_rllib.sim.cluster import Cluster
-from scale_rllib.sim.serving import BackgroundTraffic, capacity_cluster
-from scale_rllib.sim.workflow import TaskKind
+from scale_rllib.sim.serving import BackgroundTraffic
 from scale_rllib.workloads.formats.azure import AzureTrace
 
 #: The background utilisations ``agentic-serving`` accepts (``background=U``).
@@ -39,15 +40,15 @@ def request_tokens(context: np.ndarray, generated: np.ndarray) -> tuple[np.ndarr
     return np.maximum(context, 1), np.maximum(generated, 1)
 
 
-def request_seconds(cluster: Cluster, trace: AzureTrace, mean_sequence_tokens: float) -> np.ndarray:
-    """Shape (N,). Seconds of server s's sustained serving time one background request takes on average (inf for a
-    server without an engine): mean prompt / prefill tokens/s + mean output / decode tokens/s, at
-    ``capacity_cluster(cluster, mean_sequence_tokens)``'s rates (module docstring)."""
-    twin = capacity_cluster(cluster, mean_sequence_tokens)
+def request_seconds(cluster: Cluster, trace: AzureTrace) -> np.ndarray:
+    """Shape (N,). Seconds of server s's capacity one background request takes on average (module docstring:
+    P · (c_p + t₀ / chunk) + O · c_d); inf for a server without an engine."""
     prompt, output = (tokens.mean() for tokens in request_tokens(trace.context_tokens, trace.generated_tokens))
-    llm = TaskKind.LLM
-    seconds = prompt / (twin.speed[:, llm] * cluster.slots) + output / (twin.decode_speed[:, llm] * cluster.slots)
-    return np.where(cluster.is_engine, seconds, np.inf)
+    seconds = np.full(len(cluster.server_types), np.inf)
+    for s, server in enumerate(cluster.server_types):
+        if (e := server.engine) is not None:
+            seconds[s] = prompt * (e.prefill_s + e.t0_s / e.chunk_tokens) + output * e.decode_s
+    return seconds
 
 
 def background_traffic(
@@ -55,7 +56,6 @@ def background_traffic(
     cluster: Cluster,
     trace: AzureTrace,
     utilization: float,
-    mean_sequence_tokens: float,
     horizon_s: float,
 ) -> BackgroundTraffic:
     """Background requests on ``cluster``'s engines from time 0 to ``horizon_s`` (see the module docstring).
@@ -64,8 +64,7 @@ def background_traffic(
         rng: The episode's random generator.
         cluster: Its servers (engines carry ``ServerType.engine``).
         trace: The Azure trace whose times and token counts are replayed.
-        utilization: U ∈ [0, 1): the share of each engine's sustained serving time the traffic takes.
-        mean_sequence_tokens: The workload's mean tokens per LLM call, which sets the sustained batch.
+        utilization: U ∈ [0, 1): the share of each engine's capacity the traffic takes.
         horizon_s: Seconds of traffic (> 0).
 
     Raises:
@@ -78,7 +77,7 @@ def background_traffic(
         return BackgroundTraffic(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
     if not engines.size:
         raise ValueError("background traffic needs engine servers in the cluster")
-    rates = utilization / request_seconds(cluster, trace, mean_sequence_tokens)[engines]  # (E,) requests/s
+    rates = utilization / request_seconds(cluster, trace)[engines]  # (E,) requests/s
     count = max(1, math.ceil(rates.sum() * horizon_s))
     times = trace.arrival_times(rng, count, float(rates.sum()))
     where = engines[rng.choice(len(engines), size=count, p=rates / rates.sum())]
