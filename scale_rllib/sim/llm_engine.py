@@ -68,6 +68,12 @@ class EngineProfile:
             if not getattr(self, key) > 0:
                 raise ValueError(f"engine profile {self.name!r}: {key} must be > 0, got {getattr(self, key)}")
 
+    @property
+    def chunked_prefill_s(self) -> float:
+        """Seconds per prefill token when every iteration is a full chunk of one prompt: c_p + t₀ / chunk (each
+        iteration of ``chunk_tokens`` prompt tokens also pays t₀)."""
+        return self.prefill_s + self.t0_s / self.chunk_tokens
+
     @classmethod
     def roofline(
         cls, name: str, *, params: float, kv_bytes_per_token: float, gpus: int, tflops: float, tb_per_s: float,

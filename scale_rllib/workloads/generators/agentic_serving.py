@@ -99,10 +99,10 @@ MEAN_SEQUENCE_WORKFLOWS = 2_000
 def engine_rates(engine: EngineProfile) -> tuple[float, float]:
     """(prefill, decode) tokens/s of ONE call alone on ``engine`` with its whole context cached.
 
-    Prefill: ``1 / (prefill_s + t0_s / chunk_tokens)`` (each iteration of ``chunk_tokens`` prompt tokens also pays
-    ``t0_s``); decode: ``1 / (t0_s + decode_s)`` (one token per iteration of batch 1).
+    Prefill: ``1 / engine.chunked_prefill_s`` (each iteration of ``chunk_tokens`` prompt tokens also pays ``t0_s``);
+    decode: ``1 / (t0_s + decode_s)`` (one token per iteration of batch 1).
     """
-    return 1.0 / (engine.prefill_s + engine.t0_s / engine.chunk_tokens), 1.0 / (engine.t0_s + engine.decode_s)
+    return 1.0 / engine.chunked_prefill_s, 1.0 / (engine.t0_s + engine.decode_s)
 
 
 def engine_server(name: str, engine: EngineProfile, slots: int = GPU_SLOTS) -> ServerType:

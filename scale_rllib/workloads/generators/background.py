@@ -47,7 +47,7 @@ def request_seconds(cluster: Cluster, trace: AzureTrace) -> np.ndarray:
     seconds = np.full(len(cluster.server_types), np.inf)
     for s, server in enumerate(cluster.server_types):
         if (e := server.engine) is not None:
-            seconds[s] = prompt * (e.prefill_s + e.t0_s / e.chunk_tokens) + output * e.decode_s
+            seconds[s] = prompt * e.chunked_prefill_s + output * e.decode_s
     return seconds
 
 
