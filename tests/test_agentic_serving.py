@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scale_rllib.env.observation import encode
 from scale_rllib.schedulers import make_scheduler
 from scale_rllib.sim.cluster import Cluster
 from scale_rllib.sim.llm_engine import ENGINE_PROFILES, LLMEngine, Request
@@ -229,3 +230,22 @@ def test_background_traffic_at_the_highest_level_leaves_an_engine_stable(paths: 
     while engine.running or engine.waiting:
         engine.advance(engine.next_event_s())
     assert len(bg.time_s) > 500 and engine.now_s < bg.time_s[-1] + 60.0
+
+
+def test_the_action_mask_keeps_llm_calls_off_the_tool_service(paths: tuple[Path, Path]) -> None:
+    """tools=service: the tool service cannot run an LLM call (UNSERVED_SPEED), so the policy's mask excludes it for
+    LLM calls and keeps it for tools; padding stays masked. (A policy once put a call there: 10⁷ s mean response.)"""
+    wb, az = paths
+    service = make_workload(f"agentic-serving:{wb},azure={az},tools=service")
+    sim = service.build_episode(np.random.default_rng(0), servers=6, load=0.8, num_workflows=20, randomize_mix=False)
+    assert sim.cluster.serves(TaskKind.LLM).tolist() == [True] * 5 + [False]
+    assert sim.cluster.serves(TaskKind.TOOL).all()
+    eft, seen = make_scheduler("eft"), set()
+    while sim.next_decision():
+        kind = int(sim.task_kind[sim.task])
+        mask = encode(sim, max_servers=8, tau_s=1.0)["action_mask"]
+        expected = [1.0] * 5 + [0.0 if kind == TaskKind.LLM else 1.0] + [0.0, 0.0]
+        assert mask.tolist() == expected
+        seen.add(kind == TaskKind.LLM)
+        sim.assign(eft.select(None, sim))
+    assert seen == {True, False}  # both cases were checked

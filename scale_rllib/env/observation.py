@@ -146,7 +146,8 @@ def observation_space(max_servers: int, spec: ObservationSpec = BASE_SPEC) -> sp
     """The env's Dict observation space.
 
     Keys: ``servers`` (max_servers, F_s) float32 (F_s = len(``spec.server_features``)), ``task`` (F_t,) float32
-    (F_t = len(``spec.task_features``)), ``action_mask`` (max_servers,) float32 in {0, 1} (1 = a real server).
+    (F_t = len(``spec.task_features``)), ``action_mask`` (max_servers,) float32 in {0, 1} (1 = a real server that
+    can run the ready task's kind, :meth:`~scale_rllib.sim.cluster.Cluster.serves`).
     """
     return spaces.Dict(
         {
@@ -198,7 +199,8 @@ def encode(sim: Simulator, max_servers: int, tau_s: float, spec: ObservationSpec
     if spec.serving:
         _serving_columns(sim, columns[-len(SERVING_FEATURES) :])
     mask = np.zeros(max_servers, dtype=np.float32)
-    mask[:n] = 1.0
+    serves = sim.cluster.serves(sim.task_kind[t])
+    mask[:n] = serves if serves.any() else True  # a kind no server runs: every server, as the simulator allows
     task = _task_features(sim, tau_s, e_min, wait)
     if spec.backlog:
         task = np.concatenate([task, backlog_features(sim, tau_s)])

@@ -31,8 +31,9 @@ class SchedulingEnv(gym.Env):
     server-type mix are drawn per episode within ``servers_range`` (training) or fixed.
 
     ## Action space
-    ``Discrete(max_servers)``; only indices < N are valid (``action_mask``). An invalid action
-    raises ``ValueError``: it is never remapped.
+    ``Discrete(max_servers)``; indices ≥ N raise ``ValueError`` (never remapped). ``action_mask`` also excludes
+    real servers that cannot run the ready task's kind (``Cluster.serves``: e.g. the tool service of
+    ``agentic-serving``'s ``tools=service`` for an LLM call), which the policy never picks.
 
     ## Observation space
     ``Dict`` padded to ``max_servers`` (see :mod:`scale_rllib.env.observation` for every column):
@@ -41,7 +42,7 @@ class SchedulingEnv(gym.Env):
     |---|---|---|
     | servers | (max_servers, F_s) | per-server features for this task: exec/wait/EFT ratios, speed, slots, busy slots |
     | task | (F_t,) | kind one-hot, log work, remaining critical path, age, children, queue state |
-    | action_mask | (max_servers,) | 1 for the N real servers, 0 for padding |
+    | action_mask | (max_servers,) | 1 for the real servers that can run the ready task, 0 for the others and padding |
 
     ## Reward
     ``−(Σ over workflows in system of the time elapsed since the previous decision) / scale``, so

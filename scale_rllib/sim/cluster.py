@@ -11,6 +11,11 @@ from scipy.optimize import linprog
 
 from scale_rllib.sim.workflow import NUM_KINDS, TaskKind
 
+#: The speed of a kind a server cannot run (work units / s): not 0, so that execution times stay finite for bounds and
+#: heuristics, and small enough that no schedule picks such a server (an LLM call of 100 tokens would take 10⁸ s).
+#: :meth:`Cluster.serves` and the policy's action mask exclude it.
+UNSERVED_SPEED = 1e-6
+
 
 @dataclass(frozen=True)
 class ServerType:
@@ -144,6 +149,10 @@ class Cluster:
     def num_servers(self) -> int:
         """N."""
         return len(self.server_types)
+
+    def serves(self, kind: int) -> np.ndarray:
+        """Shape (N,), bool. The servers that can run tasks of ``kind``: both rates above :data:`UNSERVED_SPEED`."""
+        return (self.speed[:, kind] > UNSERVED_SPEED) & (self.decode_speed[:, kind] > UNSERVED_SPEED)
 
     @classmethod
     def from_counts(cls, counts: Sequence[tuple[ServerType, int]], bandwidth: float | None = None) -> Cluster:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scale_rllib.sim.cluster import Cluster, ServerType
+from scale_rllib.sim.cluster import UNSERVED_SPEED, Cluster, ServerType
 from scale_rllib.sim.llm_engine import ENGINE_PROFILES, QUEUE_POLICIES, EngineProfile
 from scale_rllib.sim.serving import ServingSimulator, capacity_cluster
 from scale_rllib.sim.workflow import TaskKind, Workflow
@@ -129,12 +129,12 @@ AGENTIC_SERVING_PROFILE = ClusterProfile(
 #: ``tools=service``: the LLM deployment alone (H100 and A100 replicas, 1 : 1) …
 SERVICE_ENGINES_PROFILE = ClusterProfile(types=AGENTIC_SERVING_PROFILE.types[:2], weights=(0.5, 0.5))
 #: … and one elastic tool service (hosted tool APIs, serverless code sandboxes: they scale out on their own, so no
-#: tool call queues) at the CPU servers' tool speeds; it cannot serve LLM calls (10⁻⁶ tokens/s).
+#: tool call queues) at the CPU servers' tool speeds; it cannot serve LLM calls (:data:`UNSERVED_SPEED`).
 TOOL_SERVICE = dataclasses.replace(
     AGENTIC_REAL_PROFILE.types[2],
     name="tool-service",
-    speed=(1e-6, *AGENTIC_REAL_PROFILE.types[2].speed[1:]),
-    decode_speed=(1e-6, *AGENTIC_REAL_PROFILE.types[2].decode_speed[1:]),
+    speed=(UNSERVED_SPEED, *AGENTIC_REAL_PROFILE.types[2].speed[1:]),
+    decode_speed=(UNSERVED_SPEED, *AGENTIC_REAL_PROFILE.types[2].decode_speed[1:]),
     slots=1,
 )
 
