@@ -249,3 +249,21 @@ def test_the_action_mask_keeps_llm_calls_off_the_tool_service(paths: tuple[Path,
         seen.add(kind == TaskKind.LLM)
         sim.assign(eft.select(None, sim))
     assert seen == {True, False}  # both cases were checked
+
+
+@pytest.mark.parametrize("name", ["random", "round-robin", "est"])
+def test_speed_blind_baselines_keep_llm_calls_off_the_tool_service(paths: tuple[Path, Path], name: str) -> None:
+    """random, round-robin and EST ignore speed, so they would put LLM calls on the tool service (10⁸ s for 100
+    tokens); they choose among ``Simulator.can_run``, which keeps the service for tools (random and round-robin use
+    it; EST's earliest start ties go to the engines' host slots first)."""
+    wb, az = paths
+    service = make_workload(f"agentic-serving:{wb},azure={az},tools=service")
+    sim = service.build_episode(np.random.default_rng(0), servers=6, load=0.8, num_workflows=20, randomize_mix=False)
+    scheduler = make_scheduler(name)
+    scheduler.reset(0)
+    while sim.next_decision():
+        sim.assign(scheduler.select(None, sim))
+    sim.run_to_completion()
+    llm = sim.task_kind == TaskKind.LLM
+    assert llm.any() and (sim.task_server[llm] < 5).all()
+    assert (sim.task_server[~llm] == 5).any() or name == "est"

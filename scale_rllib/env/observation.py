@@ -199,8 +199,7 @@ def encode(sim: Simulator, max_servers: int, tau_s: float, spec: ObservationSpec
     if spec.serving:
         _serving_columns(sim, columns[-len(SERVING_FEATURES) :])
     mask = np.zeros(max_servers, dtype=np.float32)
-    serves = sim.cluster.serves(sim.task_kind[t])
-    mask[:n] = serves if serves.any() else True  # a kind no server runs: every server, as the simulator allows
+    mask[:n] = sim.can_run()
     task = _task_features(sim, tau_s, e_min, wait)
     if spec.backlog:
         task = np.concatenate([task, backlog_features(sim, tau_s)])

@@ -12,7 +12,8 @@ from scale_rllib.sim.simulator import Simulator
 
 
 class RandomScheduler(Scheduler):
-    """A uniformly random server, from a generator seeded per episode."""
+    """A uniformly random server among those that can run the task (``Simulator.can_run``), from a generator seeded
+    per episode."""
 
     name = "random"
 
@@ -23,11 +24,12 @@ class RandomScheduler(Scheduler):
         self._rng = np.random.default_rng([seed, 0x5EED])
 
     def select(self, observation, sim: Simulator) -> int:
-        return int(self._rng.integers(sim.cluster.num_servers))
+        candidates = np.flatnonzero(sim.can_run())
+        return int(candidates[self._rng.integers(len(candidates))])
 
 
 class RoundRobinScheduler(Scheduler):
-    """Servers 0, 1, …, N−1, 0, … in turn, regardless of state."""
+    """Servers 0, 1, …, N−1, 0, … in turn, regardless of state, skipping those that cannot run the task."""
 
     name = "round-robin"
 
@@ -38,18 +40,20 @@ class RoundRobinScheduler(Scheduler):
         self._next = 0
 
     def select(self, observation, sim: Simulator) -> int:
-        server = self._next % sim.cluster.num_servers
+        can_run = sim.can_run()
+        while not can_run[server := self._next % sim.cluster.num_servers]:
+            self._next += 1
         self._next += 1
         return server
 
 
 class ESTScheduler(Scheduler):
-    """Earliest start time: argmin_s max(now, server free) — ignores speed."""
+    """Earliest start time: argmin_s max(now, server free) over the servers that can run the task — ignores speed."""
 
     name = "est"
 
     def select(self, observation, sim: Simulator) -> int:
-        return int(np.argmin(sim.start_times_s()))
+        return int(np.argmin(np.where(sim.can_run(), sim.start_times_s(), np.inf)))
 
 
 class EFTScheduler(Scheduler):
