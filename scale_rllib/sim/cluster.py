@@ -17,6 +17,14 @@ from scale_rllib.sim.workflow import NUM_KINDS, TaskKind
 UNSERVED_SPEED = 1e-6
 
 
+def runnable(speed: np.ndarray, decode_speed: np.ndarray) -> np.ndarray:
+    """Shape (N, K), bool. Server s can run kind k: both rates above :data:`UNSERVED_SPEED`; for a kind no server
+    can run, every server (the simulator accepts any server: bounds and heuristics then see the huge times)."""
+    can = (speed > UNSERVED_SPEED) & (decode_speed > UNSERVED_SPEED)
+    can[:, ~can.any(axis=0)] = True
+    return can
+
+
 @dataclass(frozen=True)
 class ServerType:
     """A kind of server (docs/design.md, "Simulator").
@@ -111,6 +119,7 @@ class Cluster:
         object.__setattr__(self, "inv_decode_speed", 1.0 / decode)
         object.__setattr__(self, "is_engine", np.array([t.engine is not None for t in self.server_types]))
         object.__setattr__(self, "fastest_slots", fastest_slots(speed, self.slots))
+        object.__setattr__(self, "runnable", runnable(speed, decode))
 
     speed: np.ndarray = field(init=False, repr=False)  # (N, K) work units / s
     slots: np.ndarray = field(init=False, repr=False)  # (N,)
@@ -119,6 +128,7 @@ class Cluster:
     inv_decode_speed: np.ndarray = field(init=False, repr=False)  # (N, K) s / decode work unit
     is_engine: np.ndarray = field(init=False, repr=False)  # (N,) bool: an LLM serving replica (ServerType.engine)
     fastest_slots: np.ndarray = field(init=False, repr=False)  # (K,) capacity per kind in fastest-server slots
+    runnable: np.ndarray = field(init=False, repr=False)  # (N, K) bool: server s can run kind k (:func:`runnable`)
 
     def with_speeds(self, speed: np.ndarray, decode_speed: np.ndarray) -> Cluster:
         """The same servers (slots, bandwidth, type names) at other speeds — a cluster as a performance model
@@ -141,7 +151,8 @@ class Cluster:
         other = copy.copy(self)
         for name, value in (("speed", speed), ("inv_speed", 1.0 / speed), ("decode_speed", decode),
                             ("inv_decode_speed", 1.0 / decode),
-                            ("fastest_slots", fastest_slots(speed, self.slots))):  # fmt: skip
+                            ("fastest_slots", fastest_slots(speed, self.slots)),
+                            ("runnable", runnable(speed, decode))):  # fmt: skip
             object.__setattr__(other, name, value)
         return other
 
@@ -151,8 +162,8 @@ class Cluster:
         return len(self.server_types)
 
     def serves(self, kind: int) -> np.ndarray:
-        """Shape (N,), bool. The servers that can run tasks of ``kind``: both rates above :data:`UNSERVED_SPEED`."""
-        return (self.speed[:, kind] > UNSERVED_SPEED) & (self.decode_speed[:, kind] > UNSERVED_SPEED)
+        """Shape (N,), bool. Servers that can run tasks of ``kind``: a column of :attr:`runnable`, computed once."""
+        return self.runnable[:, kind]
 
     @classmethod
     def from_counts(cls, counts: Sequence[tuple[ServerType, int]], bandwidth: float | None = None) -> Cluster:

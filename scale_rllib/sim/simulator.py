@@ -210,10 +210,8 @@ class Simulator:
         return len(self._ready)
 
     def can_run(self) -> np.ndarray:
-        """Shape (N,), bool. The servers that can run the current ready task's kind (:meth:`Cluster.serves`); every
-        server when none can (the simulator accepts any server: a bound or heuristic then sees the huge times)."""
-        serves = self.cluster.serves(self.task_kind[self.task])
-        return serves if serves.any() else np.ones_like(serves)
+        """Shape (N,), bool. The servers that can run the current ready task's kind (:meth:`Cluster.serves`)."""
+        return self.cluster.serves(self.task_kind[self.task])
 
     def exec_times_s(self) -> np.ndarray:
         """Shape (N,). Execution time of the current ready task on each server (seconds).
