@@ -127,6 +127,28 @@ def test_event_skipping_equals_one_iteration_at_a_time(seed: int, policy: str) -
         assert fast[k].ttft_s == pytest.approx(slow[k].ttft_s, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_kv_totals_kept_incrementally_equal_the_sums(seed: int) -> None:
+    """The reserved and cached token totals the engine keeps on admission, retirement and eviction equal summing
+    its batch and cache afresh, under memory pressure that evicts (30 k tokens for up to 5 k-token calls)."""
+    rng = np.random.default_rng(seed)
+    profile = EngineProfile("tight", t0_s=0.02, decode_s=0.001, prefill_s=0.0002, chunk_tokens=256, kv_tokens=30_000)
+    engine, evicted, t = LLMEngine(profile), 0, 0.0
+    for i in range(60):
+        t += float(rng.exponential(0.3))
+        cached = set(engine.cache)
+        engine.submit(Request(i, int(rng.integers(0, 20)), int(rng.integers(0, 3000)), int(rng.integers(1, 2000)),
+                              int(rng.integers(1, 300))), t)  # fmt: skip
+        evicted += len(cached - set(engine.cache))
+        assert engine.reserved_tokens() == sum(r.reserved for r in engine.running)
+        assert engine.cache_size_tokens() == sum(engine.cache.values())
+        assert engine.reserved_tokens() + engine.cache_size_tokens() <= profile.kv_tokens
+    assert evicted > 0
+    while engine.running or engine.waiting:
+        engine.advance(engine.next_event_s())
+    assert engine.reserved_tokens() == 0 and engine.cache_size_tokens() == sum(engine.cache.values())
+
+
 def test_bad_requests_and_profiles_are_refused() -> None:
     with pytest.raises(ValueError, match="exceed the KV capacity"):
         LLMEngine(SIMPLE).submit(Request(1, 0, 9_000, 1_000, 100), 0.0)

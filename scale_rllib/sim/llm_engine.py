@@ -167,6 +167,8 @@ class LLMEngine:
     cache: OrderedDict = field(default_factory=OrderedDict)  # program → cached tokens, least recently used first
     attained_s: dict = field(default_factory=dict)  # program → engine time its finished calls spent (PLAS)
     _plan: tuple = ()  # (iteration time, iterations) of the current stretch of identical iterations
+    _reserved: int = 0  # KV tokens reserved by the running requests: sum(r.reserved for r in running)
+    _cached: int = 0  # KV tokens of the prefix cache: sum(cache.values())
 
     def __post_init__(self) -> None:
         if self.policy not in QUEUE_POLICIES:
@@ -174,7 +176,15 @@ class LLMEngine:
 
     # ------------------------------------------------------------------ memory
     def _used_tokens(self) -> int:
-        return sum(r.reserved for r in self.running) + sum(self.cache.values())
+        return self._reserved + self._cached
+
+    def reserved_tokens(self) -> int:
+        """KV tokens reserved by the running requests (each for its whole sequence less its cache hit)."""
+        return self._reserved
+
+    def cache_size_tokens(self) -> int:
+        """KV tokens held by the prefix cache, every program together."""
+        return self._cached
 
     def _pinned(self) -> set:
         return {r.program for r in self.running}
@@ -196,15 +206,21 @@ class LLMEngine:
         hit -= hit % self.profile.block_tokens
         need = request.context_tokens + request.prompt_tokens + request.output_tokens - hit
         free = self.profile.kv_tokens - self._used_tokens()
-        pinned = self._pinned() | {request.program}
-        evictable = [p for p in self.cache if p not in pinned]
-        if need > free + sum(self.cache[p] for p in evictable):
-            return False
-        for p in evictable:
-            if need <= free:
-                break
-            free += self.cache.pop(p)
+        if need > free:  # evict unpinned entries, least recently used first, if that frees enough
+            pinned = self._pinned() | {request.program}
+            if need > free + self._cached - sum(self.cache.get(p, 0) for p in pinned):
+                return False
+            victims = []  # the fewest least recently used unpinned entries that free enough
+            for p, tokens in self.cache.items():
+                if need <= free:
+                    break
+                if p not in pinned:
+                    victims.append(p)
+                    free += tokens
+            for p in victims:
+                self._cached -= self.cache.pop(p)
         request.cached, request.reserved = hit, need
+        self._reserved += need
         request.prefill_left = request.context_tokens + request.prompt_tokens - hit
         request.decode_left = request.output_tokens - 1
         if request.program in self.cache:
@@ -301,7 +317,10 @@ class LLMEngine:
                 continue
             tokens = r.context_tokens + r.prompt_tokens + r.output_tokens
             tokens -= tokens % self.profile.block_tokens
-            self.cache[r.program] = max(self.cache.get(r.program, 0), tokens)  # the longest prefix of the program
+            before = self.cache.get(r.program, 0)
+            self.cache[r.program] = max(before, tokens)  # the longest prefix of the program
+            self._cached += self.cache[r.program] - before
+            self._reserved -= r.reserved
             self.cache.move_to_end(r.program)
             self.attained_s[r.program] = self.attained_s.get(r.program, 0.0) + self.now_s - r.start_s
             decode_s = (self.now_s - r.first_token_s) / (r.output_tokens - 1) if r.output_tokens > 1 else 0.0

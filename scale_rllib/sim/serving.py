@@ -288,7 +288,7 @@ class ServingSimulator(Simulator):
 
     def cache_tokens(self) -> np.ndarray:
         """Shape (N,), int. Tokens cached on each engine, every program (its prefix tree's size); 0 on slot servers."""
-        return self._per_engine(lambda e: sum(e.cache.values()), np.int64)
+        return self._per_engine(LLMEngine.cache_size_tokens, np.int64)
 
     def kv_utilization(self) -> np.ndarray:
         """Shape (N,). Fraction of each engine's KV memory held by running requests and cached prefixes; 0 on slot

@@ -144,8 +144,8 @@ def _admission_wait_s(engine: LLMEngine, need: int, step_s: float) -> float:
     """Seconds until ``need`` KV tokens (after the queue ahead) and a batch seat are free, as running requests end."""
     prof = engine.profile
     pinned = {r.program for r in engine.running}
-    free = prof.kv_tokens - sum(r.reserved for r in engine.running)
-    free -= sum(v for p, v in engine.cache.items() if p in pinned)
+    free = prof.kv_tokens - engine.reserved_tokens()
+    free -= sum(engine.cache.get(p, 0) for p in pinned)
     queued = sum(r.context_tokens + r.prompt_tokens + r.output_tokens for r in engine.waiting)
     deficit = need + queued - free
     seats = len(engine.running) + len(engine.waiting) + 1 - prof.max_seqs
