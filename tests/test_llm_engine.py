@@ -92,10 +92,10 @@ def test_projected_finish_is_the_finish_without_other_arrivals_and_changes_nothi
     engine = LLMEngine(SIMPLE)
     engine.submit(Request(1, 0, 0, 300, 30), 0.0)
     engine.advance(2.5)
-    before = (engine.now_s, engine._plan[:2], [(r.prefill_left, r.decode_left) for r in engine.running])
+    before = (engine.now_s, engine._plan[:2], [(r.prefill_left, engine.decode_left(r)) for r in engine.running])
     probe = Request(2, 1, 0, 120, 5)
     projected = engine.projected_finish_s(probe, 2.5)
-    assert (engine.now_s, engine._plan[:2], [(r.prefill_left, r.decode_left) for r in engine.running]) == before
+    assert (engine.now_s, engine._plan[:2], [(r.prefill_left, engine.decode_left(r)) for r in engine.running]) == before
     assert run(engine, [(2.5, probe)])[2].finish_s == pytest.approx(projected)
 
 

@@ -29,6 +29,7 @@ which a prefill ends, a request finishes or a request could be admitted, so its 
 from __future__ import annotations
 
 import copy
+import heapq
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -129,7 +130,8 @@ class Request:
     rank: float = 0.0
     submit_s: float = 0.0
     prefill_left: int = 0
-    decode_left: int = 0
+    decode_end: int = 0  # the engine iteration that emits its last token (set when its prefill ends)
+    seq: int = 0  # admission order on its engine
     reserved: int = 0
     cached: int = 0
     start_s: float = math.nan
@@ -169,6 +171,10 @@ class LLMEngine:
     _plan: tuple = ()  # (iteration time, iterations) of the current stretch of identical iterations
     _reserved: int = 0  # KV tokens reserved by the running requests: sum(r.reserved for r in running)
     _cached: int = 0  # KV tokens of the prefix cache: sum(cache.values())
+    _iteration: int = 0  # iterations run so far
+    _admitted: int = 0  # requests admitted so far
+    _prefilling: list = field(default_factory=list)  # running requests in prefill, in admission order
+    _decoding: list = field(default_factory=list)  # heap of (decode_end, seq, request) of the others
 
     def __post_init__(self) -> None:
         if self.policy not in QUEUE_POLICIES:
@@ -222,7 +228,6 @@ class LLMEngine:
         request.cached, request.reserved = hit, need
         self._reserved += need
         request.prefill_left = request.context_tokens + request.prompt_tokens - hit
-        request.decode_left = request.output_tokens - 1
         if request.program in self.cache:
             self.cache.move_to_end(request.program)
         return True
@@ -240,8 +245,11 @@ class LLMEngine:
     def _admit(self) -> None:
         self.waiting.sort(key=self._order)
         while self.waiting and self._fits(self.waiting[0]):
-            self.waiting[0].start_s = self.now_s
-            self.running.append(self.waiting.pop(0))
+            request = self.waiting.pop(0)
+            request.start_s, request.seq = self.now_s, self._admitted
+            self._admitted += 1
+            self.running.append(request)
+            self._prefilling.append(request)
         self._plan = ()
 
     def submit(self, request: Request, now_s: float) -> list[Completion]:
@@ -278,18 +286,22 @@ class LLMEngine:
                     return c.finish_s
 
     # ------------------------------------------------------------------ iterations
+    def decode_left(self, request: Request) -> int:
+        """Iterations until a running ``request`` emits its last token, counted after its prefill."""
+        return request.output_tokens - 1 if request.prefill_left else request.decode_end - self._iteration
+
     def _stretch(self) -> tuple[float, int, list[tuple[Request, int]]]:
         """The next run of identical iterations: (iteration time, how many, prefill tokens per request)."""
         prof = self.profile
-        decoding = [r for r in self.running if r.prefill_left == 0]
         budget, alloc = prof.chunk_tokens, []
-        for r in self.running:
-            if r.prefill_left and budget:
-                take = min(r.prefill_left, budget)
-                alloc.append((r, take))
-                budget -= take
-        tau = prof.t0_s + prof.decode_s * len(decoding) + prof.prefill_s * sum(t for _, t in alloc)
-        k = min((r.decode_left for r in decoding), default=math.inf)
+        for r in self._prefilling:
+            if not budget:
+                break
+            take = min(r.prefill_left, budget)
+            alloc.append((r, take))
+            budget -= take
+        tau = prof.t0_s + prof.decode_s * len(self._decoding) + prof.prefill_s * (prof.chunk_tokens - budget)
+        k = self._decoding[0][0] - self._iteration if self._decoding else math.inf
         if len(alloc) == 1 and alloc[0][1] == prof.chunk_tokens:  # one prompt fills the chunk: repeat until < chunk
             k = min(k, alloc[0][0].prefill_left // prof.chunk_tokens)
         elif alloc:
@@ -299,34 +311,47 @@ class LLMEngine:
     def _progress(self, iterations: int) -> None:
         """Run ``iterations`` iterations of the current stretch (no boundary inside it changes the batch)."""
         tau, _, alloc = self._plan
-        for r in self.running:
-            if r.prefill_left == 0:
-                r.decode_left -= iterations
         for r, take in alloc:
             r.prefill_left -= take * iterations
+        self._iteration += iterations
         self.now_s += iterations * tau
 
     def _boundary(self) -> list[Completion]:
-        """At an iteration boundary: record first tokens, retire finished requests into the prefix cache."""
-        done, still = [], []
-        for r in self.running:
-            if r.prefill_left == 0 and math.isnan(r.first_token_s):
-                r.first_token_s = self.now_s
-            if r.prefill_left or r.decode_left:
-                still.append(r)
-                continue
-            tokens = r.context_tokens + r.prompt_tokens + r.output_tokens
-            tokens -= tokens % self.profile.block_tokens
-            before = self.cache.get(r.program, 0)
-            self.cache[r.program] = max(before, tokens)  # the longest prefix of the program
-            self._cached += self.cache[r.program] - before
-            self._reserved -= r.reserved
-            self.cache.move_to_end(r.program)
-            self.attained_s[r.program] = self.attained_s.get(r.program, 0.0) + self.now_s - r.start_s
-            decode_s = (self.now_s - r.first_token_s) / (r.output_tokens - 1) if r.output_tokens > 1 else 0.0
-            done.append(Completion(r.key, self.now_s, r.first_token_s - r.submit_s, decode_s, r.cached))
-        self.running = still
-        return done
+        """At an iteration boundary: record first tokens, retire finished requests into the prefix cache (in
+        admission order)."""
+        finished, ended = [], 0
+        for r in self._prefilling:  # prefills end in admission order: the ended ones lead the list
+            if r.prefill_left:
+                break
+            ended += 1
+            r.first_token_s = self.now_s
+            if r.output_tokens == 1:
+                finished.append(r)
+            else:
+                r.decode_end = self._iteration + r.output_tokens - 1
+                heapq.heappush(self._decoding, (r.decode_end, r.seq, r))
+        del self._prefilling[:ended]
+        while self._decoding and self._decoding[0][0] == self._iteration:
+            finished.append(heapq.heappop(self._decoding)[2])
+        if not finished:
+            return []
+        finished.sort(key=lambda r: r.seq)
+        gone = {id(r) for r in finished}
+        self.running = [r for r in self.running if id(r) not in gone]
+        return [self._retire(r) for r in finished]
+
+    def _retire(self, r: Request) -> Completion:
+        """Release ``r``'s reservation, keep its sequence in the prefix cache, count its service (PLAS)."""
+        tokens = r.context_tokens + r.prompt_tokens + r.output_tokens
+        tokens -= tokens % self.profile.block_tokens
+        before = self.cache.get(r.program, 0)
+        self.cache[r.program] = max(before, tokens)  # the longest prefix of the program
+        self.cache.move_to_end(r.program)
+        self._cached += self.cache[r.program] - before
+        self._reserved -= r.reserved
+        self.attained_s[r.program] = self.attained_s.get(r.program, 0.0) + self.now_s - r.start_s
+        decode_s = (self.now_s - r.first_token_s) / (r.output_tokens - 1) if r.output_tokens > 1 else 0.0
+        return Completion(r.key, self.now_s, r.first_token_s - r.submit_s, decode_s, r.cached)
 
     def next_event_s(self) -> float:
         """When the batch next changes (a prefill ends, a request finishes, the queue may move); inf when idle."""

@@ -152,7 +152,8 @@ def _admission_wait_s(engine: LLMEngine, need: int, step_s: float) -> float:
     if deficit <= 0 and seats <= 0:
         return 0.0
     ends = sorted(
-        ((math.ceil(r.prefill_left / prof.chunk_tokens) + r.decode_left) * step_s, r.reserved) for r in engine.running
+        ((math.ceil(r.prefill_left / prof.chunk_tokens) + engine.decode_left(r)) * step_s, r.reserved)
+        for r in engine.running
     )
     released = 0
     for done, (end_s, reserved) in enumerate(ends, start=1):
