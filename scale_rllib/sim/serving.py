@@ -89,6 +89,7 @@ class ServingSimulator(Simulator):
         self.engines = [None if t.engine is None else LLMEngine(t.engine, queue_policy) for t in cluster.server_types]
         self._engine_ids = np.flatnonzero(cluster.is_engine)  # (E,) servers with an engine
         self._engine_next_s = np.full(len(self._engine_ids), np.inf)  # (E,) each engine's next event
+        self._engine_slot = {int(s): i for i, s in enumerate(self._engine_ids)}  # server → its row in (E,) arrays
         #: (N,) each engine's largest batch (``EngineProfile.max_seqs``); 1 on slot servers
         self.max_seqs = np.array([1 if t.engine is None else t.engine.max_seqs for t in cluster.server_types])
         self.task_context = np.rint(np.concatenate([w.context_tokens for w in self.workflows]))  # (T_total,)
@@ -143,9 +144,8 @@ class ServingSimulator(Simulator):
         # background requests alone keep nothing going: the episode ends with its workflows' last request
         return super()._has_events or bool(self.outstanding[self._engine_ids].any())
 
-    def _pop_events(self) -> None:
-        time_s = self._next_event_s()
-        super()._pop_events()
+    def _pop_events_at(self, time_s: float) -> None:
+        super()._pop_events_at(time_s)
         for i in np.flatnonzero(self._engine_next_s == time_s):
             engine = self.engines[self._engine_ids[i]]
             for completion in engine.advance(time_s):
@@ -161,7 +161,7 @@ class ServingSimulator(Simulator):
         request = Request(key, key, 0, int(bg.prompt_tokens[b]), int(bg.output_tokens[b]))
         if self.engines[server].submit(request, time_s):
             raise RuntimeError("an engine completion was skipped by the event loop")
-        self._engine_next_s[int(np.searchsorted(self._engine_ids, server))] = self.engines[server].next_event_s()
+        self._engine_next_s[self._engine_slot[server]] = self.engines[server].next_event_s()
 
     def _finish_call(self, c: Completion) -> None:
         if c.key < 0:  # a background request
@@ -228,7 +228,7 @@ class ServingSimulator(Simulator):
         if not (0 <= server < self.cluster.num_servers and self._on_engine(server)):
             return super().assign(server)
         t = self.task
-        i = int(np.searchsorted(self._engine_ids, server))
+        i = self._engine_slot[server]
         finish = float(self.start_times_s()[server] + self.exec_times_s()[server])
         if self.engines[server].submit(self._request(t), self.now_s):
             raise RuntimeError("an engine completion was skipped by the event loop")

@@ -174,7 +174,10 @@ class Simulator:
 
     def _pop_events(self) -> None:
         """Process every event at the earliest pending time: its arrivals, then its completions."""
-        time_s = self._next_event_s()
+        self._pop_events_at(self._next_event_s())
+
+    def _pop_events_at(self, time_s: float) -> None:
+        """Process every event at ``time_s``, the earliest pending time."""
         self.now_s = time_s
         self._advance_area(time_s)
         while self._next_arrival < self._arrivals_end and self._arrivals[self._next_arrival] == time_s:
