@@ -24,6 +24,8 @@ entries not in use are evicted least recently used first when an admission needs
 
 Iterations whose composition does not change are not simulated one by one: the engine jumps to the next iteration at
 which a prefill ends, a request finishes or a request could be admitted, so its cost is per event, not per token.
+An event walks only the requests in prefill; decoding requests wait in a heap keyed by the iteration of their last
+token, and the KV totals are kept as requests are admitted, retired and evicted (docs/performance.md).
 """
 
 from __future__ import annotations
