@@ -16,12 +16,10 @@ def test_descendants_are_the_tree_below_the_root_and_nothing_else():
     shell = subprocess.Popen(["bash", "-c", "sleep 30 & sleep 30 & wait"])
     try:
         deadline = time.monotonic() + 10
-        while len(tree := speed._descendants(shell.pid)) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the shell starts its two children
+        while (programs := _programs(tree := speed._descendants(shell.pid))) != [b"sleep"] * 2:
+            assert time.monotonic() < deadline, programs  # the shell forks its two children, which exec sleep
+            time.sleep(0.05)
         assert tree[0] == shell.pid and len(tree) == 3
-        for pid in tree[1:]:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                assert f.read().split(b"\0")[0] == b"sleep"
         mine = speed._descendants(os.getpid())
         assert set(tree) <= set(mine) and os.getppid() not in mine  # ours; never our parent
     finally:  # only the processes this test started
@@ -30,3 +28,15 @@ def test_descendants_are_the_tree_below_the_root_and_nothing_else():
                 os.kill(pid, signal.SIGKILL)
         shell.kill()
         shell.wait()
+
+
+def _programs(tree: list[int]) -> list[bytes]:
+    """The program name of each process below the root of ``tree`` (b"" for one that has already exited)."""
+    names = []
+    for pid in tree[1:]:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                names.append(f.read().split(b"\0")[0])
+        except FileNotFoundError:
+            names.append(b"")
+    return names
