@@ -129,8 +129,8 @@ def test_event_skipping_equals_one_iteration_at_a_time(seed: int, policy: str) -
 
 @pytest.mark.parametrize("seed", range(3))
 def test_kv_totals_kept_incrementally_equal_the_sums(seed: int) -> None:
-    """The reserved and cached token totals the engine keeps on admission, retirement and eviction equal summing
-    its batch and cache afresh, under memory pressure that evicts (30 k tokens for up to 5 k-token calls)."""
+    """The reserved and cached token totals and the running programs the engine keeps on admission, retirement and
+    eviction equal computing them afresh, under memory pressure that evicts (30 k tokens for up to 5 k-token calls)."""
     rng = np.random.default_rng(seed)
     profile = EngineProfile("tight", t0_s=0.02, decode_s=0.001, prefill_s=0.0002, chunk_tokens=256, kv_tokens=30_000)
     engine, evicted, t = LLMEngine(profile), 0, 0.0
@@ -142,6 +142,7 @@ def test_kv_totals_kept_incrementally_equal_the_sums(seed: int) -> None:
         evicted += len(cached - set(engine.cache))
         assert engine.reserved_tokens() == sum(r.reserved for r in engine.running)
         assert engine.cache_size_tokens() == sum(engine.cache.values())
+        assert set(engine.running_programs()) == {r.program for r in engine.running}
         assert engine.reserved_tokens() + engine.cache_size_tokens() <= profile.kv_tokens
     assert evicted > 0
     while engine.running or engine.waiting:

@@ -34,6 +34,7 @@ import copy
 import heapq
 import math
 from collections import OrderedDict
+from collections.abc import KeysView
 from dataclasses import dataclass, field
 
 QUEUE_POLICIES = ("fcfs", "plas", "shortest", "predicted")
@@ -173,6 +174,7 @@ class LLMEngine:
     _plan: tuple = ()  # (iteration time, iterations) of the current stretch of identical iterations
     _reserved: int = 0  # KV tokens reserved by the running requests: sum(r.reserved for r in running)
     _cached: int = 0  # KV tokens of the prefix cache: sum(cache.values())
+    _running_programs: dict = field(default_factory=dict)  # program → its requests in the batch (pins its cache)
     _iteration: int = 0  # iterations run so far
     _admitted: int = 0  # requests admitted so far
     _prefilling: list = field(default_factory=list)  # running requests in prefill, in admission order
@@ -194,8 +196,9 @@ class LLMEngine:
         """KV tokens held by the prefix cache, every program together."""
         return self._cached
 
-    def _pinned(self) -> set:
-        return {r.program for r in self.running}
+    def running_programs(self) -> KeysView:
+        """The programs with a request in the batch (a set-like view): their cached prefixes cannot be evicted."""
+        return self._running_programs.keys()
 
     def kv_utilization(self) -> float:
         """Fraction of KV capacity reserved by running requests and cached prefixes."""
@@ -215,7 +218,7 @@ class LLMEngine:
         need = request.context_tokens + request.prompt_tokens + request.output_tokens - hit
         free = self.profile.kv_tokens - self._used_tokens()
         if need > free:  # evict unpinned entries, least recently used first, if that frees enough
-            pinned = self._pinned() | {request.program}
+            pinned = self.running_programs() | {request.program}
             if need > free + self._cached - sum(self.cache.get(p, 0) for p in pinned):
                 return False
             victims = []  # the fewest least recently used unpinned entries that free enough
@@ -252,6 +255,7 @@ class LLMEngine:
             self._admitted += 1
             self.running.append(request)
             self._prefilling.append(request)
+            self._running_programs[request.program] = self._running_programs.get(request.program, 0) + 1
         self._plan = ()
 
     def submit(self, request: Request, now_s: float) -> list[Completion]:
@@ -351,6 +355,10 @@ class LLMEngine:
         self.cache.move_to_end(r.program)
         self._cached += self.cache[r.program] - before
         self._reserved -= r.reserved
+        if self._running_programs[r.program] == 1:
+            del self._running_programs[r.program]
+        else:
+            self._running_programs[r.program] -= 1
         self.attained_s[r.program] = self.attained_s.get(r.program, 0.0) + self.now_s - r.start_s
         decode_s = (self.now_s - r.first_token_s) / (r.output_tokens - 1) if r.output_tokens > 1 else 0.0
         return Completion(r.key, self.now_s, r.first_token_s - r.submit_s, decode_s, r.cached)

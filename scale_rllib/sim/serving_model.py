@@ -143,7 +143,7 @@ def estimate_on_engine(engine: LLMEngine, request: Request, now_s: float) -> tup
 def _admission_wait_s(engine: LLMEngine, need: int, step_s: float) -> float:
     """Seconds until ``need`` KV tokens (after the queue ahead) and a batch seat are free, as running requests end."""
     prof = engine.profile
-    pinned = {r.program for r in engine.running}
+    pinned = engine.running_programs()
     free = prof.kv_tokens - engine.reserved_tokens()
     free -= sum(engine.cache.get(p, 0) for p in pinned)
     queued = sum(r.context_tokens + r.prompt_tokens + r.output_tokens for r in engine.waiting)
