@@ -88,7 +88,8 @@ class ServingSimulator(Simulator):
         self.queue_policy = queue_policy
         self.engines = [None if t.engine is None else LLMEngine(t.engine, queue_policy) for t in cluster.server_types]
         self._engine_ids = np.flatnonzero(cluster.is_engine)  # (E,) servers with an engine
-        self._engine_next_s = np.full(len(self._engine_ids), np.inf)  # (E,) each engine's next event
+        self._engine_next_s = [np.inf] * len(self._engine_ids)  # (E,) each engine's next event
+        self._engine_events: list[tuple[float, int]] = []  # heap of (time, engine row); stale once next_s moved
         self._engine_slot = {int(s): i for i, s in enumerate(self._engine_ids)}  # server → its row in (E,) arrays
         #: (N,) each engine's largest batch (``EngineProfile.max_seqs``); 1 on slot servers
         self.max_seqs = np.array([1 if t.engine is None else t.engine.max_seqs for t in cluster.server_types])
@@ -137,7 +138,15 @@ class ServingSimulator(Simulator):
         first = super()._next_event_s()
         if self._bg_next < self._bg_end:
             first = min(first, float(self.background.time_s[self._bg_next]))
-        return min(first, float(self._engine_next_s.min())) if len(self._engine_ids) else first
+        events, next_s = self._engine_events, self._engine_next_s
+        while events and next_s[events[0][1]] != events[0][0]:  # drop stale entries
+            heapq.heappop(events)
+        return min(first, events[0][0]) if events else first
+
+    def _set_engine_next(self, i: int, time_s: float) -> None:
+        self._engine_next_s[i] = time_s
+        if time_s < np.inf:
+            heapq.heappush(self._engine_events, (time_s, i))
 
     @property
     def _has_events(self) -> bool:
@@ -146,11 +155,15 @@ class ServingSimulator(Simulator):
 
     def _pop_events_at(self, time_s: float) -> None:
         super()._pop_events_at(time_s)
-        for i in np.flatnonzero(self._engine_next_s == time_s):
+        events = self._engine_events
+        while events and events[0][0] == time_s:  # engines in row order, as their completions are processed
+            i = heapq.heappop(events)[1]
+            if self._engine_next_s[i] != time_s:
+                continue  # stale, or a duplicate of an entry just processed
             engine = self.engines[self._engine_ids[i]]
             for completion in engine.advance(time_s):
                 self._finish_call(completion)
-            self._engine_next_s[i] = engine.next_event_s()
+            self._set_engine_next(i, engine.next_event_s())
         while self._bg_next < self._bg_end and self.background.time_s[self._bg_next] == time_s:
             self._submit_background(self._bg_next, time_s)
             self._bg_next += 1
@@ -161,7 +174,7 @@ class ServingSimulator(Simulator):
         request = Request(key, key, 0, int(bg.prompt_tokens[b]), int(bg.output_tokens[b]))
         if self.engines[server].submit(request, time_s):
             raise RuntimeError("an engine completion was skipped by the event loop")
-        self._engine_next_s[self._engine_slot[server]] = self.engines[server].next_event_s()
+        self._set_engine_next(self._engine_slot[server], self.engines[server].next_event_s())
 
     def _finish_call(self, c: Completion) -> None:
         if c.key < 0:  # a background request
@@ -232,7 +245,7 @@ class ServingSimulator(Simulator):
         finish = float(self.start_times_s()[server] + self.exec_times_s()[server])
         if self.engines[server].submit(self._request(t), self.now_s):
             raise RuntimeError("an engine completion was skipped by the event loop")
-        self._engine_next_s[i] = self.engines[server].next_event_s()
+        self._set_engine_next(i, self.engines[server].next_event_s())
         self.task_start_s[t] = self.task_ready_s[t] = self.now_s
         self.busy_work_s[server] += float(self.task_fastest_s[t])
         self.outstanding[server] += 1
@@ -262,7 +275,7 @@ class ServingSimulator(Simulator):
         background traffic is dropped too (``known_arrivals`` counts workflows only)."""
         fork = super().fork(future_arrivals=future_arrivals, known_arrivals=known_arrivals)
         fork.engines = [copy.deepcopy(e) for e in self.engines]
-        for name in ("_engine_next_s", "task_ttft_s", "task_tbt_s", "task_cached_tokens"):
+        for name in ("_engine_next_s", "_engine_events", "task_ttft_s", "task_tbt_s", "task_cached_tokens"):
             setattr(fork, name, getattr(self, name).copy())
         fork._estimate_key = ()
         if not future_arrivals:
