@@ -3,6 +3,7 @@ prefix-cache hits and eviction, the KV cap, queue policies, and event-skipping e
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -148,6 +149,30 @@ def test_kv_totals_kept_incrementally_equal_the_sums(seed: int) -> None:
     while engine.running or engine.waiting:
         engine.advance(engine.next_event_s())
     assert engine.reserved_tokens() == 0 and engine.cache_size_tokens() == sum(engine.cache.values())
+
+
+def test_a_deep_copy_runs_the_same_future_and_leaves_the_original_alone() -> None:
+    """LLMEngine.__deepcopy__ (used by forks): mid-stretch, with requests waiting, decoding and in prefill, the twin
+    finishes everything exactly as the original would, and running it changes nothing in the original."""
+    rng = np.random.default_rng(7)
+    profile = EngineProfile("tight", t0_s=0.02, decode_s=0.001, prefill_s=0.0002, chunk_tokens=256, kv_tokens=30_000)
+    engine, t = LLMEngine(profile, "plas"), 0.0
+    for i in range(30):
+        t += float(rng.exponential(0.2))
+        engine.submit(Request(i, int(rng.integers(0, 8)), int(rng.integers(0, 3000)), int(rng.integers(1, 2000)),
+                              int(rng.integers(1, 300))), t)  # fmt: skip
+    assert engine.waiting and engine._prefilling and engine._decoding and engine._plan
+    state = (engine.now_s, engine._plan[:2], [(r.key, r.prefill_left, engine.decode_left(r)) for r in engine.running],
+             [r.key for r in engine.waiting], dict(engine.cache), dict(engine.attained_s))  # fmt: skip
+    twin = copy.deepcopy(engine)
+    assert twin.profile is engine.profile and not set(map(id, twin.running)) & set(map(id, engine.running))
+    from_twin = run(twin, [])
+    assert state == (engine.now_s, engine._plan[:2],
+                     [(r.key, r.prefill_left, engine.decode_left(r)) for r in engine.running],
+                     [r.key for r in engine.waiting], dict(engine.cache), dict(engine.attained_s))  # fmt: skip
+    from_original = run(engine, [])
+    assert from_twin.keys() == from_original.keys() and len(from_twin) > 0
+    assert all(from_twin[k] == from_original[k] for k in from_twin)
 
 
 def test_bad_requests_and_profiles_are_refused() -> None:

@@ -184,6 +184,24 @@ class LLMEngine:
         if self.policy not in QUEUE_POLICIES:
             raise ValueError(f"queue policy must be one of {', '.join(QUEUE_POLICIES)}, got {self.policy!r}")
 
+    def __deepcopy__(self, memo: dict) -> LLMEngine:
+        """An independent twin for lookahead (forks, :meth:`projected_finish_s`): its requests are copies, its cache and
+        counters new containers; the profile (frozen) is shared. ``copy.deepcopy``'s generic walk copied every cache
+        entry and request field one by one."""
+        twin = copy.copy(self)
+        twins = {id(r): copy.copy(r) for r in (*self.running, *self.waiting)}
+        twin.running = [twins[id(r)] for r in self.running]
+        twin.waiting = [twins[id(r)] for r in self.waiting]
+        twin._prefilling = [twins[id(r)] for r in self._prefilling]
+        twin._decoding = [(end, seq, twins[id(r)]) for end, seq, r in self._decoding]  # a heap stays a heap
+        if self._plan:
+            tau, k, alloc = self._plan
+            twin._plan = (tau, k, [(twins[id(r)], take) for r, take in alloc])
+        twin.cache, twin.attained_s = OrderedDict(self.cache), dict(self.attained_s)
+        twin._running_programs = dict(self._running_programs)
+        memo[id(self)] = twin
+        return twin
+
     # ------------------------------------------------------------------ memory
     def _used_tokens(self) -> int:
         return self._reserved + self._cached
