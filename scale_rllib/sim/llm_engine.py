@@ -218,6 +218,12 @@ class LLMEngine:
         """The programs with a request in the batch (a set-like view): their cached prefixes cannot be evicted."""
         return self._running_programs.keys()
 
+    def evictable_tokens(self, keep: int | None = None) -> int:
+        """KV tokens of the cached prefixes an admission may evict: those of programs with no request in the batch,
+        other than ``keep`` (the admitted request's own program)."""
+        pinned = {*self._running_programs, keep}
+        return self._cached - sum(self.cache.get(p, 0) for p in pinned)
+
     def kv_utilization(self) -> float:
         """Fraction of KV capacity reserved by running requests and cached prefixes."""
         return self._used_tokens() / self.profile.kv_tokens
@@ -236,14 +242,13 @@ class LLMEngine:
         need = request.context_tokens + request.prompt_tokens + request.output_tokens - hit
         free = self.profile.kv_tokens - self._used_tokens()
         if need > free:  # evict unpinned entries, least recently used first, if that frees enough
-            pinned = self.running_programs() | {request.program}
-            if need > free + self._cached - sum(self.cache.get(p, 0) for p in pinned):
+            if need > free + self.evictable_tokens(request.program):
                 return False
             victims = []  # the fewest least recently used unpinned entries that free enough
             for p, tokens in self.cache.items():
                 if need <= free:
                     break
-                if p not in pinned:
+                if p not in self._running_programs and p != request.program:
                     victims.append(p)
                     free += tokens
             for p in victims:

@@ -143,9 +143,7 @@ def estimate_on_engine(engine: LLMEngine, request: Request, now_s: float) -> tup
 def _admission_wait_s(engine: LLMEngine, need: int, step_s: float) -> float:
     """Seconds until ``need`` KV tokens (after the queue ahead) and a batch seat are free, as running requests end."""
     prof = engine.profile
-    pinned = engine.running_programs()
-    free = prof.kv_tokens - engine.reserved_tokens()
-    free -= sum(engine.cache.get(p, 0) for p in pinned)
+    free = prof.kv_tokens - engine.reserved_tokens() - engine.cache_size_tokens() + engine.evictable_tokens()
     queued = sum(r.context_tokens + r.prompt_tokens + r.output_tokens for r in engine.waiting)
     deficit = need + queued - free
     seats = len(engine.running) + len(engine.waiting) + 1 - prof.max_seqs
