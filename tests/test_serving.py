@@ -320,3 +320,29 @@ def test_an_elastic_server_starts_every_task_at_once_and_its_capacity_is_unbound
     run(slotted, lambda s: 0 if s.task_kind[s.task] == TaskKind.LLM else 1)
     assert slotted.completion_s.max() > sim.completion_s.max()  # the same tools queue on a plain slot
     assert np.all(sim.response_times_s() >= sim.lower_bound_s - 1e-9)
+
+
+def test_a_workflow_alone_keeps_the_background_from_its_warmup():
+    bg = BackgroundTraffic(np.array([0.0, 0.2, 5.0, 19.5, 50.0]), np.zeros(5, dtype=int), np.array([8, 5, 6, 7, 3]),
+                           np.array([6, 4, 5, 6, 2]))  # fmt: skip
+    wfs = [call_chain("a", [6], [5], [0]), call_chain("b", [4], [3], [0])]
+    sim = ServingSimulator(Cluster((engine_type(TOY), CPU)), wfs, [0.1, 20.0], background=bg)
+    lone = sim.alone(1, warmup_s=1.0)  # starts at 19 s: keeps the requests at 19.5 and 50 s, workflow b at 1 s
+    assert len(lone.workflows) == 1 and lone.arrival_s.tolist() == [1.0]
+    assert lone.background.time_s.tolist() == [0.5, 31.0] and lone.background.prompt_tokens.tolist() == [7, 3]
+    assert lone.lower_bound_s[0] == sim.lower_bound_s[1]
+    run(lone, lambda s: 0)
+    engine = LLMEngine(TOY)  # the same request mix by hand
+    done = engine.submit(Request(-1, -1, 0, 7, 6), 0.5) + engine.submit(Request(0, 0, 0, 4, 3), 1.0)
+    while not any(c.key == 0 for c in done):
+        done += engine.advance(engine.next_event_s())
+    assert lone.completion_s[0] == pytest.approx(next(c.finish_s for c in done if c.key == 0))
+    whole = sim.alone(1, warmup_s=20.0)  # every earlier request has left the engine by 19.5 s: the same time
+    run(whole, lambda s: 0)
+    assert whole.response_times_s()[0] == pytest.approx(lone.response_times_s()[0])
+    late = sim.alone(1, warmup_s=0.2)  # drops the request at 19.5 s, which is still in the batch at 20 s
+    run(late, lambda s: 0)
+    assert late.response_times_s()[0] < lone.response_times_s()[0]
+    for w, warmup in ((2, 1.0), (0, -1.0)):
+        with pytest.raises(ValueError, match="alone"):
+            sim.alone(w, warmup)

@@ -282,6 +282,30 @@ class ServingSimulator(Simulator):
             fork._bg_end = self._bg_next
         return fork
 
+    def alone(self, w: int, warmup_s: float) -> ServingSimulator:
+        """A fresh episode with workflow ``w`` as its only workflow: the same cluster, queue policy and ranks, the
+        background requests submitted from ``warmup_s`` seconds before ``w`` arrives (the episode's clock starts
+        there, shifted to 0). Earlier background requests are dropped, so the engines' state at ``w``'s arrival is the
+        background's own once ``warmup_s`` exceeds how long a background request stays. What ``w`` costs with no other
+        workflow's call in the engines (``benchmarks/agent_contention.py``).
+
+        Raises:
+            ValueError: ``w`` is not a workflow of the episode, or ``warmup_s`` < 0.
+        """
+        if not 0 <= w < len(self.workflows) or warmup_s < 0:
+            raise ValueError(f"alone: need 0 ≤ w < {len(self.workflows)} and warmup_s ≥ 0, got {w}, {warmup_s}")
+        start_s = max(0.0, float(self.arrival_s[w]) - warmup_s)
+        bg = self.background
+        if bg is not None:
+            keep = bg.time_s >= start_s
+            bg = BackgroundTraffic(bg.time_s[keep] - start_s, bg.engine[keep], bg.prompt_tokens[keep],
+                                   bg.output_tokens[keep])  # fmt: skip
+        lone = ServingSimulator(self.cluster, [self.workflows[w]], np.array([self.arrival_s[w] - start_s]),
+                                queue_policy=self.queue_policy, ready_order=self.ready_order, background=bg,
+                                elastic=np.flatnonzero(self.elastic))  # fmt: skip
+        lone.task_rank = self.task_rank[self.offset[w] : self.offset[w + 1]].copy()
+        return lone
+
     # ------------------------------------------------------------------ engine state (what routers observe)
     def _per_engine(self, value, dtype=np.float64) -> np.ndarray:
         out = np.zeros(self.cluster.num_servers, dtype=dtype)
