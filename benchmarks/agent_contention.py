@@ -6,10 +6,11 @@ calls. A router places the agents' calls; it cannot move the background's, nor s
 path. For each N and episode (seeds ``--seed``, ``--seed`` + 1, …: the episodes of ``scale-rllib evaluate --seed``),
 each of ``--routers`` runs the whole episode; then ``--sample`` workflows (drawn with ``default_rng([seed, N])``)
 are replayed one at a time with no other workflow (``ServingSimulator.alone``): the same cluster and queue policy,
-the background requests from ``--warmup-s`` before the workflow arrives, routed by cache- and batch-aware EFT. The
-replay's response time keeps what the background and the workflow's own path cost and drops what the other
-agents' calls cost. It is a reference, not a bound: EFT routes the lone workflow greedily, and a whole-episode
-schedule can place some workflow better by luck (the report counts how often it does).
+the background requests from ``--warmup-s`` before the workflow arrives, routed by each of ``--lone-routers``
+(default cache- and batch-aware EFT; ``eft-rollout`` looks ahead in forks); the replay's time is the best of them.
+It keeps what the background and the workflow's own path cost and drops what the other agents' calls cost. It is a
+reference, not a bound: the lone routers are heuristics, and a whole-episode schedule can place some workflow
+better by luck (the report counts how often it does).
 
 Reported per N, over the sampled workflows: each router's and the replays' mean response time over the mean
 per-workflow lower bound (``scale_rllib.sim.bounds``), and replay / router paired within each episode (ratio of the
@@ -56,12 +57,14 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, EvalConfig]:
     p.add_argument("--workflows-per-server", type=float, default=100.0, help="episode length")
     p.add_argument("--seed", type=int, default=EVAL_SEED_BASE, help="first episode seed (as evaluate's)")
     p.add_argument("--routers", nargs="+", default=list(DEFAULT_ROUTERS), help="schedulers of the whole episodes")
+    p.add_argument("--lone-routers", nargs="+", default=["eft"], help="schedulers of the lone replays (best kept)")
     p.add_argument("--sample", type=int, default=200, help="workflows replayed alone per episode")
     p.add_argument("--warmup-s", type=float, default=120.0, help="background replayed before each lone workflow (s)")
     p.add_argument("--output", type=Path, required=True, help="folder for workflows.csv, summary.csv, report.md")
     args = p.parse_args(argv)
-    if unknown := sorted(set(args.routers) - set(SCHEDULERS)):
-        p.error(f"--routers: unknown {', '.join(unknown)} (known: {', '.join(SCHEDULERS)})")
+    for name in ("routers", "lone_routers"):
+        if unknown := sorted(set(getattr(args, name)) - set(SCHEDULERS)):
+            p.error(f"--{name.replace('_', '-')}: unknown {', '.join(unknown)} (known: {', '.join(SCHEDULERS)})")
     if args.sample < 1:
         p.error(f"--sample: must be ≥ 1, got {args.sample}")
     if args.warmup_s < 0:
@@ -76,13 +79,13 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, EvalConfig]:
     return args, cfg
 
 
-def lone_response_s(sim: ServingSimulator, w: int, warmup_s: float) -> float:
-    """Workflow ``w`` of ``sim`` replayed alone with the background (:meth:`ServingSimulator.alone`), EFT routing;
-    its response time (seconds)."""
-    lone, eft = sim.alone(w, warmup_s), make_scheduler("eft")
-    eft.reset(0)
+def lone_response_s(sim: ServingSimulator, w: int, warmup_s: float, router: str) -> float:
+    """Workflow ``w`` of ``sim`` replayed alone with the background (:meth:`ServingSimulator.alone`), routed by
+    ``router``; its response time (seconds)."""
+    lone, chooser = sim.alone(w, warmup_s), make_scheduler(router)
+    chooser.reset(0)
     while lone.next_decision():
-        lone.assign(eft.select(None, lone))
+        lone.assign(chooser.select(None, lone))
     lone.run_to_completion()
     return float(lone.response_times_s()[0])
 
@@ -97,9 +100,11 @@ def episode_rows(cfg: EvalConfig, args: argparse.Namespace, servers: int, seed: 
     sim = env.sim
     count = len(sim.workflows)
     pick = np.sort(np.random.default_rng([seed, servers]).choice(count, size=min(args.sample, count), replace=False))
+    lone = {f"lone_{name}_s": [lone_response_s(sim, int(w), args.warmup_s, name) for w in pick]
+            for name in args.lone_routers}  # fmt: skip
     rows = pd.DataFrame({"servers": servers, "seed": seed, "workflow": pick, "lower_bound_s": sim.lower_bound_s[pick],
-                         **{f"{name}_s": response[name][pick] for name in args.routers},
-                         "lone_s": [lone_response_s(sim, int(w), args.warmup_s) for w in pick]})  # fmt: skip
+                         **{f"{name}_s": response[name][pick] for name in args.routers}, **lone})  # fmt: skip
+    rows["lone_s"] = rows[list(lone)].min(axis=1)
     means = ", ".join(f"{c[:-2]} {rows[c].mean():.2f} s" for c in rows if c.endswith("_s"))
     print(f"N={servers} seed={seed}: {means}", flush=True)
     return rows

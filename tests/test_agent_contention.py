@@ -34,6 +34,7 @@ def test_the_summary_pairs_the_replays_with_each_router_within_an_episode(bench)
         (["--sample", "0"], "--sample: must be ≥ 1, got 0"),
         (["--warmup-s", "-1"], "--warmup-s: must be ≥ 0, got -1.0"),
         (["--routers", "eft", "nope"], "--routers: unknown nope"),
+        (["--lone-routers", "nope"], "--lone-routers: unknown nope"),
         (["--workload", "agentic"], "--workload: 'agentic' has no serving engines"),
     ],
 )
@@ -50,7 +51,8 @@ def test_a_small_episode_end_to_end(bench, tmp_path, shared_data):
             "background=0.75")  # fmt: skip
     out = tmp_path / "out"
     bench.main(["--workload", spec, "--servers", "4", "--episodes", "1", "--workflows-per-server", "3",
-                "--sample", "4", "--routers", "eft", "least-outstanding", "--output", str(out)])  # fmt: skip
+                "--sample", "4", "--routers", "eft", "least-outstanding", "--lone-routers", "eft", "eft-rollout",
+                "--output", str(out)])  # fmt: skip
     workflows = pd.read_csv(out / "workflows.csv")
     assert len(workflows) == 4 and workflows.workflow.is_unique
     assert (
