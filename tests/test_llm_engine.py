@@ -130,8 +130,9 @@ def test_event_skipping_equals_one_iteration_at_a_time(seed: int, policy: str) -
 
 @pytest.mark.parametrize("seed", range(3))
 def test_kv_totals_kept_incrementally_equal_the_sums(seed: int) -> None:
-    """The reserved and cached token totals and the running programs the engine keeps on admission, retirement and
-    eviction equal computing them afresh, under memory pressure that evicts (30 k tokens for up to 5 k-token calls)."""
+    """The reserved, cached and evictable token totals and the running programs the engine keeps on admission,
+    retirement and eviction equal computing them afresh, under memory pressure that evicts (30 k tokens for up to
+    5 k-token calls)."""
     rng = np.random.default_rng(seed)
     profile = EngineProfile("tight", t0_s=0.02, decode_s=0.001, prefill_s=0.0002, chunk_tokens=256, kv_tokens=30_000)
     engine, evicted, t = LLMEngine(profile), 0, 0.0
@@ -144,6 +145,10 @@ def test_kv_totals_kept_incrementally_equal_the_sums(seed: int) -> None:
         assert engine.reserved_tokens() == sum(r.reserved for r in engine.running)
         assert engine.cache_size_tokens() == sum(engine.cache.values())
         assert set(engine.running_programs()) == {r.program for r in engine.running}
+        for keep in (None, i % 20):  # no program kept, or one that may be cached, running or neither
+            pinned = {r.program for r in engine.running} | {keep}
+            unpinned = sum(tokens for p, tokens in engine.cache.items() if p not in pinned)
+            assert engine.evictable_tokens(keep) == unpinned
         assert engine.reserved_tokens() + engine.cache_size_tokens() <= profile.kv_tokens
     assert evicted > 0
     while engine.running or engine.waiting:

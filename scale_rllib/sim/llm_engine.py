@@ -175,6 +175,7 @@ class LLMEngine:
     _reserved: int = 0  # KV tokens reserved by the running requests: sum(r.reserved for r in running)
     _cached: int = 0  # KV tokens of the prefix cache: sum(cache.values())
     _running_programs: dict = field(default_factory=dict)  # program → its requests in the batch (pins its cache)
+    _pinned: int = 0  # KV tokens of the cached prefixes of those programs: sum(cache.get(p, 0) for p in them)
     _iteration: int = 0  # iterations run so far
     _admitted: int = 0  # requests admitted so far
     _prefilling: list = field(default_factory=list)  # running requests in prefill, in admission order
@@ -221,8 +222,8 @@ class LLMEngine:
     def evictable_tokens(self, keep: int | None = None) -> int:
         """KV tokens of the cached prefixes an admission may evict: those of programs with no request in the batch,
         other than ``keep`` (the admitted request's own program)."""
-        pinned = {*self._running_programs, keep}
-        return self._cached - sum(self.cache.get(p, 0) for p in pinned)
+        own = 0 if keep in self._running_programs else self.cache.get(keep, 0)
+        return self._cached - self._pinned - own
 
     def kv_utilization(self) -> float:
         """Fraction of KV capacity reserved by running requests and cached prefixes."""
@@ -278,7 +279,10 @@ class LLMEngine:
             self._admitted += 1
             self.running.append(request)
             self._prefilling.append(request)
-            self._running_programs[request.program] = self._running_programs.get(request.program, 0) + 1
+            count = self._running_programs.get(request.program, 0)
+            self._running_programs[request.program] = count + 1
+            if not count:
+                self._pinned += self.cache.get(request.program, 0)
         self._plan = ()
 
     def submit(self, request: Request, now_s: float) -> list[Completion]:
@@ -377,9 +381,11 @@ class LLMEngine:
         self.cache[r.program] = max(before, tokens)  # the longest prefix of the program
         self.cache.move_to_end(r.program)
         self._cached += self.cache[r.program] - before
+        self._pinned += self.cache[r.program] - before  # r's program is in the batch until r leaves it
         self._reserved -= r.reserved
         if self._running_programs[r.program] == 1:
             del self._running_programs[r.program]
+            self._pinned -= self.cache[r.program]
         else:
             self._running_programs[r.program] -= 1
         self.attained_s[r.program] = self.attained_s.get(r.program, 0.0) + self.now_s - r.start_s
