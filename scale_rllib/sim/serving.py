@@ -323,6 +323,19 @@ class ServingSimulator(Simulator):
         wf, ctx = int(self.task_workflow[self.task]), int(self.task_context[self.task])
         return self._per_engine(lambda e: hit_tokens(e, wf, ctx), np.int64)
 
+    def prefill_cost_s(self) -> np.ndarray:
+        """Shape (N,). Seconds the current LLM call's prefill adds to the iterations of each engine it would run on:
+        c_p × (its context + prompt tokens less the cached prefix there), c_p = ``EngineProfile.prefill_s``; every
+        request decoding in that batch meanwhile is delayed by it. 0 on slot servers and for a task other than an
+        LLM call."""
+        cost = np.zeros(self.cluster.num_servers)
+        if self.task < 0 or self.task_kind[self.task] != LLM:
+            return cost
+        uncached = self.request_tokens() - self.cached_prefix_tokens()
+        for e in self._engine_ids:
+            cost[e] = self.engines[e].profile.prefill_s * uncached[e]
+        return cost
+
     def cache_tokens(self) -> np.ndarray:
         """Shape (N,), int. Tokens cached on each engine, every program (its prefix tree's size); 0 on slot servers."""
         return self._per_engine(LLMEngine.cache_size_tokens, np.int64)

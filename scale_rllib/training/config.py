@@ -21,7 +21,7 @@ RETURNS = ("discounted", "average-reward")
 TEACHERS = ("self-rollout",)
 #: Heuristics a warm start can clone (``*-rollout``: EFT/PEFT improved by simulated lookahead, slower to collect).
 WARM_START_TEACHERS = (
-    "eft", "peft", "eft-rollout", "peft-rollout", "peft-rollout-2", "eft-contention", "eft-colocation",
+    "eft", "peft", "eft-rollout", "peft-rollout", "peft-rollout-2", "eft-contention", "eft-colocation", "eft-marginal",
 )  # fmt: skip
 #: Adam learning rate of behaviour cloning: the warm start's, and policy iteration's default.
 CLONE_LR = 1e-3
