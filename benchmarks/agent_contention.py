@@ -38,7 +38,7 @@ from scale_rllib.evaluation.report import write_report
 from scale_rllib.evaluation.scenarios import EVAL_SEED_BASE
 from scale_rllib.evaluation.summary import ci95_half_width
 from scale_rllib.schedulers import SCHEDULERS, make_scheduler, run_episode
-from scale_rllib.schedulers.base import observing_env
+from scale_rllib.schedulers.base import observing_env, schedule_to_end
 from scale_rllib.sim.serving import ServingSimulator
 from scale_rllib.validation import ConfigError
 
@@ -82,12 +82,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, EvalConfig]:
 def lone_response_s(sim: ServingSimulator, w: int, warmup_s: float, router: str) -> float:
     """Workflow ``w`` of ``sim`` replayed alone with the background (:meth:`ServingSimulator.alone`), routed by
     ``router``; its response time (seconds)."""
-    lone, chooser = sim.alone(w, warmup_s), make_scheduler(router)
+    chooser = make_scheduler(router)
     chooser.reset(0)
-    while lone.next_decision():
-        lone.assign(chooser.select(None, lone))
-    lone.run_to_completion()
-    return float(lone.response_times_s()[0])
+    return float(schedule_to_end(sim.alone(w, warmup_s), chooser).response_times_s()[0])
 
 
 def episode_rows(cfg: EvalConfig, args: argparse.Namespace, servers: int, seed: int) -> pd.DataFrame:

@@ -33,6 +33,7 @@ import pandas as pd
 
 from scale_rllib.ranking.response_length import ResponseLengthRanker, kendall_tau, split_by_conversation
 from scale_rllib.schedulers import make_scheduler
+from scale_rllib.schedulers.base import schedule_to_end
 from scale_rllib.sim.serving import capacity_cluster
 from scale_rllib.sim.workflow import TaskKind
 from scale_rllib.workloads.generators.agentic_serving import sharegpt_pairs
@@ -62,9 +63,7 @@ def run_cell(workload, router: str, seed: int, servers: int, load: float, per_se
     chooser = make_scheduler(router)
     chooser.reset(seed)
     start = time.perf_counter()
-    while sim.next_decision():
-        sim.assign(chooser.select(None, sim))
-    sim.run_to_completion()
+    schedule_to_end(sim, chooser)
     on_engine = (sim.task_kind == TaskKind.LLM) & sim.cluster.is_engine[sim.task_server]
     capacity = capacity_cluster(sim.cluster, workload.mean_sequence_tokens, np.flatnonzero(sim.elastic))
     rate = (len(sim.arrival_s) - 1) / sim.arrival_s[-1]  # the replayed window's own arrival rate

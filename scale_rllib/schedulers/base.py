@@ -128,3 +128,12 @@ def run_episode(
         env.sim.decisions,
         time.perf_counter() - start,
     )
+
+
+def schedule_to_end(sim: Simulator, scheduler: Scheduler) -> Simulator:
+    """Let ``scheduler`` — a heuristic: it reads the simulator, not an observation — make every decision of ``sim``
+    and run ``sim`` to completion; returns ``sim`` (no env, no reward: for benchmarks on hand-built episodes)."""
+    while sim.next_decision():
+        sim.assign(scheduler.select(None, sim))
+    sim.run_to_completion()
+    return sim
