@@ -93,6 +93,8 @@ class ServingSimulator(Simulator):
         self._engine_slot = {int(s): i for i, s in enumerate(self._engine_ids)}  # server → its row in (E,) arrays
         #: (N,) each engine's largest batch (``EngineProfile.max_seqs``); 1 on slot servers
         self.max_seqs = np.array([1 if t.engine is None else t.engine.max_seqs for t in cluster.server_types])
+        #: (N,) each engine's compute per prefill token (``EngineProfile.prefill_s``, seconds); 0 on slot servers
+        self.prefill_s = np.array([0.0 if t.engine is None else t.engine.prefill_s for t in cluster.server_types])
         self.task_context = np.rint(np.concatenate([w.context_tokens for w in self.workflows]))  # (T_total,)
         self.task_rank = _ranks(np.concatenate([w.sample_id for w in self.workflows]), sample_rank)
         n_tasks = len(self.task_work)
@@ -328,13 +330,9 @@ class ServingSimulator(Simulator):
         c_p × (its context + prompt tokens less the cached prefix there), c_p = ``EngineProfile.prefill_s``; every
         request decoding in that batch meanwhile is delayed by it. 0 on slot servers and for a task other than an
         LLM call."""
-        cost = np.zeros(self.cluster.num_servers)
         if self.task < 0 or self.task_kind[self.task] != LLM:
-            return cost
-        uncached = self.request_tokens() - self.cached_prefix_tokens()
-        for e in self._engine_ids:
-            cost[e] = self.engines[e].profile.prefill_s * uncached[e]
-        return cost
+            return np.zeros(self.cluster.num_servers)
+        return self.prefill_s * (self.request_tokens() - self.cached_prefix_tokens())
 
     def cache_tokens(self) -> np.ndarray:
         """Shape (N,), int. Tokens cached on each engine, every program (its prefix tree's size); 0 on slot servers."""
